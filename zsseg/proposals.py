@@ -1,0 +1,140 @@
+"""Stage 1: class-agnostic mask proposals.
+
+Every generator maps an RGB image [H, W, 3] to ``Proposals``: masks [Q, H, W] in [0, 1] at the
+image's resolution and, for generators trained with a vocabulary, per-mask class probabilities.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .errors import ZsegError
+
+
+@dataclass
+class Proposals:
+    masks: torch.Tensor  # [Q, H, W] float32, soft or binary
+    class_probs: torch.Tensor | None = None  # [Q, C] over the vocabulary, or None
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+
+class ProposalGenerator(ABC):
+    name: str = "proposals"
+
+    @abstractmethod
+    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+        """image: RGB uint8 [H, W, 3] at working resolution."""
+
+    def settings(self) -> dict:
+        return {"name": self.name, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+
+
+@dataclass
+class MaskFilter:
+    """Post-processing shared by all generators: drop tiny masks, drop near-duplicates, cap Q."""
+
+    min_area: float = 0.002  # fraction of the image
+    dedup_iou: float = 0.9
+    max_masks: int = 100
+
+    def __call__(self, masks: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """Indices of the masks to keep, best first (by score, else by area)."""
+        if masks.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.long)
+        binary = (masks > 0.5).flatten(1).float()
+        area = binary.sum(1)
+        keep = torch.nonzero(area >= self.min_area * binary.shape[1]).flatten()
+        order = keep[torch.argsort(scores[keep] if scores is not None else area[keep], descending=True, stable=True)]
+        chosen: list[int] = []
+        if len(order):
+            b = binary[order]
+            inter = b @ b.t()
+            union = area[order][:, None] + area[order][None, :] - inter
+            iou = inter / union.clamp(min=1)
+            for i in range(len(order)):
+                if len(chosen) >= self.max_masks:
+                    break
+                if not chosen or iou[i, chosen].max() < self.dedup_iou:
+                    chosen.append(i)
+        return order[chosen] if chosen else torch.zeros(0, dtype=torch.long)
+
+
+def _labels_to_masks(label_maps: list[np.ndarray]) -> torch.Tensor:
+    masks = []
+    for lab in label_maps:
+        lab_t = torch.from_numpy(np.ascontiguousarray(lab)).long()
+        ids = torch.unique(lab_t)
+        masks.append(lab_t[None] == ids[:, None, None])
+    return torch.cat(masks).float()
+
+
+class GraphProposals(ProposalGenerator):
+    """Multi-scale Felzenszwalb-Huttenlocher graph segmentation (scikit-image): each segment at
+    each scale is a proposal, so coarse and fine segments overlap like a hierarchy."""
+
+    name = "graph"
+
+    def __init__(self, scales: tuple[float, ...] = (200.0, 600.0, 1800.0), sigma: float = 0.8, filter: MaskFilter | None = None) -> None:
+        self.scales = tuple(scales)
+        self.sigma = sigma
+        self.filter = filter or MaskFilter()
+
+    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+        from skimage.segmentation import felzenszwalb
+
+        area = image.shape[0] * image.shape[1]
+        maps = [felzenszwalb(image, scale=s, sigma=self.sigma, min_size=max(16, int(self.filter.min_area * area))) for s in self.scales]
+        masks = _labels_to_masks(maps)
+        return Proposals(masks[self.filter(masks)])
+
+
+class SlicProposals(ProposalGenerator):
+    """SLIC superpixels (scikit-image) at several granularities."""
+
+    name = "slic"
+
+    def __init__(self, n_segments: tuple[int, ...] = (12, 36, 100), compactness: float = 10.0, filter: MaskFilter | None = None) -> None:
+        self.n_segments = tuple(n_segments)
+        self.compactness = compactness
+        self.filter = filter or MaskFilter()
+
+    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+        from skimage.segmentation import slic
+
+        maps = [slic(image, n_segments=n, compactness=self.compactness, start_label=0) for n in self.n_segments]
+        masks = _labels_to_masks(maps)
+        return Proposals(masks[self.filter(masks)])
+
+
+class WholeImageProposal(ProposalGenerator):
+    """One mask covering the image: image-level classification (a fallback and a test aid)."""
+
+    name = "whole"
+
+    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+        return Proposals(torch.ones(1, image.shape[0], image.shape[1]))
+
+
+def _maskformer(**kwargs) -> ProposalGenerator:
+    raise ZsegError(
+        "the maskformer proposal generator needs a trained checkpoint, and none ships yet; "
+        "use --proposals graph or slic"
+    )
+
+
+PROPOSAL_GENERATORS = {"graph": GraphProposals, "slic": SlicProposals, "whole": WholeImageProposal, "maskformer": _maskformer}
+
+
+def build_proposals(name: str, **kwargs) -> ProposalGenerator:
+    if isinstance(name, ProposalGenerator):
+        return name
+    if name not in PROPOSAL_GENERATORS:
+        raise ZsegError(f"unknown proposal generator {name!r}; choose one of {', '.join(PROPOSAL_GENERATORS)}")
+    return PROPOSAL_GENERATORS[name](**kwargs)
