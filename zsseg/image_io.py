@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ZsegError
 
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: a 4000x3000 photo is 12 MP
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 ImageInput = str | os.PathLike | np.ndarray | Image.Image
 
 

@@ -81,7 +81,7 @@ class GraphProposals(ProposalGenerator):
 
     name = "graph"
 
-    def __init__(self, scales: tuple[float, ...] = (200.0, 600.0, 1800.0), sigma: float = 0.8, filter: MaskFilter | None = None) -> None:
+    def __init__(self, scales: tuple[float, ...] = (300.0, 1000.0, 3000.0), sigma: float = 0.8, filter: MaskFilter | None = None) -> None:
         self.scales = tuple(scales)
         self.sigma = sigma
         self.filter = filter or MaskFilter()

@@ -129,9 +129,9 @@ class Segmenter:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ZsegError(f"device {device!r} requested but CUDA is not available; use --device cpu")
         config = SegmenterConfig(model=model, proposals=getattr(proposals, "name", proposals), device=device, **options)
-        backend = build_backend(model, device=device)
-        generator = build_proposals(proposals)
         cache = TextEmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir())
+        backend = build_backend(model, device=device, text_cache=cache)
+        generator = build_proposals(proposals)
         return cls(backend, generator, config, cache)
 
     def settings(self) -> dict:
@@ -181,7 +181,7 @@ class Segmenter:
         timings["text"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        image_t = torch.from_numpy(work).permute(2, 0, 1).to(self.backend.device)
+        image_t = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(self.backend.device)
         masks = props.masks.to(self.backend.device)
         emb, valid, n_crops = self.classifier.embed(image_t, masks)
         timings["classify"] = time.perf_counter() - t
@@ -221,4 +221,4 @@ def resize_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:
     if abs(scale - 1) < 1e-6:
         return rgb
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.BICUBIC))
+    return np.array(Image.fromarray(rgb).resize(size, Image.BICUBIC))

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ZsegError
+from ..prompts import TextEmbeddingCache
 from .base import Backend
 from .efficientnet_lite import EfficientNetLite0
 
@@ -109,24 +110,26 @@ class ConseBackend(Backend):
         temperature: float = 0.05,
         calibration: str = "zscore",
         label_embeddings: torch.Tensor | None = None,
+        text_cache: "TextEmbeddingCache | None" = None,
     ) -> None:
         super().__init__()
         if calibration not in ("zscore", "none"):
             raise ZsegError(f"unknown ConSE calibration {calibration!r}; use zscore or none")
-        self.classifier = classifier if classifier is not None else load_classifier()
+        self.classifier = classifier if classifier is not None else load_classifier().fuse_batchnorm()
+        self.classifier = self.classifier.to(memory_format=torch.channels_last)
         self.text_encoder = text_encoder if text_encoder is not None else MiniLMTextEncoder()
         self.top_t = top_t
         self.temperature = temperature
         self.calibration = calibration
         if label_embeddings is None:
-            label_embeddings = self._embed_imagenet_labels()
+            label_embeddings = self._embed_imagenet_labels(text_cache or TextEmbeddingCache(None))
         self.register_buffer("label_embeddings", label_embeddings, persistent=False)
 
-    def _embed_imagenet_labels(self) -> torch.Tensor:
+    def _embed_imagenet_labels(self, cache: "TextEmbeddingCache") -> torch.Tensor:
         # Each concept is the normalised mean of its lemmas' embeddings ("tabby; tabby cat").
         classes = imagenet_classes()
         lemmas = [lem for _, lems in classes for lem in lems]
-        emb = torch.cat([self.text_encoder(lemmas[i : i + 512]) for i in range(0, len(lemmas), 512)])
+        emb = cache.encode(self, lemmas, ("{}",))
         out, start = [], 0
         for _, lems in classes:
             out.append(emb[start : start + len(lems)].mean(0))
@@ -143,7 +146,8 @@ class ConseBackend(Backend):
 
     @torch.no_grad()
     def imagenet_probs(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.classifier(pixels.to(self.device)).float().softmax(-1)
+        pixels = pixels.to(self.device).contiguous(memory_format=torch.channels_last)
+        return self.classifier(pixels).float().softmax(-1)
 
     @torch.no_grad()
     def embed_probs(self, probs: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,17 @@ BN_MOMENTUM = 0.01
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding (asymmetric for even totals, extra on right/bottom)."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # With stride 1 and an odd kernel, SAME padding is symmetric: let the conv do it.
+        k = self.kernel_size[0]
+        self.static = self.stride == (1, 1) and k % 2 == 1
+        if self.static:
+            self.padding = (k // 2, k // 2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.static:
+            return super().forward(x)
         ih, iw = x.shape[-2:]
         kh, kw = self.weight.shape[-2:]
         sh, sw = self.stride
@@ -114,3 +124,22 @@ class EfficientNetLite0(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.features(x).head
         return self._fc(head.mean(dim=(2, 3)))
+
+    @torch.no_grad()
+    def fuse_batchnorm(self) -> "EfficientNetLite0":
+        """Fold every BatchNorm into the preceding convolution (inference only; ~2x faster on CPU).
+
+        Parameter names change, so fuse after loading the state dict."""
+        pairs = [(self, "_conv_stem", "_bn0"), (self, "_conv_head", "_bn1")]
+        for block in self._blocks:
+            if block.has_expand:
+                pairs.append((block, "_expand_conv", "_bn0"))
+            pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+        for owner, conv_name, bn_name in pairs:
+            conv, bn = getattr(owner, conv_name), getattr(owner, bn_name)
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            bias = bn.bias - bn.running_mean * scale
+            conv.bias = nn.Parameter(bias if conv.bias is None else conv.bias * scale + bias)
+            setattr(owner, bn_name, nn.Identity())
+        return self

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from zsseg.backends.base import Backend
+
+SHARED = (Path(__file__).resolve().parents[1] / ".." / "shared").resolve()
+CLIP_BPE = SHARED / "models" / "clip_tokenizer" / "bpe_simple_vocab_16e6.txt.gz"
+
+
+def require_shared(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the real data/models of ../shared are needed for this test")
+    return path
+
+
+COLOURS = {
+    "red": (1.0, -1.0, -1.0), "green": (-1.0, 1.0, -1.0), "blue": (-1.0, -1.0, 1.0),
+    "white": (1.0, 1.0, 1.0), "black": (-1.0, -1.0, -1.0), "yellow": (1.0, 1.0, -1.0),
+}
+
+
+class ColourBackend(Backend):
+    """A tiny, exact backend for logic tests: an image embeds as its mean normalised colour,
+    a text as the colour its last word names. So a red region is classified "red"."""
+
+    name = "colour"
+    input_size = 16
+    pixel_mean = (0.5, 0.5, 0.5)
+    pixel_std = (0.5, 0.5, 0.5)
+    default_templates = "none"
+    default_crop = "masked"
+    default_short_side = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.texts_encoded: list[str] = []
+
+    @property
+    def cache_key(self) -> str:
+        return "colour-test"
+
+    @property
+    def logit_scale(self) -> float:
+        return 20.0
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.nn.functional.normalize(pixels.mean(dim=(2, 3)), dim=-1)
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        self.texts_encoded += texts
+        vecs = []
+        for t in texts:
+            word = t.strip(" .").split()[-1]
+            vecs.append(torch.tensor(COLOURS.get(word, (0.0, 0.0, 0.0))) + 1e-3)
+        return torch.nn.functional.normalize(torch.stack(vecs), dim=-1)
+
+
+@pytest.fixture
+def colour_backend() -> ColourBackend:
+    return ColourBackend()
+
+
+@pytest.fixture
+def two_colour_image():
+    import numpy as np
+
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:, :32] = (230, 20, 20)  # red left half
+    img[:, 32:] = (20, 20, 230)  # blue right half
+    return img
+
+
+@pytest.fixture(scope="session")
+def conse_segmenter(tmp_path_factory):
+    """The real offline default (EfficientNet-Lite0 + MiniLM weights from pip)."""
+    from zsseg import Segmenter
+
+    return Segmenter.from_pretrained("conse", "graph", cache_dir=tmp_path_factory.mktemp("cache"))

@@ -1,0 +1,47 @@
+import pytest
+
+from zsseg import Vocabulary, ZsegError, list_vocabularies, load_vocabulary
+
+
+def test_parse_names_and_synonyms():
+    v = Vocabulary.from_names("cat, tv monitor; television; monitor ,  sofa")
+    assert v.names == ("cat", "tv monitor", "sofa")
+    assert v.prompts[1] == ("tv monitor", "television", "monitor")
+
+
+def test_display_name_with_prompts():
+    v = Vocabulary.from_lines(["# comment", "tvmonitor: tv monitor; television", "", "dog  # trailing comment"])
+    assert v.names == ("tvmonitor", "dog")
+    assert v.prompts == (("tv monitor", "television"), ("dog",))
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("", "empty class list"),
+    ("  ,  ", "empty class list"),
+    ("cat, , dog", "blank class name"),
+    ("cat, dog, Cat", "duplicate class name 'Cat'"),
+])
+def test_bad_class_lists(bad, fragment):
+    with pytest.raises(ZsegError, match=fragment):
+        Vocabulary.from_names(bad)
+
+
+def test_shipped_vocabularies_sizes():
+    sizes = {n: len(load_vocabulary(n)) for n in list_vocabularies()}
+    assert sizes == {"ade150": 150, "camvid11": 11, "cityscapes19": 19, "coco_stuff171": 171, "pc59": 59, "voc20": 20, "voc21": 21}
+    voc = load_vocabulary("voc21")
+    assert voc.background_index == 0
+    assert voc.names[voc.index("tvmonitor")] == "tvmonitor"
+    assert "television" in voc.prompts[voc.index("tvmonitor")]
+    assert load_vocabulary("voc20").names == load_vocabulary("voc21").names[1:]
+
+
+def test_unknown_vocabulary():
+    with pytest.raises(ZsegError, match="unknown vocabulary 'nope'"):
+        load_vocabulary("nope")
+
+
+def test_class_file(tmp_path):
+    f = tmp_path / "classes.txt"
+    f.write_text("cat\ndog: dog; puppy\n")
+    assert load_vocabulary(str(f)).prompts == (("cat",), ("dog", "puppy"))

@@ -1,0 +1,182 @@
+"""Command line: ``zsseg segment``, ``zsseg vocabularies``."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import ZsegError
+from .image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, write_atomically
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="conse", help="conse (offline default), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local directory")
+    g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic (default: graph)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
+    g.add_argument("--templates", default=None, help="prompt template set: imagenet80, vild, single, none (default: the backend's)")
+    g.add_argument("--crop", default=None, choices=["masked", "context", "window"], help="how proposals are cropped for classification (default: the backend's)")
+    g.add_argument("--mask-threshold", type=float, default=0.5, help="mask binarisation threshold for crops (default: 0.5)")
+    g.add_argument("--expand-ratio", type=float, default=1.0, help="box scale for masked crops (default: 1.0)")
+    g.add_argument("--ensemble-weight", type=float, default=0.8, help="lambda of the seen/unseen geometric ensemble (default: 0.8)")
+    g.add_argument("--short-side", type=int, default=None, help="working resolution: shorter image side in pixels (default: the backend's)")
+    g.add_argument("--background-threshold", type=float, default=0.0, help="pixels less confident than this become 'background' when that class is listed (default: off)")
+    g.add_argument("--batch-size", type=int, default=32, help="crops per encoder call (default: 32)")
+    g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})")
+    g.add_argument("--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)")
+
+
+def _segmenter_options(args: argparse.Namespace) -> dict:
+    return dict(
+        templates=args.templates, crop=args.crop, mask_threshold=args.mask_threshold, expand_ratio=args.expand_ratio,
+        ensemble_weight=args.ensemble_weight, short_side=args.short_side, background_threshold=args.background_threshold,
+        batch_size=args.batch_size, max_pixels=args.max_pixels,
+    )
+
+
+def _build_segmenter(args: argparse.Namespace):
+    from .segmenter import Segmenter
+
+    _quiet_transformers()
+    return Segmenter.from_pretrained(args.model, args.proposals, device=args.device, cache_dir=args.cache_dir, **_segmenter_options(args))
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """Files, folders (their images, sorted) and glob patterns -> image paths."""
+    paths: list[Path] = []
+    for item in items:
+        if any(c in item for c in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
+            if not matches:
+                raise ZsegError(f"{item}: pattern matches no file")
+            paths += matches
+        elif Path(item).is_dir():
+            found = sorted(p for p in Path(item).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ZsegError(f"{item}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            paths += found
+        elif Path(item).exists():
+            paths.append(Path(item))
+        else:
+            raise ZsegError(f"{item}: no such file or folder")
+    stems: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in stems and stems[p.stem] != p:
+            raise ZsegError(f"{stems[p.stem]} and {p} would write the same outputs ({p.stem}.png); segment them into different --out folders")
+        stems[p.stem] = p
+    return list(dict.fromkeys(paths))
+
+
+def _vocabulary_from_args(args: argparse.Namespace):
+    from .vocabulary import Vocabulary, load_vocabulary, read_class_file
+
+    given = [x for x in (args.classes, args.classes_file, args.vocab) if x is not None]
+    if len(given) != 1:
+        raise ZsegError("give exactly one of --classes \"a, b, c\", --classes-file FILE or --vocab NAME")
+    if args.classes is not None:
+        return Vocabulary.from_names(args.classes)
+    if args.classes_file is not None:
+        return read_class_file(args.classes_file)
+    return load_vocabulary(args.vocab)
+
+
+def _prepare_out_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZsegError(f"{out}: cannot create output folder ({exc.strerror or exc}); choose another --out") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ZsegError(f"{out}: output folder is not writable; choose another --out")
+    return out
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .render import save_label_png
+
+    vocab = _vocabulary_from_args(args)
+    inputs = expand_inputs(args.inputs)
+    out = _prepare_out_dir(args.out)
+    segmenter = _build_segmenter(args)
+    failures = 0
+    for path in tqdm(inputs, desc="segment", unit="img", disable=len(inputs) < 2 or args.quiet):
+        try:
+            seg = segmenter(path, vocab)
+            summary = {"image": str(path), **seg.summary()}
+            over = seg.overlay(path)
+            write_atomically({
+                out / f"{path.stem}.png": lambda p: save_label_png(seg.labels, p, len(vocab)),
+                out / f"{path.stem}_overlay.png": lambda p: over.save(p, format="PNG"),
+                out / f"{path.stem}.json": lambda p: p.write_text(json.dumps(summary, indent=2)),
+            })
+        except ZsegError as exc:
+            failures += 1
+            print(f"zsseg: error: {exc}", file=sys.stderr)
+            if len(inputs) == 1:
+                return 2
+        except OSError as exc:
+            raise ZsegError(f"{out}: cannot write outputs for {path.name} ({exc.strerror or exc})") from None
+    if not args.quiet:
+        print(f"wrote {len(inputs) - failures} of {len(inputs)} segmentation(s) to {out}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_vocabularies(args: argparse.Namespace) -> int:
+    from .vocabulary import list_vocabularies, load_vocabulary
+
+    for name in list_vocabularies():
+        v = load_vocabulary(name)
+        print(f"{name:15s} {len(v):4d} classes  {', '.join(v.names[:6])}, ...")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("segment", help="segment images into the classes you name")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--classes", help='comma-separated class names; synonyms with ";" (e.g. "cat, tv; television")')
+    p.add_argument("--classes-file", help="text file, one class per line")
+    p.add_argument("--vocab", help="a shipped vocabulary (see `zsseg vocabularies`)")
+    p.add_argument("--out", default="zsseg_out", help="output folder (default: zsseg_out)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
+    p.set_defaults(func=cmd_vocabularies)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ZsegError as exc:
+        print(f"zsseg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zsseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
