@@ -1,0 +1,56 @@
+import torch
+
+from zsseg.ensemble import class_probabilities, ensemble, fill_uncovered, semantic_map
+
+
+def test_geometric_ensemble_by_hand():
+    p_clip = torch.tensor([[0.6, 0.3, 0.1]])
+    p_q = torch.tensor([[0.2, 0.5, 0.3]])
+    seen = torch.tensor([True, False, True])
+    lam = 0.8
+    out = ensemble(p_clip, p_q, seen, lam)
+    expected = [0.2**0.8 * 0.6**0.2, 0.5**0.2 * 0.3**0.8, 0.3**0.8 * 0.1**0.2]
+    assert torch.allclose(out[0], torch.tensor(expected), atol=1e-6)
+    assert torch.equal(ensemble(p_clip, None, seen, lam), p_clip)
+    # no seen list: every class is unseen (cross-dataset setting)
+    assert torch.allclose(ensemble(p_clip, p_q, None, lam)[0, 0], torch.tensor(0.2**0.2 * 0.6**0.8))
+
+
+def test_class_probabilities_max_over_synonyms(colour_backend):
+    img = torch.nn.functional.normalize(torch.tensor([[1.0, -1.0, -1.0]]), dim=-1)  # red
+    text = colour_backend.encode_texts(["blue", "green", "red"])
+    groups = torch.tensor([0, 1, 1])  # class 0 = blue; class 1 = green or red
+    p = class_probabilities(colour_backend, img, text, groups, 2)
+    assert p.shape == (1, 2) and p[0, 1] > 0.99
+    assert torch.allclose(p.sum(1), torch.ones(1))
+
+
+def test_semantic_map_sums_masks_times_probs_and_resizes():
+    masks = torch.zeros(2, 4, 4)
+    masks[0, :, :2] = 1
+    masks[1, :, 1:] = 1  # overlaps mask 0 in column 1
+    probs = torch.tensor([[0.9, 0.1], [0.3, 0.7]])
+    labels, conf = semantic_map(probs, masks, (8, 8))
+    assert labels.shape == (8, 8)
+    # column 1: scores (1.2, 0.8) -> class 0; column 3: (0.3, 0.7) -> class 1
+    small, _ = semantic_map(probs, masks, (4, 4))
+    assert small[:, 0].tolist() == [0] * 4 and small[:, 1].tolist() == [0] * 4 and small[:, 3].tolist() == [1] * 4
+    assert torch.allclose(conf[0, 0], torch.tensor(0.9))
+
+
+def test_semantic_map_chunking_is_exact():
+    torch.manual_seed(0)
+    masks = torch.rand(7, 9, 11)
+    probs = torch.rand(7, 50).softmax(1)
+    a, ca = semantic_map(probs, masks, (20, 30))
+    b, cb = semantic_map(probs, masks, (20, 30), max_chunk_bytes=1)  # one class at a time
+    assert torch.equal(a, b) and torch.allclose(ca, cb)
+
+
+def test_fill_uncovered_takes_nearest_mask():
+    masks = torch.zeros(2, 1, 6)
+    masks[0, 0, 0] = 1
+    masks[1, 0, 5] = 1
+    out = fill_uncovered(masks)
+    assert out[0, 0].tolist() == [1, 1, 1, 0, 0, 0] or out[0, 0].tolist() == [1, 1, 0, 0, 0, 0]
+    assert (out.sum(0) > 0).all()

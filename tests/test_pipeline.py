@@ -1,0 +1,104 @@
+"""The whole two-stage pipeline on synthetic images with the exact colour backend."""
+
+import numpy as np
+import pytest
+import torch
+
+from zsseg import Segmenter, SegmenterConfig, ZsegError
+from zsseg.prompts import TextEmbeddingCache
+from zsseg.proposals import GraphProposals, Proposals, ProposalGenerator
+
+
+def make(backend, proposals=None, **cfg):
+    return Segmenter(backend, proposals or GraphProposals(), SegmenterConfig(**cfg), TextEmbeddingCache(None))
+
+
+@pytest.mark.parametrize("crop", ["masked", "context", "window"])
+def test_two_colours(colour_backend, two_colour_image, crop):
+    seg = make(colour_backend, crop=crop)(two_colour_image, "blue, green, red")
+    assert seg.labels.shape == (48, 64)
+    if crop != "window":  # windows straddle the edge; masked/context crops do not
+        assert (seg.labels[:, :30] == 2).all() and (seg.labels[:, 34:] == 0).all()
+    else:
+        assert (seg.labels[:, :16] == 2).mean() > 0.9 and (seg.labels[:, 48:] == 0).mean() > 0.9
+    shares = seg.pixel_shares()
+    assert set(shares) <= {"red", "blue", "green"} and abs(sum(shares.values()) - 1) < 1e-9
+    assert seg.timings["total"] > 0 and seg.settings["crop"]["style"] == crop
+
+
+def test_synonyms_score_max(colour_backend, two_colour_image):
+    seg = make(colour_backend)(two_colour_image, ["warm; red", "cold; blue"])
+    assert (seg.labels[:, :30] == 0).all() and (seg.labels[:, 34:] == 1).all()
+
+
+def test_working_resolution_and_original_size(colour_backend):
+    img = np.zeros((300, 500, 3), np.uint8)
+    img[:, :250] = (240, 10, 10)
+    img[:, 250:] = (10, 240, 10)
+    seg = make(colour_backend, short_side=40)(img, "red, green")
+    assert seg.labels.shape == (300, 500)
+    assert seg.masks.shape[1:] == (40, 67)
+    assert (seg.labels[:, :240] == 0).all() and (seg.labels[:, 260:] == 1).all()
+
+
+class FixedProposals(ProposalGenerator):
+    """Two masks with given class probabilities, as a trained proposal network would give."""
+
+    name = "fixed"
+
+    def __init__(self, p_q):
+        self.p_q = p_q
+
+    def __call__(self, image, class_names=None):
+        m = torch.zeros(2, *image.shape[:2])
+        m[0, :, : image.shape[1] // 2] = 1
+        m[1, :, image.shape[1] // 2 :] = 1
+        return Proposals(m, self.p_q)
+
+
+def test_ensemble_with_proposal_class_probs(colour_backend, two_colour_image):
+    # The proposal network says "blue" everywhere; the VLM says red on the left (p_blue ~ 2.6e-12).
+    # Seen (w=0.8): blue 0.9999^0.8 * (2.6e-12)^0.2 = 4.8e-3 > red 0.0001^0.8 = 6.3e-4.
+    # Unseen: blue 0.9999^0.2 * (2.6e-12)^0.8 ~ 1e-9 < red 0.0001^0.2 = 0.16.
+    p_q = torch.tensor([[0.9999, 0.0001], [0.9999, 0.0001]])
+    seen_all = make(colour_backend, FixedProposals(p_q), ensemble_weight=0.8)
+    seg = seen_all(two_colour_image, "blue, red")
+    assert (seg.labels[:, :30] == 0).all()  # seen classes trust p_q (weight 0.8)
+    seg = seen_all(two_colour_image, "blue, red", unseen=["blue", "red"])
+    assert (seg.labels[:, :30] == 1).all()  # unseen classes trust the VLM (weight 0.8)
+    with pytest.raises(ZsegError, match="not in the vocabulary"):
+        seen_all(two_colour_image, "blue, red", unseen=["purple"])
+
+
+def test_background_threshold(colour_backend):
+    img = np.full((32, 32, 3), 128, np.uint8)  # grey: equally (un)like every colour
+    img[:, :16] = (250, 5, 5)
+    seg = make(colour_backend, background_threshold=0.9)(img, ["background", "red", "green"])
+    assert (seg.labels[:, :14] == 1).all()
+    assert (seg.labels[:, 18:] == 0).all()
+
+
+def test_overlay_has_legend(colour_backend, two_colour_image):
+    seg = make(colour_backend)(two_colour_image, "red, blue")
+    over = seg.overlay(two_colour_image)
+    assert over.size[1] >= 48 and over.size[0] > 64  # legend panel to the right
+    with pytest.raises(ZsegError, match="overlay image is"):
+        seg.overlay(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_bad_inputs(colour_backend, two_colour_image, tmp_path):
+    s = make(colour_backend)
+    with pytest.raises(ZsegError, match="empty class list"):
+        s(two_colour_image, "")
+    with pytest.raises(ZsegError, match="duplicate"):
+        s(two_colour_image, ["red", "red"])
+    with pytest.raises(ZsegError, match="no such file"):
+        s(tmp_path / "missing.jpg", "red")
+    with pytest.raises(ZsegError, match="unknown vocabulary"):
+        s(two_colour_image, "vocab:nope")
+
+
+def test_many_classes_stream(colour_backend, two_colour_image):
+    names = ["red", "blue"] + [f"thing{i}" for i in range(900)]
+    seg = make(colour_backend)(two_colour_image, names)
+    assert seg.labels.max() < len(names) and (seg.labels[:, :30] == 0).all()

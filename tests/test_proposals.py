@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+import torch
+
+from zsseg import ZsegError
+from zsseg.proposals import GraphProposals, MaskFilter, SlicProposals, build_proposals
+
+
+def test_mask_filter_drops_tiny_duplicates_and_caps():
+    masks = torch.zeros(5, 10, 10)
+    masks[0, :5] = 1            # 50 px
+    masks[1, :5, :9] = 1        # 45 px, IoU 0.9 with mask 0 -> duplicate
+    masks[2, 5:] = 1            # 50 px
+    masks[3, 9, 9] = 1          # 1 px -> tiny
+    masks[4, :, :3] = 1         # 30 px
+    keep = MaskFilter(min_area=0.05, dedup_iou=0.85, max_masks=10)(masks)
+    assert sorted(keep.tolist()) == [0, 2, 4]
+    assert MaskFilter(min_area=0.05, dedup_iou=0.85, max_masks=2)(masks).tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("gen", [GraphProposals(), SlicProposals()])
+def test_generators_return_masks_of_image_size(gen, two_colour_image):
+    props = gen(two_colour_image)
+    assert props.masks.shape[1:] == two_colour_image.shape[:2]
+    assert 1 <= len(props) <= 100
+    assert props.masks.min() >= 0 and props.masks.max() <= 1
+
+
+def test_graph_separates_the_two_halves(two_colour_image):
+    props = GraphProposals()(two_colour_image)
+    left = props.masks[:, :, :32].sum((1, 2))
+    right = props.masks[:, :, 32:].sum((1, 2))
+    assert ((left > 0) & (right > 0)).sum() == 0  # no segment straddles the colour edge
+
+
+def test_unknown_and_reserved_generators():
+    with pytest.raises(ZsegError, match="unknown proposal generator"):
+        build_proposals("nope")
+    with pytest.raises(ZsegError, match="maskformer"):
+        build_proposals("maskformer")
+
+
+def test_blank_image_gives_one_mask():
+    props = GraphProposals()(np.zeros((20, 30, 3), np.uint8))
+    assert len(props) == 1 and props.masks[0].all()

@@ -1,0 +1,64 @@
+import torch
+
+from zsseg.classification import CropConfig, RegionClassifier, build_crops, expand_box, mask_boxes, window_boxes
+
+
+def test_mask_boxes_tight_and_exclusive():
+    m = torch.zeros(2, 10, 12, dtype=torch.bool)
+    m[0, 2:5, 3:7] = True
+    m[1, 9, 11] = True
+    assert mask_boxes(m).tolist() == [[3, 2, 7, 5], [11, 9, 12, 10]]
+
+
+def test_expand_box_like_zsseg():
+    assert expand_box((10, 10, 20, 30), 1.0, 100, 100) == (10, 10, 20, 30)
+    assert expand_box((10, 10, 20, 30), 2.0, 100, 100) == (5, 0, 25, 40)
+    assert expand_box((0, 0, 10, 10), 3.0, 12, 12) == (0, 0, 12, 12)  # clipped to the image
+
+
+def test_masked_crop_fills_background_with_mean_and_normalises():
+    img = torch.zeros(3, 8, 8)
+    img[0] = 255.0  # pure red image
+    mask = torch.zeros(1, 8, 8, dtype=torch.bool)
+    mask[0, 2:6, 2:4] = True
+    mask[0, 2, 5] = True  # box spans x 2..5, y 2..5 -> a 4x4 crop
+    mean, std = (0.5, 0.25, 0.5), (0.5, 0.5, 0.25)
+    crop = build_crops(img, mask, 4, mean, std, style="masked")
+    assert crop.shape == (1, 3, 4, 4)
+    # inside the mask: (255 - 127.5) / 127.5 = 1 on red, (0 - 63.75) / 127.5 = -0.5 on green
+    assert torch.allclose(crop[0, 0, 0:4, 0:2], torch.ones(4, 2), atol=1e-5)
+    assert torch.allclose(crop[0, 1, 0:4, 0:2], torch.full((4, 2), -0.5), atol=1e-5)
+    # outside the mask the fill is the mean, i.e. exactly 0 after normalisation
+    assert torch.allclose(crop[0, :, 1, 2], torch.zeros(3), atol=1e-5)
+    assert torch.allclose(crop[0, :, 0, 3], torch.tensor([1.0, -0.5, -2.0]), atol=1e-5)
+
+
+def test_context_crop_keeps_pixels_and_resizes_bicubic_without_keeping_aspect():
+    img = torch.arange(3 * 20 * 40, dtype=torch.float32).view(3, 20, 40)
+    mask = torch.zeros(1, 20, 40, dtype=torch.bool)
+    mask[0, 5:15, 10:30] = True
+    crop = build_crops(img, mask, 7, (0, 0, 0), (1 / 255, 1 / 255, 1 / 255), style="context", context=0.1)
+    assert crop.shape == (1, 3, 7, 7)  # 20x10 box (+10 % each side) squashed to a square
+    ref = torch.nn.functional.interpolate(img[None, :, 4:16, 8:32], size=(7, 7), mode="bicubic", align_corners=False)
+    assert torch.allclose(crop, ref)
+
+
+def test_window_boxes_cover_the_image():
+    boxes = window_boxes(30, 50, (0.5, 1.0))
+    cover = torch.zeros(30, 50, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        assert 0 <= x0 < x1 <= 50 and 0 <= y0 < y1 <= 30
+        cover[y0:y1, x0:x1] = True
+    assert cover.all()
+
+
+def test_region_classifier_batches_and_skips_empty_masks(colour_backend):
+    img = torch.zeros(3, 16, 16)
+    masks = torch.zeros(5, 16, 16)
+    masks[0, :8] = 1.0
+    masks[2, 8:] = 0.9
+    masks[3] = 0.3  # below threshold everywhere -> skipped
+    clf = RegionClassifier(colour_backend, CropConfig(style="masked", batch_size=1))
+    emb, valid, n = clf.embed(img, masks)
+    assert valid.tolist() == [True, False, True, False, False]
+    assert emb.shape == (2, 3) and n == 2 and colour_backend.calls == 2
