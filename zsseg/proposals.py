@@ -7,7 +7,7 @@ image's resolution and, for generators trained with a vocabulary, per-mask class
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 
 import numpy as np
 import torch
@@ -33,7 +33,8 @@ class ProposalGenerator(ABC):
         """image: RGB uint8 [H, W, 3] at working resolution."""
 
     def settings(self) -> dict:
-        return {"name": self.name, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+        """JSON-friendly description, recorded with every result."""
+        return {"name": self.name, **{k: (asdict(v) if is_dataclass(v) else v) for k, v in vars(self).items() if not k.startswith("_")}}
 
 
 @dataclass

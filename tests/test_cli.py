@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zsseg import Segmenter, SegmenterConfig, cli
+from zsseg.prompts import TextEmbeddingCache
+from zsseg.proposals import GraphProposals
+
+
+@pytest.fixture
+def fake_model(monkeypatch, colour_backend):
+    """The CLI with the exact colour backend instead of loading real weights."""
+    monkeypatch.setattr(cli, "_build_segmenter", lambda args: Segmenter(colour_backend, GraphProposals(), SegmenterConfig(max_pixels=args.max_pixels), TextEmbeddingCache(None)))
+
+
+@pytest.fixture
+def image_file(tmp_path, two_colour_image):
+    p = tmp_path / "in" / "halves.png"
+    p.parent.mkdir()
+    Image.fromarray(two_colour_image).save(p)
+    return p
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def test_segment_writes_label_overlay_json(fake_model, image_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _ = run(capsys, "segment", image_file, "--classes", "red, green, blue", "--out", out, "--quiet")
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["halves.json", "halves.png", "halves_overlay.png"]
+    label = Image.open(out / "halves.png")
+    assert label.mode == "P" and label.size == (64, 48)
+    arr = np.array(label)
+    assert (arr[:, :30] == 0).all() and (arr[:, 34:] == 2).all()
+    summary = json.loads((out / "halves.json").read_text())
+    assert summary["classes"] == ["red", "green", "blue"]
+    assert set(summary["pixel_share"]) == {"red", "blue"}
+    assert {"proposals", "classify", "total"} <= set(summary["timings_s"])
+    assert summary["settings"]["crop"]["style"] == "masked"
+    assert Image.open(out / "halves_overlay.png").size[0] > 64
+
+
+def test_folder_and_glob_inputs(fake_model, image_file, tmp_path, capsys):
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(image_file.parent / "grey.jpg")
+    code, _ = run(capsys, "segment", image_file.parent, "--classes", "red, blue", "--out", tmp_path / "o1", "--quiet")
+    assert code == 0 and len(list((tmp_path / "o1").iterdir())) == 6
+    code, _ = run(capsys, "segment", str(image_file.parent / "*.png"), "--vocab", "voc21", "--out", tmp_path / "o2", "--quiet")
+    assert code == 0 and len(list((tmp_path / "o2").iterdir())) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--classes", ""], "empty class list"),
+    (["--classes", "cat, , dog"], "blank class name"),
+    (["--classes", "cat, dog, cat"], "duplicate class name"),
+    (["--vocab", "nope"], "unknown vocabulary"),
+    (["--classes-file", "/nonexistent/classes.txt"], "class file not found"),
+    ([], "give exactly one of"),
+])
+def test_bad_classes(fake_model, image_file, tmp_path, capsys, args, message):
+    code, err = run(capsys, "segment", image_file, *args, "--out", tmp_path / "out")
+    assert code == 2
+    assert err.startswith("zsseg: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_bad_images_leave_no_output(fake_model, tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    out = tmp_path / "out"
+    code, err = run(capsys, "segment", bad, "--classes", "cat", "--out", out)
+    assert code == 2 and "bad.jpg" in err and err.count("\n") == 1
+    assert list(out.iterdir()) == []
+    code, err = run(capsys, "segment", tmp_path / "missing.png", "--classes", "cat", "--out", out)
+    assert code == 2 and "no such file" in err
+
+
+def test_one_bad_image_among_many(fake_model, image_file, tmp_path, capsys):
+    (image_file.parent / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "out"
+    code, err = run(capsys, "segment", image_file.parent, "--classes", "red, blue", "--out", out, "--quiet")
+    assert code == 1 and "broken.png" in err
+    assert sorted(p.name for p in out.iterdir()) == ["halves.json", "halves.png", "halves_overlay.png"]
+
+
+def test_huge_image_refused(fake_model, image_file, tmp_path, capsys):
+    code, err = run(capsys, "segment", image_file, "--classes", "red", "--out", tmp_path / "o", "--max-pixels", "1000")
+    assert code == 2 and "over the limit" in err
+
+
+def test_unwritable_output(fake_model, image_file, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, err = run(capsys, "segment", image_file, "--classes", "red", "--out", blocker / "sub")
+    assert code == 2 and "cannot create output folder" in err
+
+
+def test_same_stem_twice(fake_model, image_file, tmp_path, capsys, two_colour_image):
+    other = tmp_path / "halves.jpg"
+    Image.fromarray(two_colour_image).save(other)
+    code, err = run(capsys, "segment", image_file, other, "--classes", "red", "--out", tmp_path / "o")
+    assert code == 2 and "same outputs" in err
+
+
+def test_vocabularies_command(capsys):
+    assert cli.main(["vocabularies"]) == 0
+    assert "ade150" in capsys.readouterr().out
