@@ -91,7 +91,8 @@ def test_save_and_load_local_directory(tmp_path, tokenizer):
     assert torch.allclose(backend.encode_images(x), ClipBackend(model, tokenizer, "m").encode_images(x), atol=1e-6)
 
 
-def test_missing_and_corrupt_weights(tmp_path, tokenizer):
+def test_missing_and_corrupt_weights(tmp_path, tokenizer, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # fail at once instead of trying the network
     with pytest.raises(ZsegError, match="cannot load model .*huggingface-cli download"):
         ClipBackend.from_pretrained(str(tmp_path / "nowhere"))
     model = make_clip(TINY)

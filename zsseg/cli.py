@@ -146,6 +146,25 @@ def cmd_vocabularies(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.datasets import SegmentationDataset, get_spec
+    from .evaluation.runner import evaluate
+
+    spec = get_spec(args.dataset)
+    dataset = SegmentationDataset(args.root, args.split, spec)
+    out = _prepare_out_dir(args.out) if args.out else None
+    unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen else None
+    segmenter = _build_segmenter(args)
+    result = evaluate(segmenter, dataset, limit=args.limit, unseen=unseen, progress=not args.quiet)
+    result = {"dataset": spec.name, "root": str(args.root), "split": args.split, "command": "zsseg " + " ".join(sys.argv[1:]),
+              "settings": segmenter.settings(), **result}
+    keys = ["mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "fwIoU", "pAcc", "images", "seconds_per_image"]
+    print(json.dumps({k: result[k] for k in keys if k in result}))
+    if out is not None:
+        write_atomically({out / "metrics.json": lambda p: p.write_text(json.dumps(result, indent=2))})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     _add_model_options(p)
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("eval", help="mean IoU on a benchmark in the generic layout ROOT/SPLIT/{images,labels}")
+    p.add_argument("--dataset", required=True, help="voc21, voc20, camvid, ade150, coco_stuff171")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--split", default="val")
+    p.add_argument("--limit", type=int, default=None, help="first N images only")
+    p.add_argument("--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU")
+    p.add_argument("--out", default=None, help="folder for metrics.json")
+    p.add_argument("--quiet", action="store_true")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
     p.set_defaults(func=cmd_vocabularies)

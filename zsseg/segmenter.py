@@ -31,6 +31,7 @@ class Segmentation:
     class_scores: np.ndarray  # [C] area-weighted mean class probability over the proposals
     masks: torch.Tensor  # [Q, h, w] proposals used, at working resolution
     mask_probs: torch.Tensor  # [Q, C] class probabilities of each proposal
+    confidence: np.ndarray | None = None  # [H, W] winning class's share of the pixel's total score
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     settings: dict = field(default_factory=dict)
 
@@ -198,7 +199,7 @@ class Segmenter:
         timings["ensemble"] = time.perf_counter() - t
         timings["total"] = sum(timings.values())
         settings = {**self.settings(), "num_crops": n_crops}
-        return Segmentation(labels.numpy().astype(np.int32), vocab, class_scores.numpy(), masks, probs.cpu(), timings, settings)
+        return Segmentation(labels.numpy().astype(np.int32), vocab, class_scores.numpy(), masks, probs.cpu(), confidence.numpy(), timings, settings)
 
     def _combine(self, props: Proposals, emb, valid, text_emb, groups, vocab: Vocabulary, unseen) -> tuple[torch.Tensor, torch.Tensor]:
         n_classes = len(vocab)

@@ -16,7 +16,7 @@ class ConfusionMatrix:
     """
 
     num_classes: int
-    ignore_index: int = 255
+    ignore_index: int = -1  # dataset readers map void pixels to -1; negative ids are never counted
 
     def __post_init__(self) -> None:
         self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)

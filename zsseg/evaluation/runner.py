@@ -10,12 +10,12 @@ from tqdm import tqdm
 
 from ..image_io import load_image
 from ..segmenter import Segmenter
-from .datasets import GenericDataset
+from .datasets import SegmentationDataset
 from .metrics import ConfusionMatrix
 
 
-def evaluate(segmenter: Segmenter, dataset: GenericDataset, limit: int | None = None, unseen: Sequence[str] | None = None, progress: bool = True) -> dict:
-    vocab = dataset.spec.load_vocabulary()
+def evaluate(segmenter: Segmenter, dataset: SegmentationDataset, limit: int | None = None, unseen: Sequence[str] | None = None, progress: bool = True) -> dict:
+    vocab = dataset.vocabulary
     cm = ConfusionMatrix(len(vocab))
     samples = dataset.samples[:limit] if limit else dataset.samples
     seconds = 0.0
@@ -27,7 +27,7 @@ def evaluate(segmenter: Segmenter, dataset: GenericDataset, limit: int | None = 
         seg = segmenter(rgb, vocab, unseen=unseen)
         seconds += time.perf_counter() - t
         cm.update(seg.labels, gt)
-        pred_counts += np.bincount(seg.labels[gt != 255].ravel(), minlength=len(vocab))
+        pred_counts += np.bincount(seg.labels[gt >= 0].ravel(), minlength=len(vocab))
     out = cm.summary(vocab.names, unseen)
     out.update(images=len(samples), seconds_per_image=round(seconds / max(1, len(samples)), 3),
                predicted_share={n: round(float(c) / max(1, pred_counts.sum()), 4) for n, c in zip(vocab.names, pred_counts)})
