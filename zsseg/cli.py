@@ -148,21 +148,56 @@ def cmd_vocabularies(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.datasets import SegmentationDataset, get_spec
+    from .evaluation.distributed import init_from_env, shutdown
+    from .evaluation.report import write_report
     from .evaluation.runner import evaluate
+    from .proposals import build_proposals
 
     spec = get_spec(args.dataset)
     dataset = SegmentationDataset(args.root, args.split, spec)
     out = _prepare_out_dir(args.out) if args.out else None
     unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen else None
-    segmenter = _build_segmenter(args)
-    result = evaluate(segmenter, dataset, limit=args.limit, unseen=unseen, progress=not args.quiet)
-    result = {"dataset": spec.name, "root": str(args.root), "split": args.split, "command": "zsseg " + " ".join(sys.argv[1:]),
-              "settings": segmenter.settings(), **result}
-    keys = ["mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "fwIoU", "pAcc", "images", "seconds_per_image"]
+    if unseen:
+        for u in unseen:
+            dataset.vocabulary.index(u)  # a clear error for a misspelt class
+    rank, _ = init_from_env()
+    try:
+        if args.oracle:
+            short_side = args.short_side or _default_short_side(args.model)
+            generator = build_proposals(args.proposals)
+            settings = {"proposals": generator.settings(), "short_side": short_side}
+            result = evaluate(dataset, oracle=generator, short_side=short_side, limit=args.limit, unseen=unseen,
+                              progress=not args.quiet, save_predictions=_predictions_dir(args, out))
+        else:
+            segmenter = _build_segmenter(args)
+            settings = segmenter.settings()
+            result = evaluate(dataset, segmenter, limit=args.limit, unseen=unseen, progress=not args.quiet,
+                              save_predictions=_predictions_dir(args, out))
+    finally:
+        shutdown()
+    result = {"dataset": spec.name, "root": str(args.root), "split": args.split, "layout": dataset.layout, "oracle": args.oracle,
+              "command": "zsseg " + " ".join(sys.argv[1:]), "settings": settings, **result}
+    if rank != 0:
+        return 0
+    keys = ["mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "recall@0.5", "proposals_per_image", "images", "seconds_per_image", "images_per_second"]
     print(json.dumps({k: result[k] for k in keys if k in result}))
     if out is not None:
-        write_atomically({out / "metrics.json": lambda p: p.write_text(json.dumps(result, indent=2))})
+        write_report(result, out)
     return 0
+
+
+def _predictions_dir(args: argparse.Namespace, out: Path | None) -> Path | None:
+    if not args.save_predictions:
+        return None
+    if out is None:
+        raise ZsegError("--save-predictions needs --out DIR")
+    return out / "predictions"
+
+
+def _default_short_side(model: str) -> int:
+    from .backends import ClipBackend, ConseBackend
+
+    return ConseBackend.default_short_side if model == "conse" else ClipBackend.default_short_side
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,13 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     p.set_defaults(func=cmd_segment)
 
-    p = sub.add_parser("eval", help="mean IoU on a benchmark in the generic layout ROOT/SPLIT/{images,labels}")
-    p.add_argument("--dataset", required=True, help="voc21, voc20, camvid, ade150, coco_stuff171")
-    p.add_argument("--root", required=True, help="dataset folder")
+    p = sub.add_parser("eval", help="mean IoU on a benchmark (official layouts or ROOT/SPLIT/{images,labels})")
+    p.add_argument("--dataset", required=True, help="voc21, voc20, ade150, ade847, pc59, pc459, coco_stuff171, cityscapes, camvid")
+    p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md for each layout)")
     p.add_argument("--split", default="val")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU")
-    p.add_argument("--out", default=None, help="folder for metrics.json")
+    p.add_argument("--oracle", action="store_true", help="score the proposals labelled by the ground truth (stage-1 upper bound) and their recall")
+    p.add_argument("--out", default=None, help="folder for metrics.json, report.md and per_class_iou.png")
+    p.add_argument("--save-predictions", action="store_true", help="also write each label map to OUT/predictions/")
     p.add_argument("--quiet", action="store_true")
     _add_model_options(p)
     p.set_defaults(func=cmd_eval)

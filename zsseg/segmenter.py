@@ -171,10 +171,7 @@ class Segmenter:
         timings["decode"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        work = resize_short_side(rgb, self.short_side)
-        props = self.proposals(work, list(vocab.names))
-        if len(props) == 0:  # e.g. a blank image: classify it as a whole
-            props = WholeImageProposal()(work)
+        work, props = propose(self.proposals, rgb, self.short_side, list(vocab.names))
         timings["proposals"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -213,6 +210,16 @@ class Segmenter:
         for name in unseen or []:
             seen[vocab.index(name)] = False
         return ensemble(full, props.class_probs.to(full.device), seen, self.config.ensemble_weight), props.masks
+
+
+def propose(generator: ProposalGenerator, rgb: np.ndarray, short_side: int, class_names: list[str] | None = None) -> tuple[np.ndarray, Proposals]:
+    """Stage 1 at the working resolution: (resized image, proposals); a blank image that yields
+    no proposal gets one whole-image mask."""
+    work = resize_short_side(rgb, short_side)
+    props = generator(work, class_names)
+    if len(props) == 0:
+        props = WholeImageProposal()(work)
+    return work, props
 
 
 def resize_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:

@@ -1,34 +1,94 @@
-"""Run a Segmenter over a dataset and accumulate the confusion matrix."""
+"""The evaluation loop: one image at a time into a streaming confusion matrix, sharded over
+processes under torchrun and summed at the end."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from ..image_io import load_image
-from ..segmenter import Segmenter
+from ..proposals import ProposalGenerator
+from ..render import save_label_png
+from ..segmenter import Segmenter, propose
 from .datasets import SegmentationDataset
+from .distributed import all_sum, init_from_env
 from .metrics import ConfusionMatrix
+from .oracle import oracle_labels
 
 
-def evaluate(segmenter: Segmenter, dataset: SegmentationDataset, limit: int | None = None, unseen: Sequence[str] | None = None, progress: bool = True) -> dict:
+def evaluate(
+    dataset: SegmentationDataset,
+    segmenter: Segmenter | None = None,
+    *,
+    oracle: ProposalGenerator | None = None,
+    short_side: int = 384,
+    limit: int | None = None,
+    unseen: Sequence[str] | None = None,
+    progress: bool = True,
+    save_predictions: str | Path | None = None,
+) -> dict:
+    """mIoU and friends of ``segmenter`` on ``dataset``; or, with ``oracle=generator``, of that
+    generator's proposals labelled by the ground truth (plus proposal recall).
+
+    Under ``torchrun --nproc_per_node K`` each process takes every K-th image and the counts are
+    all-reduced, so every process returns the same, complete result.
+    """
+    if (segmenter is None) == (oracle is None):
+        raise ValueError("give a segmenter or an oracle proposal generator")
+    rank, world = init_from_env()
     vocab = dataset.vocabulary
-    cm = ConfusionMatrix(len(vocab))
+    n = len(vocab)
     samples = dataset.samples[:limit] if limit else dataset.samples
-    seconds = 0.0
-    pred_counts = np.zeros(len(vocab), dtype=np.int64)
-    for sample in tqdm(samples, desc=f"eval {dataset.spec.name}", disable=not progress, unit="img"):
+    cm = ConfusionMatrix(n)
+    counts = {"pred": np.zeros(n, np.int64), "seg_total": np.zeros(n, np.int64), "seg_matched": np.zeros(n, np.int64)}
+    scalars = np.zeros(3)  # seconds in the model, proposals, images
+    stage_seconds: dict[str, float] = {}
+    out_dir = Path(save_predictions) if save_predictions else None
+    wall = time.perf_counter()
+    for sample in tqdm(samples[rank::world], desc=f"eval {dataset.spec.name}", disable=not progress or rank != 0, unit="img"):
         rgb = load_image(sample.image_path)
         gt = dataset.read_label(sample, rgb.shape[:2])
         t = time.perf_counter()
-        seg = segmenter(rgb, vocab, unseen=unseen)
-        seconds += time.perf_counter() - t
-        cm.update(seg.labels, gt)
-        pred_counts += np.bincount(seg.labels[gt >= 0].ravel(), minlength=len(vocab))
-    out = cm.summary(vocab.names, unseen)
-    out.update(images=len(samples), seconds_per_image=round(seconds / max(1, len(samples)), 3),
-               predicted_share={n: round(float(c) / max(1, pred_counts.sum()), 4) for n, c in zip(vocab.names, pred_counts)})
-    return out
+        if oracle is not None:
+            work, props = propose(oracle, rgb, short_side)
+            labels, total, matched = oracle_labels(props, gt, work.shape[:2], n)
+            counts["seg_total"] += total
+            counts["seg_matched"] += matched
+            n_props = len(props)
+        else:
+            seg = segmenter(rgb, vocab, unseen=unseen)
+            labels, n_props = seg.labels, len(seg.masks)
+            for k, v in seg.timings.items():
+                stage_seconds[k] = stage_seconds.get(k, 0.0) + v
+        scalars += (time.perf_counter() - t, n_props, 1)
+        cm.update(labels, gt)
+        counts["pred"] += np.bincount(labels[gt >= 0].ravel(), minlength=n)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            save_label_png(labels, out_dir / f"{sample.stem}.png", n)
+    cm.matrix = all_sum(cm.matrix)
+    counts = {k: all_sum(v) for k, v in counts.items()}
+    scalars = all_sum(scalars)
+    wall = time.perf_counter() - wall
+    images = int(scalars[2])
+    result = cm.summary(vocab.names, unseen)
+    result.update(
+        images=images,
+        processes=world,
+        seconds_per_image=round(scalars[0] / max(1, images), 3),
+        images_per_second=round(images / wall, 3) if rank == 0 or world == 1 else None,
+        proposals_per_image=round(scalars[1] / max(1, images), 1),
+        predicted_share={nm: round(float(c) / max(1, counts["pred"].sum()), 4) for nm, c in zip(vocab.names, counts["pred"])},
+        confusion_matrix=cm.matrix.tolist(),
+    )
+    if stage_seconds:
+        result["stage_seconds_per_image"] = {k: round(v / max(1, len(samples[rank::world])), 4) for k, v in stage_seconds.items()}
+    if oracle is not None:
+        tot, mat = counts["seg_total"], counts["seg_matched"]
+        result["recall@0.5"] = round(100.0 * mat.sum() / max(1, tot.sum()), 2)
+        result["per_class_recall@0.5"] = {nm: (round(100.0 * m / t, 2) if t else None) for nm, m, t in zip(vocab.names, mat, tot)}
+    return result
