@@ -161,6 +161,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for u in unseen:
             dataset.vocabulary.index(u)  # a clear error for a misspelt class
     rank, _ = init_from_env()
+    if args.device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        args.device = f"cuda:{os.environ['LOCAL_RANK']}"
     try:
         if args.oracle:
             short_side = args.short_side or _default_short_side(args.model)
