@@ -111,3 +111,36 @@ def test_full_pipeline_with_tiny_clip(tokenizer, two_colour_image):
     assert out.labels.shape == two_colour_image.shape[:2]
     assert out.mask_probs.shape[1] == 3 and torch.allclose(out.mask_probs.sum(1), torch.ones(len(out.mask_probs)))
     assert out.settings["crop"]["style"] == "masked"  # zsseg's crop is the clip default
+
+
+def test_siglip_through_the_same_backend(tokenizer):
+    """SigLIP checkpoints load through the same backend (fixed-length text padding)."""
+    from transformers import SiglipConfig, SiglipModel
+
+    torch.manual_seed(0)
+    cfg = SiglipConfig(
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, vocab_size=49408, max_position_embeddings=64),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+    )
+    model = SiglipModel(cfg).eval()
+    backend = ClipBackend(model, tokenizer, identifier="random-siglip", pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5))
+    assert backend.model_type == "siglip"
+    texts = ["a photo of a cat.", "a dog"]
+    tok = tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        ref = model.get_text_features(input_ids=tok["input_ids"])
+    ref = ref if torch.is_tensor(ref) else ref.pooler_output
+    assert torch.allclose(backend.encode_texts(texts), torch.nn.functional.normalize(ref, dim=-1), atol=1e-5)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        ref_i = model.get_image_features(pixel_values=x)
+    ref_i = ref_i if torch.is_tensor(ref_i) else ref_i.pooler_output
+    assert torch.allclose(backend.encode_images(x), torch.nn.functional.normalize(ref_i, dim=-1), atol=1e-5)
+
+
+def test_wrong_model_type(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
+    with pytest.raises(ZsegError, match="is a 'bert' checkpoint; the clip backend needs a CLIP or SigLIP one"):
+        ClipBackend.from_pretrained(str(tmp_path))

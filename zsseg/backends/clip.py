@@ -60,11 +60,13 @@ class ClipBackend(Backend):
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        if self.model_type == "siglip":  # SigLIP was trained with fixed-length padding
+        if self.model_type == "siglip":  # trained with fixed-length padding and no attention mask
             tok = self.tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+            keys: tuple[str, ...] = ("input_ids",)
         else:
             tok = self.tokenizer(texts, padding=True, truncation=True, max_length=self.text_max_length, return_tensors="pt")
-        tok = {k: v.to(self.device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
+            keys = ("input_ids", "attention_mask")
+        tok = {k: v.to(self.device) for k, v in tok.items() if k in keys}
         out = self.model.get_text_features(**tok)
         return nn.functional.normalize(_pooled(out).float(), dim=-1)
 
