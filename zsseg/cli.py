@@ -202,6 +202,19 @@ def _default_short_side(model: str) -> int:
     return ConseBackend.default_short_side if model == "conse" else ClipBackend.default_short_side
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .server import ServerLimits, create_app
+
+    limits = ServerLimits(max_upload_bytes=args.max_upload_mb * 1024 * 1024, max_pixels=args.max_pixels, max_classes=args.max_classes,
+                          request_timeout_s=args.timeout, max_queue=args.max_queue)
+    app = create_app(_build_segmenter(args), limits)
+    print(f"zsseg: serving on http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_model_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="web page and HTTP API")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=int, default=20, help="largest accepted upload (default: 20)")
+    p.add_argument("--max-classes", type=int, default=256, help="most classes per request (default: 256)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds before a request is answered 504 (default: 120)")
+    p.add_argument("--max-queue", type=int, default=8, help="requests admitted at once; more get 503 + Retry-After (default: 8)")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_serve, max_pixels=25_000_000)
 
     p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
     p.set_defaults(func=cmd_vocabularies)

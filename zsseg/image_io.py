@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -14,11 +15,11 @@ from .errors import ZsegError
 
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: a 4000x3000 photo is 12 MP
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
-ImageInput = str | os.PathLike | np.ndarray | Image.Image
+ImageInput = str | os.PathLike | np.ndarray | Image.Image | bytes
 
 
 def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Return an RGB uint8 array [H, W, 3] from a path, a PIL image or an array.
+    """Return an RGB uint8 array [H, W, 3] from a path, encoded bytes, a PIL image or an array.
 
     Grayscale, palette, RGBA (alpha dropped), 16-bit and float images are converted; EXIF
     orientation is applied. Raises ZsegError for anything that is not a readable image.
@@ -27,21 +28,27 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
         return _array_to_rgb(image, "array", max_pixels)
     if isinstance(image, Image.Image):
         return _pil_to_rgb(image, "image", max_pixels)
+    if isinstance(image, bytes):
+        return _decode(io.BytesIO(image), "uploaded image", max_pixels)
     path = Path(image)
     if not path.exists():
         raise ZsegError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise ZsegError(f"{path}: is a folder, not an image")
+    return _decode(path, str(path), max_pixels)
+
+
+def _decode(source, name: str, max_pixels: int) -> np.ndarray:
     try:
-        with Image.open(path) as pil:
-            _check_size(pil.size, str(path), max_pixels)
-            return _pil_to_rgb(pil, str(path), max_pixels)
+        with Image.open(source) as pil:
+            _check_size(pil.size, name, max_pixels)
+            return _pil_to_rgb(pil, name, max_pixels)
     except UnidentifiedImageError:
-        raise ZsegError(f"{path}: not an image file that Pillow can read (JPEG, PNG, TIFF, WebP, BMP, ...)") from None
+        raise ZsegError(f"{name}: not an image file that Pillow can read (JPEG, PNG, TIFF, WebP, BMP, ...)") from None
     except Image.DecompressionBombError:
-        raise ZsegError(f"{path}: image is too large to decode safely; downscale it first") from None
+        raise ZsegError(f"{name}: image is too large to decode safely; downscale it first") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ZsegError(f"{path}: unreadable or truncated image ({_one_line(exc)}); re-export or re-download it") from None
+        raise ZsegError(f"{name}: unreadable or truncated image ({_one_line(exc)}); re-export or re-download it") from None
 
 
 def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:

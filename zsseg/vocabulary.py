@@ -94,16 +94,27 @@ def list_vocabularies() -> list[str]:
     return sorted(p.name[:-4] for p in resources.files(PRESETS_PACKAGE).iterdir() if p.name.endswith(".txt"))
 
 
+ALIASES = {"voc": "voc21", "voc_21": "voc21", "voc_20": "voc20", "ade": "ade150", "ade_150": "ade150",
+           "coco_stuff": "coco_stuff171", "cocostuff": "coco_stuff171", "pc_59": "pc59", "camvid": "camvid11",
+           "cityscapes": "cityscapes19"}
+
+
+def shipped_vocabulary(name: str) -> Vocabulary:
+    """A vocabulary shipped with zsseg, by name (never a path)."""
+    key = name.strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key not in list_vocabularies():
+        raise ZsegError(f"unknown vocabulary {name!r}; choose one of {', '.join(list_vocabularies())}")
+    text = resources.files(PRESETS_PACKAGE).joinpath(key + ".txt").read_text(encoding="utf-8")
+    return Vocabulary.from_lines(text.splitlines(), source=key)
+
+
 def load_vocabulary(name_or_path: str) -> Vocabulary:
     """A shipped vocabulary by name, or a class file (one class per line) by path."""
-    key = name_or_path.strip().lower().replace("-", "_")
-    aliases = {"voc": "voc21", "voc_21": "voc21", "voc_20": "voc20", "ade": "ade150", "ade_150": "ade150",
-               "coco_stuff": "coco_stuff171", "cocostuff": "coco_stuff171", "pc_59": "pc59", "camvid": "camvid11",
-               "cityscapes": "cityscapes19"}
-    key = aliases.get(key, key)
-    if key in list_vocabularies():
-        text = resources.files(PRESETS_PACKAGE).joinpath(key + ".txt").read_text(encoding="utf-8")
-        return Vocabulary.from_lines(text.splitlines(), source=key)
+    try:
+        return shipped_vocabulary(name_or_path)
+    except ZsegError:
+        pass
     path = Path(name_or_path)
     if path.is_file():
         return read_class_file(path)

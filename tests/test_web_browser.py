@@ -1,0 +1,102 @@
+"""End to end: the real server on a loopback port, the page driven in headless Chromium."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import require_shared
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(conse_segmenter):
+    import uvicorn
+
+    from zsseg.server import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(conse_segmenter), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    assert srv.started, "server did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium and chromedriver are not installed (Debian packages chromium, chromium-driver; .ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                 "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync", "--window-size=1400,900"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def test_upload_type_click_see_overlay_and_legend(server, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    image = require_shared("data", "voc2012", "val", "images", "2007_000042.jpg")
+    browser.get(server + "/")
+    browser.find_element(By.ID, "file").send_keys(str(image))
+    browser.find_element(By.ID, "classes").send_keys("train, person, car, building, grass, sky")
+    browser.find_element(By.ID, "go").click()
+    wait = WebDriverWait(browser, 120)
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#legend li")))
+    items = browser.find_elements(By.CSS_SELECTOR, "#legend li")
+    names = [li.find_element(By.CLASS_NAME, "name").text for li in items]
+    assert names and set(names) <= {"train", "person", "car", "building", "grass", "sky"}
+    overlay = browser.find_element(By.ID, "overlay")
+    assert overlay.get_attribute("src").startswith("data:image/png;base64,")
+    assert browser.execute_script("return arguments[0].naturalWidth", overlay) == 500
+    assert browser.find_element(By.ID, "download").is_displayed()
+    assert browser.find_element(By.ID, "error").text == ""
+    ActionChains(browser).move_to_element(overlay).perform()
+    wait.until(lambda d: d.find_element(By.ID, "tip").is_displayed())
+    assert browser.find_element(By.ID, "tip").text in names
+    shot = Path(os.environ.get("ZSSEG_SCREENSHOT", tmp_path / "page.png"))
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_errors_are_shown_to_the_person(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("this is not an image")
+    browser.get(server + "/")
+    browser.find_element(By.ID, "file").send_keys(str(bad))
+    browser.find_element(By.ID, "classes").send_keys("cat, dog")
+    browser.find_element(By.ID, "go").click()
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "error").text)
+    assert "not an image" in browser.find_element(By.ID, "error").text

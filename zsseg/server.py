@@ -1,0 +1,184 @@
+"""HTTP API and web page (``zsseg serve``): one model shared by all requests, bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .errors import ZsegError
+from .image_io import load_image
+from .render import palette, save_label_png
+from .segmenter import Segmenter
+from .vocabulary import Vocabulary, list_vocabularies, shipped_vocabulary
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 25_000_000
+    max_classes: int = 256  # label maps stay palette PNGs, whose colours the page maps back to classes
+    request_timeout_s: float = 120.0
+    max_queue: int = 8  # requests admitted at once (one runs, the rest wait); more get 503
+    retry_after_s: int = 5
+
+
+class ClassInfo(BaseModel):
+    index: int
+    name: str
+    colour: str
+    share: float
+
+
+class SegmentResponse(BaseModel):
+    width: int
+    height: int
+    classes: list[ClassInfo]  # every class of the request, in request order
+    present: list[str]  # classes that label at least one pixel, largest first
+    timings_s: dict[str, float]
+    label_png: str  # base64 palette PNG: pixel value = class index
+    overlay_png: str  # base64 PNG: the image blended with class colours
+    settings: dict
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+class HealthResponse(BaseModel):
+    status: str
+    version: str
+    model: str
+    proposals: str
+    queued: int
+    limits: dict
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503, 504)}
+
+
+def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> FastAPI:
+    """The ASGI app. ``segmenter`` is loaded once by the caller and shared by all requests."""
+    limits = limits or ServerLimits()
+    app = FastAPI(title="zsseg", version=__version__, description="Open-vocabulary semantic segmentation.")
+    state = {"admitted": 0}
+    model_lock = asyncio.Lock()  # one inference at a time: the CPU is the bottleneck
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+        return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        return resources.files("zsseg.web").joinpath("index.html").read_text(encoding="utf-8")
+
+    @app.get("/api/health", response_model=HealthResponse)
+    async def health() -> HealthResponse:
+        return HealthResponse(status="ok", version=__version__, model=segmenter.config.model, proposals=segmenter.config.proposals,
+                              queued=state["admitted"], limits=asdict(limits))
+
+    @app.get("/api/vocabularies", response_model=dict[str, list[str]])
+    async def vocabularies() -> dict[str, list[str]]:
+        return {name: list(shipped_vocabulary(name).names) for name in list_vocabularies()}
+
+    @app.post("/api/segment", response_model=SegmentResponse, responses=ERRORS)
+    async def segment(
+        image: UploadFile = File(..., description="the image file (JPEG, PNG, WebP, TIFF, BMP, ...)"),
+        classes: str | None = Form(None, description='comma-separated class names, synonyms with ";"'),
+        vocab: str | None = Form(None, description="a shipped vocabulary name instead of classes"),
+        alpha: float = Form(0.55, ge=0.0, le=1.0, description="overlay opacity"),
+    ) -> SegmentResponse:
+        vocabulary = _vocabulary(classes, vocab, limits)
+        ctype = (image.content_type or "").split(";")[0].strip().lower()
+        if ctype and not (ctype.startswith("image/") or ctype == "application/octet-stream"):
+            raise ApiError(415, f"unsupported content type {ctype!r}: upload an image file (image/jpeg, image/png, ...)")
+        data = await image.read(limits.max_upload_bytes + 1)
+        if len(data) > limits.max_upload_bytes:
+            raise ApiError(413, f"upload is over {limits.max_upload_bytes // (1024 * 1024)} MB; send a smaller image")
+        if not data:
+            raise ApiError(400, "the uploaded file is empty")
+        if state["admitted"] >= limits.max_queue:
+            raise ApiError(503, "the server is busy; try again shortly", {"Retry-After": str(limits.retry_after_s)})
+        state["admitted"] += 1
+        try:
+            rgb = _decode(data, limits)
+            async with model_lock:
+                try:
+                    seg = await asyncio.wait_for(run_in_threadpool(segmenter, rgb, vocabulary), timeout=limits.request_timeout_s)
+                except asyncio.TimeoutError:
+                    raise ApiError(504, f"segmentation took longer than {limits.request_timeout_s:.0f} s; try a smaller image or fewer classes") from None
+                except ZsegError as exc:
+                    raise ApiError(400, str(exc)) from None
+            return _response(seg, rgb, alpha)
+        finally:
+            state["admitted"] -= 1
+
+    return app
+
+
+def _vocabulary(classes: str | None, vocab: str | None, limits: ServerLimits) -> Vocabulary:
+    if (classes is None or not classes.strip()) and not vocab:
+        raise ApiError(400, 'no classes: give "classes" (e.g. "cat, sofa, floor") or a "vocab" name')
+    try:  # a vocabulary name only, never a path on the server
+        v = shipped_vocabulary(vocab) if vocab and not (classes and classes.strip()) else Vocabulary.from_names(classes or "", source="classes")
+    except ZsegError as exc:
+        raise ApiError(400, str(exc)) from None
+    if len(v) > limits.max_classes:
+        raise ApiError(400, f"too many classes: {len(v)} (at most {limits.max_classes})")
+    return v
+
+
+def _decode(data: bytes, limits: ServerLimits):
+    try:
+        return load_image(data, max_pixels=limits.max_pixels)
+    except ZsegError as exc:
+        message = str(exc)
+        raise ApiError(413 if "over the limit" in message else 400, message) from None
+
+
+def _png_base64(write) -> str:
+    buf = io.BytesIO()
+    write(buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _response(seg, rgb, alpha: float) -> SegmentResponse:
+    names = seg.classes
+    colours = palette(len(names))
+    shares = seg.pixel_shares()
+    over = seg.overlay(rgb, alpha=alpha, legend=False)
+    return SegmentResponse(
+        width=int(seg.labels.shape[1]),
+        height=int(seg.labels.shape[0]),
+        classes=[ClassInfo(index=i, name=n, colour="#%02x%02x%02x" % tuple(int(c) for c in colours[i]), share=round(shares.get(n, 0.0), 6)) for i, n in enumerate(names)],
+        present=list(shares),
+        timings_s={k: round(v, 4) for k, v in seg.timings.items()},
+        label_png=_png_base64(lambda f: save_label_png(seg.labels, f, len(names))),
+        overlay_png=_png_base64(lambda f: over.save(f, format="PNG")),
+        settings=seg.settings,
+    )
