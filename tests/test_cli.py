@@ -41,7 +41,7 @@ def test_segment_writes_label_overlay_json(fake_model, image_file, tmp_path, cap
     summary = json.loads((out / "halves.json").read_text())
     assert summary["classes"] == ["red", "green", "blue"]
     assert set(summary["pixel_share"]) == {"red", "blue"}
-    assert {"proposals", "classify", "total"} <= set(summary["timings_s"])
+    assert {"proposals", "crops", "encoder", "ensemble", "semantic_map", "total"} <= set(summary["timings_s"])
     assert summary["settings"]["crop"]["style"] == "masked"
     assert Image.open(out / "halves_overlay.png").size[0] > 64
 

@@ -144,3 +144,19 @@ def test_wrong_model_type(tmp_path):
     BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
     with pytest.raises(ZsegError, match="is a 'bert' checkpoint; the clip backend needs a CLIP or SigLIP one"):
         ClipBackend.from_pretrained(str(tmp_path))
+
+
+def test_dense_mode_maskclip_grid(tokenizer):
+    model = make_clip(TINY)
+    backend = ClipBackend(model, tokenizer, identifier="random")
+    grid = backend.encode_dense(torch.randn(1, 3, 48, 72))  # not the training size: positions interpolated
+    assert grid.shape == (6, 9, 16)
+    assert torch.allclose(grid.norm(dim=-1), torch.ones(6, 9), atol=1e-5)
+    # the last block's value path applied by hand to the penultimate hidden states gives the same grid
+    vision = model.vision_model
+    with torch.no_grad():
+        x = torch.randn(1, 3, 32, 32)
+        hs = vision(pixel_values=x, output_hidden_states=True).hidden_states[-2][:, 1:]
+        last = vision.encoder.layers[-1]
+        ref = model.visual_projection(vision.post_layernorm(last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(hs)))))
+    assert torch.allclose(backend.encode_dense(x).flatten(0, 1), torch.nn.functional.normalize(ref[0], dim=-1), atol=1e-5)

@@ -64,3 +64,12 @@ def test_cli_end_to_end_offline(tmp_path, capsys):
     summary = json.loads((tmp_path / "out" / "chelsea.json").read_text())
     assert max(summary["pixel_share"], key=summary["pixel_share"].get) == "cat"
     assert summary["settings"]["model"] == "conse"
+
+
+def test_dense_mode_offline(conse_segmenter):
+    from zsseg import Segmenter, SegmenterConfig
+
+    dense = Segmenter(conse_segmenter.backend, conse_segmenter.proposals, SegmenterConfig(crop="dense"), conse_segmenter.text_cache)
+    seg = dense(skimage.data.chelsea(), "cat, car, bicycle, airplane")
+    assert seg.pixel_shares().get("cat", 0) > 0.5, seg.pixel_shares()
+    assert seg.settings["num_crops"] == 1

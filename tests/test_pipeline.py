@@ -14,7 +14,7 @@ def make(backend, proposals=None, **cfg):
 
 
 @pytest.mark.parametrize("crop", ["masked", "context", "window"])
-def test_two_colours(colour_backend, two_colour_image, crop):
+def test_two_colours(colour_backend, two_colour_image, crop):  # dense: see test_dense_mode
     seg = make(colour_backend, crop=crop)(two_colour_image, "blue, green, red")
     assert seg.labels.shape == (48, 64)
     if crop != "window":  # windows straddle the edge; masked/context crops do not
@@ -102,3 +102,19 @@ def test_many_classes_stream(colour_backend, two_colour_image):
     names = ["red", "blue"] + [f"thing{i}" for i in range(900)]
     seg = make(colour_backend)(two_colour_image, names)
     assert seg.labels.max() < len(names) and (seg.labels[:, :30] == 0).all()
+
+
+def test_dense_mode_pools_grid_cells(colour_backend, two_colour_image):
+    def encode_dense(pixels):  # the colour backend's dense grid: per-pixel normalised colour, 4x4 cells
+        grid = torch.nn.functional.avg_pool2d(pixels, 4)[0].permute(1, 2, 0)
+        return torch.nn.functional.normalize(grid, dim=-1)
+
+    colour_backend.encode_dense = encode_dense
+    seg = make(colour_backend, crop="dense", short_side=48)(two_colour_image, "blue, green, red")
+    assert (seg.labels[:, :28] == 2).all() and (seg.labels[:, 36:] == 0).all()
+    assert seg.settings["num_crops"] == 1
+
+
+def test_dense_mode_unsupported_backend_message(colour_backend, two_colour_image):
+    with pytest.raises(ZsegError, match="no dense mode"):
+        make(colour_backend, crop="dense")(two_colour_image, "red, blue")

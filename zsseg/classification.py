@@ -7,11 +7,15 @@ Crop styles:
 - ``context``: the box enlarged by ``context`` on each side, pixels outside the mask kept.
 - ``window``: classify overlapping square windows of the whole image once, and give each mask the
   mean of the window embeddings weighted by how many of its pixels each window holds.
+- ``dense``: one encoder pass over the whole image gives a grid of embeddings (MaskCLIP-style for
+  CLIP, class-activation ConSE for the offline backend); each mask averages the grid cells it covers.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
+import time
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +23,7 @@ import torch.nn.functional as F
 from .backends.base import Backend
 from .errors import ZsegError
 
-CROP_STYLES = ("masked", "context", "window")
+CROP_STYLES = ("masked", "context", "window", "dense")
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def build_crops(
 
 
 def normalise_and_resize(region: torch.Tensor, size: int, mean: tuple[float, float, float], std: tuple[float, float, float]) -> torch.Tensor:
-    """One image region [3, h, w] (0..255) -> normalised [1, 3, size, size]."""
+    """One image region [3, h, w] (0..255) -> normalised [1, 3, size, size] (size 0: keep h x w)."""
     mean_t = torch.tensor(mean, dtype=torch.float32, device=region.device).view(3, 1, 1) * 255
     std_t = torch.tensor(std, dtype=torch.float32, device=region.device).view(3, 1, 1) * 255
     return _normalise_resize(region.float(), size, mean_t, std_t)
@@ -104,6 +108,8 @@ def normalise_and_resize(region: torch.Tensor, size: int, mean: tuple[float, flo
 def _normalise_resize(region: torch.Tensor, size: int, mean_t: torch.Tensor, std_t: torch.Tensor) -> torch.Tensor:
     # zsseg.baseline normalises before resizing, so the mean fill becomes exactly 0
     region = (region - mean_t) / std_t
+    if size == 0:
+        return region[None]
     return F.interpolate(region[None], size=(size, size), mode="bicubic", align_corners=False)
 
 
@@ -134,22 +140,43 @@ class RegionClassifier:
         self.backend = backend
         self.crop = crop
 
-    def embed(self, image: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """image [3, H, W] 0..255, masks [Q, H, W] -> (embeddings [Q', D], valid [Q] bool, number of crops encoded)."""
+    def embed(self, image: torch.Tensor, masks: torch.Tensor, timings: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """image [3, H, W] 0..255, masks [Q, H, W] -> (embeddings [Q', D], valid [Q] bool, number of
+        encoder inputs). Seconds spent building crops and in the encoder are added to ``timings``."""
+        timings = timings if timings is not None else {}
+        t = time.perf_counter()
         binary = masks > self.crop.mask_threshold
         valid = binary.flatten(1).any(1)
         binary = binary[valid]
         if binary.shape[0] == 0:
             return torch.zeros(0, 1), valid, 0
         b = self.backend
-        if self.crop.style == "window":
+        style = self.crop.style
+        if style == "dense":
+            pixels = normalise_and_resize(image, 0, b.pixel_mean, b.pixel_std)
+            timings["crops"] = time.perf_counter() - t
+            t = time.perf_counter()
+            grid = b.encode_dense(pixels).cpu()  # [h, w, D]
+            timings["encoder"] = time.perf_counter() - t
+            # share of each mask inside each grid cell (area pooling of the binary mask)
+            cover = F.adaptive_avg_pool2d(binary[None].float(), grid.shape[:2])[0].flatten(1)
+            pooled = cover @ grid.flatten(0, 1)
+            return F.normalize(pooled, dim=-1), valid, 1
+        if style == "window":
             _, h, w = image.shape
             boxes = window_boxes(h, w, self.crop.window_scales)
             crops = torch.cat([normalise_and_resize(image[:, y0:y1, x0:x1], b.input_size, b.pixel_mean, b.pixel_std) for (x0, y0, x1, y1) in boxes])
-            win_emb = encode_batched(b, crops, self.crop.batch_size)
             # weight of window k for mask q = number of the mask's pixels inside the window
             weights = torch.stack([binary[:, y0:y1, x0:x1].flatten(1).sum(1) for (x0, y0, x1, y1) in boxes], dim=1).float()
             weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
+            timings["crops"] = time.perf_counter() - t
+            t = time.perf_counter()
+            win_emb = encode_batched(b, crops, self.crop.batch_size)
+            timings["encoder"] = time.perf_counter() - t
             return F.normalize(weights @ win_emb, dim=-1), valid, len(boxes)
-        crops = build_crops(image, binary, b.input_size, b.pixel_mean, b.pixel_std, self.crop.style, self.crop.expand_ratio, self.crop.context)
-        return encode_batched(b, crops, self.crop.batch_size), valid, len(crops)
+        crops = build_crops(image, binary, b.input_size, b.pixel_mean, b.pixel_std, style, self.crop.expand_ratio, self.crop.context)
+        timings["crops"] = time.perf_counter() - t
+        t = time.perf_counter()
+        emb = encode_batched(b, crops, self.crop.batch_size)
+        timings["encoder"] = time.perf_counter() - t
+        return emb, valid, len(crops)

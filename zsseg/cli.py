@@ -15,11 +15,11 @@ from .image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, write_atomically
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="conse", help="conse (offline default), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local directory")
+    g.add_argument("--model", default="conse", help="conse (offline default), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local directory; zsseg bench also takes clip-vit-b16 / clip-vit-l14 (random weights)")
     g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic (default: graph)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
     g.add_argument("--templates", default=None, help="prompt template set: imagenet80, vild, single, none (default: the backend's)")
-    g.add_argument("--crop", default=None, choices=["masked", "context", "window"], help="how proposals are cropped for classification (default: the backend's)")
+    g.add_argument("--crop", default=None, choices=["masked", "context", "window", "dense"], help="how proposals are cropped for classification (default: the backend's)")
     g.add_argument("--mask-threshold", type=float, default=0.5, help="mask binarisation threshold for crops (default: 0.5)")
     g.add_argument("--expand-ratio", type=float, default=1.0, help="box scale for masked crops (default: 1.0)")
     g.add_argument("--ensemble-weight", type=float, default=0.8, help="lambda of the seen/unseen geometric ensemble (default: 0.8)")
@@ -215,6 +215,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import CLIP_ARCHITECTURES, benchmark, random_clip_backend
+    from .prompts import TextEmbeddingCache
+    from .proposals import build_proposals
+    from .segmenter import Segmenter, SegmenterConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    vocab = _vocabulary_from_args(args)
+    images = expand_inputs(args.inputs)[: args.limit]
+    if args.model in CLIP_ARCHITECTURES:
+        if not Path(args.bpe).is_file():
+            raise ZsegError(f"{args.bpe}: the CLIP tokenizer vocabulary (bpe_simple_vocab_16e6.txt.gz) is needed for {args.model}; pass --bpe")
+        _quiet_transformers()
+        backend = random_clip_backend(args.model, args.bpe, args.device)
+        config = SegmenterConfig(model=args.model, proposals=args.proposals, device=args.device, **_segmenter_options(args))
+        segmenter = Segmenter(backend, build_proposals(args.proposals), config, TextEmbeddingCache(None))
+    else:
+        segmenter = _build_segmenter(args)
+    result = benchmark(segmenter, images, vocab, naive=args.naive, dtype=args.dtype)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        _prepare_out_dir(str(out.parent) if str(out.parent) else ".")
+        write_atomically({out: lambda p: p.write_text(text)})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queue", type=int, default=8, help="requests admitted at once; more get 503 + Retry-After (default: 8)")
     _add_model_options(p)
     p.set_defaults(func=cmd_serve, max_pixels=25_000_000)
+
+    p = sub.add_parser("bench", help="per-stage timings, images/s, memory; optionally against the naive path")
+    p.add_argument("inputs", nargs="+", help="real images: files, folders or globs")
+    p.add_argument("--classes")
+    p.add_argument("--classes-file")
+    p.add_argument("--vocab")
+    p.add_argument("--limit", type=int, default=5, help="images to time (default: 5)")
+    p.add_argument("--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast around the whole pipeline")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--bpe", default="../shared/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz", help="CLIP BPE vocabulary for the random-weight architectures")
+    p.add_argument("--out", default=None, help="write the JSON here too")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
     p.set_defaults(func=cmd_vocabularies)

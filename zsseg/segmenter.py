@@ -178,14 +178,15 @@ class Segmenter:
         text_emb, groups = self.text_embeddings(vocab)
         timings["text"] = time.perf_counter() - t
 
-        t = time.perf_counter()
         image_t = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(self.backend.device)
         masks = props.masks.to(self.backend.device)
-        emb, valid, n_crops = self.classifier.embed(image_t, masks)
-        timings["classify"] = time.perf_counter() - t
+        emb, valid, n_crops = self.classifier.embed(image_t, masks, timings)
 
         t = time.perf_counter()
         probs, masks = self._combine(props, emb, valid, text_emb, groups, vocab, unseen)
+        timings["ensemble"] = time.perf_counter() - t
+
+        t = time.perf_counter()
         masks = fill_uncovered(masks.cpu())
         labels, confidence = semantic_map(probs.cpu(), masks, rgb.shape[:2])
         bg = vocab.background_index
@@ -193,7 +194,7 @@ class Segmenter:
             labels[confidence < self.config.background_threshold] = bg
         area = masks.flatten(1).sum(1)
         class_scores = (probs.cpu() * area[:, None]).sum(0) / area.sum().clamp(min=1e-9)
-        timings["ensemble"] = time.perf_counter() - t
+        timings["semantic_map"] = time.perf_counter() - t
         timings["total"] = sum(timings.values())
         settings = {**self.settings(), "num_crops": n_crops}
         return Segmentation(labels.numpy().astype(np.int32), vocab, class_scores.numpy(), masks, probs.cpu(), confidence.numpy(), timings, settings)

@@ -41,6 +41,12 @@ class Backend(nn.Module, ABC):
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         """Texts -> [T, D] unit vectors."""
 
+    def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[1, 3, H, W] normalised image -> [h, w, D] grid of unit vectors (one encoder pass)."""
+        from ..errors import ZsegError
+
+        raise ZsegError(f"the {self.name} backend has no dense mode; use --crop masked, context or window")
+
     def class_logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         """[B, D] x [C, D] -> [B, C] logits for the softmax over classes."""
         return self.logit_scale * image_emb @ text_emb.t()

@@ -59,6 +59,24 @@ class ClipBackend(Backend):
         return nn.functional.normalize(_pooled(out).float(), dim=-1)
 
     @torch.no_grad()
+    def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
+        """MaskCLIP (Zhou et al. 2022): in the last block, each patch token's output is the value
+        projection of itself (no query-key attention, no residual or MLP), then the post-norm and
+        the visual projection; position embeddings are interpolated to the image's size."""
+        if self.model_type != "clip":
+            raise ZsegError("dense mode is implemented for CLIP ViT checkpoints only; use --crop masked")
+        vision = self.model.vision_model
+        patch = self.model.config.vision_config.patch_size
+        h, w = pixels.shape[-2] // patch, pixels.shape[-1] // patch
+        pixels = pixels[..., : h * patch, : w * patch].to(self.device)
+        out = vision(pixel_values=pixels, output_hidden_states=True, interpolate_pos_encoding=True)
+        last = vision.encoder.layers[-1]
+        x = out.hidden_states[-2][:, 1:, :]  # input of the last block, patch tokens
+        x = last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(x)))
+        x = self.model.visual_projection(vision.post_layernorm(x))
+        return nn.functional.normalize(x[0].float(), dim=-1).view(h, w, -1)
+
+    @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         if self.model_type == "siglip":  # trained with fixed-length padding and no attention mask
             tok = self.tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")

@@ -159,6 +159,15 @@ class ConseBackend(Backend):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.embed_probs(self.imagenet_probs(pixels))
 
+    @torch.no_grad()
+    def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
+        """ImageNet probabilities at every cell of the stride-32 feature map (the classifier
+        applied before global pooling, as in class activation maps), mapped by ConSE."""
+        pixels = pixels.to(self.device).contiguous(memory_format=torch.channels_last)
+        head = self.classifier.features(pixels).head[0]  # [1280, h, w]
+        logits = torch.einsum("chw,kc->hwk", head, self.classifier._fc.weight) + self.classifier._fc.bias
+        return self.embed_probs(logits.float().softmax(-1))
+
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         return self.text_encoder(texts)
 
