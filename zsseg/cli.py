@@ -16,7 +16,8 @@ from .image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, write_atomically
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="conse", help="conse (offline default), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local directory; zsseg bench also takes clip-vit-b16 / clip-vit-l14 (random weights)")
-    g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic (default: graph)")
+    g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic, sam, mask2former (default: graph)")
+    g.add_argument("--proposals-model", default=None, help="hub id or local folder of the sam / mask2former checkpoint (e.g. facebook/sam-vit-base)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
     g.add_argument("--templates", default=None, help="prompt template set: imagenet80, vild, single, none (default: the backend's)")
     g.add_argument("--crop", default=None, choices=["masked", "context", "window", "dense"], help="how proposals are cropped for classification (default: the backend's)")
@@ -32,7 +33,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 def _segmenter_options(args: argparse.Namespace) -> dict:
     return dict(
-        templates=args.templates, crop=args.crop, mask_threshold=args.mask_threshold, expand_ratio=args.expand_ratio,
+        proposals_model=args.proposals_model, templates=args.templates, crop=args.crop, mask_threshold=args.mask_threshold, expand_ratio=args.expand_ratio,
         ensemble_weight=args.ensemble_weight, short_side=args.short_side, background_threshold=args.background_threshold,
         batch_size=args.batch_size, max_pixels=args.max_pixels,
     )
@@ -166,7 +167,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         if args.oracle:
             short_side = args.short_side or _default_short_side(args.model)
-            generator = build_proposals(args.proposals)
+            generator = build_proposals(args.proposals, model=args.proposals_model, device=args.device)
             settings = {"proposals": generator.settings(), "short_side": short_side}
             result = evaluate(dataset, oracle=generator, short_side=short_side, limit=args.limit, unseen=unseen,
                               progress=not args.quiet, save_predictions=_predictions_dir(args, out))
@@ -233,7 +234,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _quiet_transformers()
         backend = random_clip_backend(args.model, args.bpe, args.device)
         config = SegmenterConfig(model=args.model, proposals=args.proposals, device=args.device, **_segmenter_options(args))
-        segmenter = Segmenter(backend, build_proposals(args.proposals), config, TextEmbeddingCache(None))
+        segmenter = Segmenter(backend, build_proposals(args.proposals, model=args.proposals_model, device=args.device), config, TextEmbeddingCache(None))
     else:
         segmenter = _build_segmenter(args)
     result = benchmark(segmenter, images, vocab, naive=args.naive, dtype=args.dtype)

@@ -20,6 +20,7 @@ class Proposals:
     masks: torch.Tensor  # [Q, H, W] float32, soft or binary
     class_probs: torch.Tensor | None = None  # [Q, C] over the vocabulary, or None
     info: dict = field(default_factory=dict)
+    seen: torch.Tensor | None = None  # [C] bool: classes the generator was trained on (default: all)
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -126,16 +127,37 @@ class WholeImageProposal(ProposalGenerator):
 def _maskformer(**kwargs) -> ProposalGenerator:
     raise ZsegError(
         "the maskformer proposal generator needs a trained checkpoint, and none ships yet; "
-        "use --proposals graph or slic"
+        "use --proposals graph, slic, or a pretrained sam / mask2former with --proposals-model"
     )
 
 
-PROPOSAL_GENERATORS = {"graph": GraphProposals, "slic": SlicProposals, "whole": WholeImageProposal, "maskformer": _maskformer}
+def _sam(**kwargs) -> ProposalGenerator:
+    from .pretrained_proposals import SamProposals
+
+    return SamProposals(**kwargs)
 
 
-def build_proposals(name: str, **kwargs) -> ProposalGenerator:
+def _mask2former(**kwargs) -> ProposalGenerator:
+    from .pretrained_proposals import Mask2FormerProposals
+
+    return Mask2FormerProposals(**kwargs)
+
+
+PROPOSAL_GENERATORS = {"graph": GraphProposals, "slic": SlicProposals, "whole": WholeImageProposal, "maskformer": _maskformer,
+                       "sam": _sam, "mask2former": _mask2former}
+NEEDS_MODEL = ("sam", "mask2former")
+
+
+def build_proposals(name: str, model: str | None = None, device: str = "cpu", **kwargs) -> ProposalGenerator:
+    """A generator by name; ``model`` (hub id or local folder) for the pretrained ones."""
     if isinstance(name, ProposalGenerator):
         return name
     if name not in PROPOSAL_GENERATORS:
         raise ZsegError(f"unknown proposal generator {name!r}; choose one of {', '.join(PROPOSAL_GENERATORS)}")
+    if name in NEEDS_MODEL:
+        if model is not None:
+            kwargs["model"] = model
+        kwargs["device"] = device
+    elif model is not None:
+        raise ZsegError(f"--proposals-model is only for {' / '.join(NEEDS_MODEL)}, not {name}")
     return PROPOSAL_GENERATORS[name](**kwargs)

@@ -70,6 +70,7 @@ class SegmenterConfig:
 
     model: str = "conse"
     proposals: str = "graph"
+    proposals_model: str | None = None  # hub id / folder for the sam and mask2former generators
     templates: str | None = None  # None: the backend's default template set
     crop: str | None = None  # None: the backend's default crop style
     mask_threshold: float = 0.5
@@ -121,7 +122,8 @@ class Segmenter:
         """Build a segmenter by name.
 
         model: "conse" (offline default), "clip" (openai/clip-vit-base-patch16), or a Hugging Face
-        id / local directory of a CLIP or SigLIP checkpoint. proposals: "graph", "slic", ...
+        id / local directory of a CLIP or SigLIP checkpoint. proposals: "graph", "slic", or "sam" /
+        "mask2former" with ``proposals_model=`` a hub id or local directory.
         options: any ``SegmenterConfig`` field (templates, crop, ensemble_weight, short_side, ...).
         """
         unknown = set(options) - set(SegmenterConfig.__dataclass_fields__)
@@ -132,7 +134,7 @@ class Segmenter:
         config = SegmenterConfig(model=model, proposals=getattr(proposals, "name", proposals), device=device, **options)
         cache = TextEmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir())
         backend = build_backend(model, device=device, text_cache=cache)
-        generator = build_proposals(proposals)
+        generator = build_proposals(proposals, model=config.proposals_model, device=device)
         return cls(backend, generator, config, cache)
 
     def settings(self) -> dict:
@@ -207,7 +209,7 @@ class Segmenter:
         # Like zsseg.baseline: a mask with no pixel above threshold keeps its own probabilities.
         full = torch.ones(len(props), n_classes, device=p_clip.device)
         full[valid] = p_clip
-        seen = torch.ones(n_classes, dtype=torch.bool)
+        seen = props.seen.clone().bool() if props.seen is not None else torch.ones(n_classes, dtype=torch.bool)
         for name in unseen or []:
             seen[vocab.index(name)] = False
         return ensemble(full, props.class_probs.to(full.device), seen, self.config.ensemble_weight), props.masks
