@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from zsseg import cli
-from zsseg.evaluation.datasets import SegmentationDataset, get_spec
+from zsseg.evaluation.datasets import SegmentationDataset
 from zsseg.evaluation.oracle import oracle_probs, segment_recall
 from zsseg.evaluation.runner import evaluate
 from zsseg.proposals import GraphProposals
@@ -38,7 +38,6 @@ def test_segment_recall_iou_half():
 
 def make_dataset(root, n=4):
     """Images of coloured blocks whose labels are the blocks: graph proposals find them exactly."""
-    rng = np.random.default_rng(0)
     colours = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200]], np.uint8)
     for split_dir in ("images", "labels"):
         (root / "val" / split_dir).mkdir(parents=True)

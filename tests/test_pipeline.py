@@ -6,7 +6,7 @@ import torch
 
 from zsseg import Segmenter, SegmenterConfig, ZsegError
 from zsseg.prompts import TextEmbeddingCache
-from zsseg.proposals import GraphProposals, Proposals, ProposalGenerator
+from zsseg.proposals import GraphProposals, ProposalGenerator, Proposals
 
 
 def make(backend, proposals=None, **cfg):

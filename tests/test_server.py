@@ -1,6 +1,5 @@
 """HTTP API with the ASGI test client and the exact colour backend."""
 
-import asyncio
 import base64
 import io
 import threading

@@ -1,7 +1,6 @@
 """Property-based fuzzing of the HTTP API from its own OpenAPI spec (schemathesis): whatever the
 input, the server never answers 5xx (except the documented 503/504 of a busy server)."""
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 

@@ -7,9 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from load_test import load_test  # noqa: E402
 

@@ -13,9 +13,8 @@ Crop styles:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import time
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

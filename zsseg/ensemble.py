@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
@@ -80,8 +79,3 @@ def semantic_map(
         total = F.interpolate(total[None, None], size=(oh, ow), mode="bilinear", align_corners=False)[0, 0]
     confidence = best / total.clamp(min=1e-12)
     return labels, confidence
-
-
-def resize_label_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    t = torch.from_numpy(labels.astype(np.int64))[None, None].float()
-    return F.interpolate(t, size=size, mode="nearest")[0, 0].long().numpy()
