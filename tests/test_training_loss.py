@@ -1,0 +1,82 @@
+import math
+
+import torch
+
+from zsseg.training.loss import LossWeights, Target, criterion, dice_loss, layer_loss, match, semantic_targets, sigmoid_focal
+
+
+def test_focal_by_hand():
+    x, t = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 1.0])
+    p = 1 / (1 + math.exp(-2.0))
+    expected0 = 0.25 * (-math.log(p)) * (1 - p) ** 2
+    q = 1 / (1 + math.exp(1.0))
+    expected1 = 0.25 * (-math.log(q)) * (1 - q) ** 2
+    out = sigmoid_focal(x, t)
+    assert torch.allclose(out, torch.tensor([expected0, expected1]), atol=1e-6)
+    neg = sigmoid_focal(torch.tensor([2.0]), torch.tensor([0.0]))
+    assert torch.allclose(neg, torch.tensor([0.75 * (-math.log(1 - p)) * p**2]), atol=1e-6)
+
+
+def test_dice_by_hand():
+    logits = torch.tensor([[10.0, 10.0, -10.0, -10.0]])  # prediction ~ [1, 1, 0, 0]
+    target = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    valid = torch.ones(4)
+    assert torch.allclose(dice_loss(logits, target, valid), torch.tensor([1 - (2 * 1 + 1) / (2 + 1 + 1)]), atol=1e-4)
+    valid = torch.tensor([1.0, 0.0, 1.0, 1.0])  # the second pixel is ignored: a perfect match
+    assert torch.allclose(dice_loss(logits, target, valid), torch.zeros(1), atol=1e-4)
+
+
+def two_targets():
+    masks = torch.zeros(2, 4, 4, dtype=torch.bool)
+    masks[0, :2] = True
+    masks[1, 2:] = True
+    return Target(torch.tensor([1, 0]), masks, torch.ones(4, 4, dtype=torch.bool))
+
+
+def test_matcher_picks_the_obvious_assignment():
+    t = two_targets()
+    logits = torch.full((3, 3), -5.0)
+    logits[2, 1] = 5.0  # query 2 says class 1
+    logits[0, 0] = 5.0  # query 0 says class 0
+    logits[1, 2] = 5.0  # query 1 says no object
+    masks = torch.full((3, 4, 4), -8.0)
+    masks[2, :2] = 8.0  # query 2's mask = target 0
+    masks[0, 2:] = 8.0  # query 0's mask = target 1
+    rows, cols = match(logits, masks, t)
+    assert dict(zip(rows.tolist(), cols.tolist())) == {2: 0, 0: 1}
+
+
+def test_cross_entropy_weights_no_object():
+    t = two_targets()
+    logits = torch.randn(1, 3, 3)
+    masks = torch.randn(1, 3, 4, 4)
+    parts = layer_loss(logits, masks, [t], LossWeights(), num_masks=2)
+    rows, cols = match(logits[0], masks[0], t)
+    target = torch.full((3,), 2)
+    target[rows] = t.labels[cols]
+    w = torch.tensor([1.0, 1.0, 0.1])
+    logp = logits[0].log_softmax(-1)
+    expected = -(w[target] * logp[torch.arange(3), target]).sum() / w[target].sum()
+    assert torch.allclose(parts["ce"], expected, atol=1e-6)
+
+
+def test_deep_supervision_sums_layers_and_ignored_pixels_do_not_count():
+    t = two_targets()
+    t.valid[:, 3] = False
+    torch.manual_seed(0)
+    outs = [{"pred_logits": torch.randn(1, 3, 3), "pred_masks": torch.randn(1, 3, 4, 4)} for _ in range(2)]
+    total = criterion(outs, [t])["total"]
+    per_layer = sum(1.0 * p["ce"] + 20.0 * p["focal"] + 1.0 * p["dice"] for p in (layer_loss(o["pred_logits"], o["pred_masks"], [t], LossWeights(), 2) for o in outs))
+    assert torch.allclose(total, per_layer)
+    changed = [{"pred_logits": o["pred_logits"], "pred_masks": o["pred_masks"].clone()} for o in outs]
+    for o in changed:
+        o["pred_masks"][..., 3] = 100.0  # only ignored pixels change
+    assert torch.allclose(criterion(changed, [t])["total"], total)
+
+
+def test_semantic_targets_ignore_unseen():
+    label = torch.tensor([[0, 0, 3, 3], [5, 5, -1, 3]])
+    t = semantic_targets(label, seen_ids=torch.tensor([3, 0]))  # training vocabulary: [class 3, class 0]
+    assert sorted(t.labels.tolist()) == [0, 1]
+    assert t.valid.tolist() == [[True, True, True, True], [False, False, False, True]]
+    assert t.masks.shape == (2, 2, 4)

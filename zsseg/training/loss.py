@@ -1,0 +1,127 @@
+"""Hungarian matching and the MaskFormer losses (zsseg.baseline's weights), with ignored pixels.
+
+Costs: class 1, sigmoid focal 20, dice 1. Losses: cross-entropy (no-object weight 0.1), sigmoid
+focal ×20 and dice ×1 on matched masks, on every decoder layer (deep supervision). Pixels of
+unseen or void classes are excluded from the mask terms, so nothing is learned about them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclass
+class Target:
+    labels: torch.Tensor  # [T] class indices in the training vocabulary
+    masks: torch.Tensor  # [T, H, W] bool, at the image's resolution
+    valid: torch.Tensor  # [H, W] bool: pixels that count (not void, not unseen)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    ce: float = 1.0
+    focal: float = 20.0
+    dice: float = 1.0
+    no_object: float = 0.1
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+
+
+def sigmoid_focal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+    """Element-wise sigmoid focal loss (Lin et al. 2017)."""
+    p = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * (1 - p_t) ** gamma
+    return (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+
+
+def dice_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """1 - (2|P∩T| + 1) / (|P| + |T| + 1) per row of [N, P] (soft prediction, valid pixels only)."""
+    p = logits.sigmoid() * valid
+    t = targets * valid
+    return 1 - (2 * (p * t).sum(-1) + 1) / (p.sum(-1) + t.sum(-1) + 1)
+
+
+@torch.no_grad()
+def match(logits: torch.Tensor, masks: torch.Tensor, target: Target, weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Optimal (query, target) pairs for one image. logits [Q, C+1], masks [Q, h, w] (logits)."""
+    if len(target.labels) == 0:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    prob = logits.softmax(-1)
+    cost_class = -prob[:, target.labels]
+    tgt, valid = _targets_at(masks.shape[-2:], target)
+    pred = masks.flatten(1)
+    n = valid.sum().clamp(min=1)
+    pos = sigmoid_focal(pred, torch.ones_like(pred), weights.focal_alpha, weights.focal_gamma) * valid
+    neg = sigmoid_focal(pred, torch.zeros_like(pred), weights.focal_alpha, weights.focal_gamma) * valid
+    cost_focal = (pos @ tgt.t() + neg @ (1 - tgt).t()) / n
+    sig = pred.sigmoid() * valid
+    cost_dice = 1 - (2 * sig @ tgt.t() + 1) / (sig.sum(-1)[:, None] + tgt.sum(-1)[None, :] + 1)
+    cost = weights.ce * cost_class + weights.focal * cost_focal + weights.dice * cost_dice
+    rows, cols = linear_sum_assignment(cost.cpu().numpy())
+    return torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)
+
+
+def _targets_at(size: tuple[int, int], target: Target) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target masks [T, h*w] and valid pixels [h*w] resized (nearest) to the prediction's size."""
+    tgt = F.interpolate(target.masks[None].float(), size=size, mode="nearest")[0].flatten(1)
+    valid = F.interpolate(target.valid[None, None].float(), size=size, mode="nearest")[0, 0].flatten()
+    return tgt, valid
+
+
+def layer_loss(logits: torch.Tensor, masks: torch.Tensor, targets: list[Target], weights: LossWeights, num_masks: float) -> dict[str, torch.Tensor]:
+    """Losses of one decoder layer for a batch. logits [B, Q, C+1], masks [B, Q, h, w]."""
+    n_classes = logits.shape[-1] - 1
+    class_weight = torch.ones(n_classes + 1, device=logits.device)
+    class_weight[-1] = weights.no_object
+    target_classes = torch.full(logits.shape[:2], n_classes, dtype=torch.long, device=logits.device)
+    focal = logits.new_zeros(())
+    dice = logits.new_zeros(())
+    for b, target in enumerate(targets):
+        rows, cols = match(logits[b], masks[b], target, weights)
+        if len(rows) == 0:
+            continue
+        target_classes[b, rows] = target.labels[cols].to(logits.device)
+        tgt, valid = _targets_at(masks.shape[-2:], target)
+        pred = masks[b, rows].flatten(1)
+        tgt = tgt[cols]
+        n_valid = valid.sum().clamp(min=1)
+        focal = focal + (sigmoid_focal(pred, tgt, weights.focal_alpha, weights.focal_gamma) * valid).sum(-1).div(n_valid).sum()
+        dice = dice + dice_loss(pred, tgt, valid).sum()
+    ce = F.cross_entropy(logits.transpose(1, 2), target_classes, weight=class_weight)
+    return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks}
+
+
+def criterion(outputs: list[dict[str, torch.Tensor]], targets: list[Target], weights: LossWeights = LossWeights(), num_masks: float | None = None) -> dict[str, torch.Tensor]:
+    """Weighted sum over every decoder layer; returns the parts of the last layer and ``total``."""
+    if num_masks is None:
+        num_masks = max(1.0, float(sum(len(t.labels) for t in targets)))
+    total = outputs[-1]["pred_logits"].new_zeros(())
+    last: dict[str, torch.Tensor] = {}
+    for out in outputs:
+        parts = layer_loss(out["pred_logits"], out["pred_masks"], targets, weights, num_masks)
+        total = total + weights.ce * parts["ce"] + weights.focal * parts["focal"] + weights.dice * parts["dice"]
+        last = parts
+    return {**{k: v.detach() for k, v in last.items()}, "total": total}
+
+
+def semantic_targets(label: torch.Tensor, seen_ids: torch.Tensor | None = None) -> Target:
+    """One target per class present in a semantic label map [H, W] (-1 = ignore).
+
+    With ``seen_ids`` (dataset class ids the network trains on, in training-vocabulary order),
+    every other class is ignored like void pixels and target labels index ``seen_ids``."""
+    valid = label >= 0
+    if seen_ids is not None:
+        valid &= torch.isin(label, seen_ids)
+    present = torch.unique(label[valid])
+    masks = label[None] == present[:, None, None]
+    if seen_ids is not None:
+        lut = torch.full((int(max(seen_ids.max(), label.max())) + 1,), -1, dtype=torch.long)
+        lut[seen_ids] = torch.arange(len(seen_ids))
+        present = lut[present]
+    return Target(present.long(), masks, valid)
