@@ -247,6 +247,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training.train import TrainConfig, train
+
+    _quiet_transformers()
+    cfg = TrainConfig.from_file(args.config)
+    if args.device:
+        cfg.device = args.device
+    if args.iterations:
+        cfg.iterations = args.iterations
+    out = train(cfg, resume=not args.no_resume, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"zsseg: training output in {out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -297,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the JSON here too")
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("train", help="train the stage-1 proposal network on seen classes (docs/training.md)")
+    p.add_argument("--config", required=True, help="JSON training config")
+    p.add_argument("--device", default=None, help="override the config's device")
+    p.add_argument("--iterations", type=int, default=None, help="override the config's iteration count")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last.pt exists")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
     p.set_defaults(func=cmd_vocabularies)

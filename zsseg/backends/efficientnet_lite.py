@@ -84,7 +84,7 @@ class EfficientNetLiteFeatures:
     c3: torch.Tensor
     c4: torch.Tensor
     c5: torch.Tensor
-    head: torch.Tensor
+    head: torch.Tensor | None
 
 
 class EfficientNetLite0(nn.Module):
@@ -109,7 +109,7 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS, momentum=BN_MOMENTUM)
         self._fc = nn.Linear(1280, num_classes)
 
-    def features(self, x: torch.Tensor) -> EfficientNetLiteFeatures:
+    def features(self, x: torch.Tensor, with_head: bool = True) -> EfficientNetLiteFeatures:
         x = F.relu6(self._bn0(self._conv_stem(x)))
         # Stage ends at strides 4 (stage 2), 8 (stage 3), 16 (stage 5), 32 (stage 7).
         taps = {self._stage_ends[1]: "c2", self._stage_ends[2]: "c3", self._stage_ends[4]: "c4", self._stage_ends[6]: "c5"}
@@ -118,7 +118,7 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
             if i in taps:
                 out[taps[i]] = x
-        head = F.relu6(self._bn1(self._conv_head(x)))
+        head = F.relu6(self._bn1(self._conv_head(x))) if with_head else None
         return EfficientNetLiteFeatures(head=head, **out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

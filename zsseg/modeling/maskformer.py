@@ -85,6 +85,13 @@ class ZeroShotMaskFormer(nn.Module):
             from ..backends.conse import load_classifier
 
             self.backbone.load_state_dict(load_classifier().state_dict())
+        # the classification head is not part of a segmentation backbone
+        del self.backbone._conv_head, self.backbone._bn1, self.backbone._fc
+        # frozen BatchNorm (as detectron2's backbones): batch statistics of small batches would
+        # overwrite the ImageNet ones and make training and inference disagree
+        for m in self.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.requires_grad_(False)
         self.register_buffer("pixel_mean", torch.tensor(EfficientNetLite0.pixel_mean).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("pixel_std", torch.tensor(EfficientNetLite0.pixel_std).view(1, 3, 1, 1) * 255, persistent=False)
         self.pixel_decoder = PixelDecoder(EfficientNetLite0.stage_channels, cfg.hidden_dim, cfg.mask_dim)
@@ -97,11 +104,19 @@ class ZeroShotMaskFormer(nn.Module):
         self.mask_embed = MLP([cfg.hidden_dim, cfg.hidden_dim, cfg.hidden_dim, cfg.mask_dim])
         self.class_embed = MLP([cfg.hidden_dim, cfg.hidden_dim, cfg.text_dim])
         self.no_object = nn.Parameter(torch.randn(1, cfg.text_dim) * cfg.text_dim**-0.5)
+        self.train()  # puts the backbone's BatchNorm in its frozen (eval) state from the start
+
+    def train(self, mode: bool = True) -> "ZeroShotMaskFormer":
+        super().train(mode)
+        for m in self.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
 
     def forward(self, images: torch.Tensor, text_embeddings: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """images [B, 3, H, W] on 0..255; text_embeddings [C, text_dim] (unit rows, frozen)."""
         x = (images - self.pixel_mean) / self.pixel_std
-        f = self.backbone.features(x)
+        f = self.backbone.features(x, with_head=False)
         pixel, memory = self.pixel_decoder([f.c2, f.c3, f.c4, f.c5])
         b, d, h, w = memory.shape
         mem = memory.flatten(2).transpose(1, 2) + sine_positions(h, w, d, memory.device)[None]

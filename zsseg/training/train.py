@@ -1,0 +1,196 @@
+"""The training loop: ``zsseg train --config FILE`` (also under torchrun with DDP)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from ..errors import ZsegError
+from ..evaluation.datasets import SegmentationDataset, get_spec
+from ..modeling import MaskFormerConfig, ZeroShotMaskFormer
+from .data import Augment, TrainingSamples
+from .loss import LossWeights, criterion, semantic_targets
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "voc20"
+    root: str = "../shared/data/voc2012"
+    split: str = "train"
+    unseen: list[str] = field(default_factory=list)  # never trained on: their pixels are ignored
+    text_model: str = "conse"  # whose text encoder embeds the training class names
+    templates: str | None = None
+    model: dict = field(default_factory=dict)  # MaskFormerConfig fields
+    iterations: int = 2000
+    batch_size: int = 4
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    backbone_lr_mult: float = 0.1
+    poly_power: float = 0.9
+    clip_grad: float = 0.01  # full-model gradient-norm clipping, as MaskFormer
+    augment: dict = field(default_factory=dict)  # Augment fields
+    loss: dict = field(default_factory=dict)  # LossWeights fields
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 200
+    output: str = "runs/train"
+    device: str = "cpu"
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ZsegError(f"{path}: config file not found") from None
+        except json.JSONDecodeError as exc:
+            raise ZsegError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ZsegError(f"{path}: unknown config keys {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}")
+        return cls(**data)
+
+
+def class_text_embeddings(text_model: str, names: list[tuple[str, ...]], templates: str | None, device: str) -> tuple[torch.Tensor, str]:
+    """One unit embedding per class: the normalised mean over its prompt names (and templates)."""
+    from ..backends import build_backend
+    from ..prompts import TextEmbeddingCache, default_cache_dir, get_templates
+
+    cache = TextEmbeddingCache(default_cache_dir())
+    backend = build_backend(text_model, device="cpu", text_cache=cache)
+    tmpl = templates or backend.default_templates
+    out = []
+    for prompts in names:
+        emb = cache.encode(backend, list(prompts), get_templates(tmpl))
+        out.append(torch.nn.functional.normalize(emb.mean(0), dim=0))
+    return torch.stack(out).to(device), tmpl
+
+
+def poly_lr(step: int, total: int, power: float) -> float:
+    return (1 - step / max(1, total)) ** power
+
+
+def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
+    """Train; returns the output folder (checkpoints, losses.csv, loss_curve.png, config.json)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    device = cfg.device
+    if device.startswith("cuda") and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+
+    dataset = SegmentationDataset(cfg.root, cfg.split, get_spec(cfg.dataset))
+    vocab = dataset.vocabulary
+    for u in cfg.unseen:
+        vocab.index(u)  # a clear error for a misspelt class
+    unseen = {u.lower() for u in cfg.unseen}
+    seen_ids = [i for i, n in enumerate(vocab.names) if n.lower() not in unseen]
+    seen_names = [vocab.names[i] for i in seen_ids]
+    text, templates = class_text_embeddings(cfg.text_model, [vocab.prompts[i] for i in seen_ids], cfg.templates, device)
+
+    model_cfg = MaskFormerConfig(**{**cfg.model, "text_dim": text.shape[1]})
+    model = ZeroShotMaskFormer(model_cfg).to(device)
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    others = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    optimizer = torch.optim.AdamW(
+        [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_mult}, {"params": others, "lr": cfg.lr}], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    start = 0
+    last = out / "last.pt"
+    if resume and last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["step"]
+    net = torch.nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
+    samples = TrainingSamples(dataset, Augment(**cfg.augment), seed=cfg.seed * 1000 + rank + start)
+    weights = LossWeights(**cfg.loss)
+    seen_t = torch.tensor(seen_ids)
+    log = out / "losses.csv"
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), "model": model_cfg.as_dict(), "templates": templates}, indent=2))
+        if start == 0 or not log.exists():
+            log.write_text("step,total,ce,focal,dice,lr,seconds\n")
+    model.train()
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, desc="train", disable=not progress or rank != 0)
+    for step in bar:
+        factor = poly_lr(step, cfg.iterations, cfg.poly_power)
+        for g, base in zip(optimizer.param_groups, base_lrs):
+            g["lr"] = base * factor
+        images, labels = samples.batch(cfg.batch_size)
+        targets = [semantic_targets(lab, seen_t) for lab in labels]
+        outputs = net(images.to(device), text)
+        losses = criterion(outputs, [_to(t, device) for t in targets], weights)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        if cfg.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+        optimizer.step()
+        if rank == 0 and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations):
+            row = [step + 1] + [round(float(losses[k]), 5) for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
+            with log.open("a", newline="") as f:
+                csv.writer(f).writerow(row)
+            bar.set_postfix(loss=f"{float(losses['total']):.3f}")
+        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iterations):
+            save_checkpoint(out, model, optimizer, step + 1, model_cfg, seen_names, [vocab.prompts[i] for i in seen_ids], cfg, templates)
+    if rank == 0:
+        plot_losses(log, out / "loss_curve.png")
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return out
+
+
+def _to(target, device):
+    from .loss import Target
+
+    return Target(target.labels.to(device), target.masks.to(device), target.valid.to(device))
+
+
+def save_checkpoint(out: Path, model, optimizer, step: int, model_cfg: MaskFormerConfig, names, prompts, cfg: TrainConfig, templates: str) -> None:
+    """``last.pt`` (resumable: model + optimizer + step) and ``model.pt`` (inference: weights + vocabulary)."""
+    meta = {"config": model_cfg.as_dict(), "classes": list(names), "prompts": [list(p) for p in prompts], "text_model": cfg.text_model,
+            "templates": templates, "dataset": cfg.dataset, "unseen": cfg.unseen, "step": step}
+    for name, state in (("last.pt", {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, **meta}),
+                        ("model.pt", {"model": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, **meta})):
+        tmp = out / f".{name}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, out / name)
+
+
+def plot_losses(csv_path: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(csv_path.open()))
+    if not rows:
+        return
+    steps = np.array([int(r["step"]) for r in rows])
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for key in ("total", "ce", "focal", "dice"):
+        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
