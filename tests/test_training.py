@@ -102,3 +102,25 @@ def test_overfits_a_handful_of_images():
     sem = torch.einsum("bqc,bqhw->bchw", probs, out["pred_masks"].sigmoid()).argmax(1)
     small = torch.nn.functional.interpolate(labels[:, None].float(), size=sem.shape[-2:], mode="nearest")[:, 0].long()
     assert (sem == small).float().mean() > 0.95
+
+
+def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour_backend):
+    import numpy as np
+
+    from zsseg import Segmenter, SegmenterConfig, ZsegError
+    from zsseg.prompts import TextEmbeddingCache
+    from zsseg.proposals import build_proposals
+
+    config = write_config(tmp_path, blocks_root, iterations=1, unseen=["sheep"])
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
+    gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
+    image = np.zeros((40, 60, 3), np.uint8)
+    props = gen(image, ["aeroplane", "sheep", "teapot"])
+    assert props.masks.shape[1:] == (40, 60) and props.class_probs.shape == (len(props), 3)
+    assert props.seen.tolist() == [True, False, False]  # trained on VOC minus the unseen "sheep"
+    seg = Segmenter(colour_backend, gen, SegmenterConfig(short_side=40), TextEmbeddingCache(None))
+    assert seg(image, "aeroplane, sheep, teapot").labels.shape == (40, 60)
+    with pytest.raises(ZsegError, match="needs a network trained"):
+        build_proposals("maskformer")
+    with pytest.raises(ZsegError, match="not found"):
+        build_proposals("maskformer", model=str(tmp_path / "none.pt"))

@@ -270,3 +270,56 @@ class Mask2FormerProposals(ProposalGenerator):
 
 def _norm(name: str) -> str:
     return " ".join(str(name).lower().replace("-merged", "").replace("-other", "").replace("-", " ").replace("_", " ").split())
+
+
+class MaskFormerProposals(ProposalGenerator):
+    """The stage-1 network trained by ``zsseg train`` (a ``model.pt``): its query masks, and its
+    class probabilities for the user's vocabulary as p_q, computed against text embeddings from the
+    same text encoder it was trained with; classes named like a training class count as seen."""
+
+    name = "maskformer"
+
+    def __init__(self, model: str, device: str = "cpu", filter: MaskFilter | None = None) -> None:
+        from .modeling import MaskFormerConfig, ZeroShotMaskFormer
+
+        path = Path(model)
+        if not path.is_file():
+            raise ZsegError(f"{path}: trained proposal network not found; train one with `zsseg train` (docs/training.md) and pass its model.pt")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            cfg = MaskFormerConfig(**{**state["config"], "pretrained_backbone": False})
+            net = ZeroShotMaskFormer(cfg)
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+        except (KeyError, RuntimeError, TypeError, EOFError, AttributeError, ValueError) as exc:
+            raise ZsegError(f"{path}: not a zsseg proposal-network checkpoint or corrupt ({type(exc).__name__})") from None
+        self.model_name = str(path)
+        self.device = device
+        self.filter = filter or MaskFilter(min_area=0.0, dedup_iou=1.01, max_masks=cfg.num_queries)
+        self._net = net.eval().to(device)
+        self._trained = {n.lower() for n in state["classes"]}
+        self._text_model, self._templates = state["text_model"], state["templates"]
+        self._text: tuple | None = None  # (backend, cache), built on first use
+
+    def _text_embeddings(self, class_names: list[str]) -> torch.Tensor:
+        from .backends import build_backend
+        from .prompts import TextEmbeddingCache, default_cache_dir, get_templates
+
+        if self._text is None:
+            cache = TextEmbeddingCache(default_cache_dir())
+            self._text = (build_backend(self._text_model, text_cache=cache), cache)
+        backend, cache = self._text
+        return cache.encode(backend, class_names, get_templates(self._templates)).to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+        if not class_names:
+            raise ZsegError("the maskformer proposal generator needs the class names")
+        h, w = image.shape[:2]
+        ph, pw = (32 - h % 32) % 32, (32 - w % 32) % 32
+        x = F.pad(torch.from_numpy(np.array(image)).permute(2, 0, 1).float(), (0, pw, 0, ph))[None].to(self.device)
+        out = self._net(x, self._text_embeddings(class_names))[-1]
+        masks = F.interpolate(out["pred_masks"], size=(h + ph, w + pw), mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
+        probs = out["pred_logits"][0].softmax(-1)[:, :-1].cpu()  # "no object" dropped after the softmax, as zsseg
+        keep = self.filter(masks, probs.max(1).values)
+        seen = torch.tensor([n.lower() in self._trained for n in class_names])
+        return Proposals(masks[keep], probs[keep], seen=seen)

@@ -124,11 +124,15 @@ class WholeImageProposal(ProposalGenerator):
         return Proposals(torch.ones(1, image.shape[0], image.shape[1]))
 
 
-def _maskformer(**kwargs) -> ProposalGenerator:
-    raise ZsegError(
-        "the maskformer proposal generator needs a trained checkpoint, and none ships yet; "
-        "use --proposals graph, slic, or a pretrained sam / mask2former with --proposals-model"
-    )
+def _maskformer(model: str | None = None, **kwargs) -> ProposalGenerator:
+    from .pretrained_proposals import MaskFormerProposals
+
+    if model is None:
+        raise ZsegError(
+            "the maskformer proposal generator needs a network trained with `zsseg train`: pass --proposals-model RUN/model.pt "
+            "(none ships yet); or use --proposals graph, slic, sam or mask2former"
+        )
+    return MaskFormerProposals(model, **kwargs)
 
 
 def _sam(**kwargs) -> ProposalGenerator:
@@ -145,7 +149,7 @@ def _mask2former(**kwargs) -> ProposalGenerator:
 
 PROPOSAL_GENERATORS = {"graph": GraphProposals, "slic": SlicProposals, "whole": WholeImageProposal, "maskformer": _maskformer,
                        "sam": _sam, "mask2former": _mask2former}
-NEEDS_MODEL = ("sam", "mask2former")
+NEEDS_MODEL = ("sam", "mask2former", "maskformer")
 
 
 def build_proposals(name: str, model: str | None = None, device: str = "cpu", **kwargs) -> ProposalGenerator:

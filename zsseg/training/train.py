@@ -143,10 +143,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         optimizer.step()
         if rank == 0 and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations):
-            row = [step + 1] + [round(float(losses[k]), 5) for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
+            row = [step + 1] + [round(float(losses[k].detach()), 5) for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
             with log.open("a", newline="") as f:
                 csv.writer(f).writerow(row)
-            bar.set_postfix(loss=f"{float(losses['total']):.3f}")
+            bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
         if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iterations):
             save_checkpoint(out, model, optimizer, step + 1, model_cfg, seen_names, [vocab.prompts[i] for i in seen_ids], cfg, templates)
     if rank == 0:
