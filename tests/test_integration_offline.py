@@ -73,3 +73,13 @@ def test_dense_mode_offline(conse_segmenter):
     seg = dense(skimage.data.chelsea(), "cat, car, bicycle, airplane")
     assert seg.pixel_shares().get("cat", 0) > 0.5, seg.pixel_shares()
     assert seg.settings["num_crops"] == 1
+
+
+def test_learned_prompt_hook_on_the_offline_text_encoder(conse_segmenter):
+    from zsseg.prompt_learning import PromptLearner
+
+    backend = conse_segmenter.backend
+    x_id = backend.text_encoder.tokenizer("X")["input_ids"][1]
+    ctx = backend.token_embedding.weight[x_id].detach().repeat(3, 1)
+    ours = PromptLearner(backend, ctx=ctx)(["potted plant"])
+    assert torch.allclose(ours, backend.encode_texts(["X X X potted plant."]), atol=1e-5)

@@ -19,7 +19,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic, sam, mask2former (default: graph)")
     g.add_argument("--proposals-model", default=None, help="hub id or local folder of the sam / mask2former checkpoint (e.g. facebook/sam-vit-base)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
-    g.add_argument("--templates", default=None, help="prompt template set: imagenet80, vild, single, none (default: the backend's)")
+    g.add_argument("--templates", default=None, help="prompt template set: imagenet80, vild, single, none, or learned:FILE from `zsseg learn-prompts` (default: the backend's)")
     g.add_argument("--crop", default=None, choices=["masked", "context", "window", "dense"], help="how proposals are cropped for classification (default: the backend's)")
     g.add_argument("--mask-threshold", type=float, default=0.5, help="mask binarisation threshold for crops (default: 0.5)")
     g.add_argument("--expand-ratio", type=float, default=1.0, help="box scale for masked crops (default: 1.0)")
@@ -262,6 +262,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_learn_prompts(args: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluation.datasets import SegmentationDataset, get_spec
+    from .prompt_learning import PromptLearner, ground_truth_crops, learn_prompts
+
+    dataset = SegmentationDataset(args.root, args.split, get_spec(args.dataset))
+    vocab = dataset.vocabulary
+    unseen = {u.strip().lower() for u in (args.unseen or "").split(",") if u.strip()}
+    for u in unseen:
+        vocab.index(u)
+    segmenter = _build_segmenter(args)
+    seen_ids = [i for i, n in enumerate(vocab.names) if n.lower() not in unseen]
+    names = [vocab.prompts[i][0] for i in seen_ids]
+    embs, labels = ground_truth_crops(segmenter.backend, dataset, seen_ids, segmenter.crop, segmenter.short_side, args.limit)
+    torch.manual_seed(args.seed)
+    learner = PromptLearner(segmenter.backend, n_ctx=args.n_ctx)
+    result = learn_prompts(learner, names, embs, labels, iterations=args.iterations, lr=args.lr, seed=args.seed)
+    meta = {"classes": names, "dataset": f"{args.dataset}:{args.split}", "unseen": sorted(unseen), "iterations": args.iterations, "crops": result.crops,
+            "train_accuracy": result.train_accuracy, "final_loss": result.losses[-1]}
+    out = Path(args.out)
+    _prepare_out_dir(str(out.parent) if str(out.parent) else ".")
+    write_atomically({out: lambda p: learner.save(p, meta)})
+    print(json.dumps({k: meta[k] for k in ("crops", "train_accuracy", "final_loss")}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -320,6 +347,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last.pt exists")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("learn-prompts", help="CoOp: learn context vectors on crops of seen classes (use with --templates learned:FILE)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--unseen", default=None, help="comma-separated classes left out")
+    p.add_argument("--n-ctx", type=int, default=16, help="context vectors (default: 16)")
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--limit", type=int, default=None, help="first N training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="where to write the learned prompt (.pt)")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_learn_prompts)
 
     p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
     p.set_defaults(func=cmd_vocabularies)

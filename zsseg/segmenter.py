@@ -98,7 +98,15 @@ class Segmenter:
         self.config = config or SegmenterConfig()
         cfg = self.config
         self.templates_name = cfg.templates or backend.default_templates
-        self.templates = get_templates(self.templates_name)
+        self.prompt_learner = None
+        if self.templates_name.startswith("learned:"):  # CoOp context vectors instead of templates
+            from .prompt_learning import PromptLearner
+
+            self.prompt_learner = PromptLearner.load(self.templates_name[len("learned:"):], backend)
+            self.templates: tuple[str, ...] = ()
+            self._learned: dict[str, torch.Tensor] = {}
+        else:
+            self.templates = get_templates(self.templates_name)
         self.crop = CropConfig(
             style=cfg.crop or backend.default_crop,
             mask_threshold=cfg.mask_threshold,
@@ -151,7 +159,14 @@ class Segmenter:
         """([S, D] embeddings of every prompt name, [S] class index of each)."""
         names = [p for prompts in vocab.prompts for p in prompts]
         groups = torch.tensor([i for i, prompts in enumerate(vocab.prompts) for _ in prompts], dtype=torch.long)
-        emb = self.text_cache.encode(self.backend, names, self.templates)
+        if self.prompt_learner is not None:
+            missing = [n for n in dict.fromkeys(names) if n not in self._learned]
+            if missing:
+                with torch.no_grad():
+                    self._learned.update(zip(missing, self.prompt_learner(missing).cpu()))
+            emb = torch.stack([self._learned[n] for n in names])
+        else:
+            emb = self.text_cache.encode(self.backend, names, self.templates)
         return emb.to(self.backend.device), groups.to(self.backend.device)
 
     @torch.no_grad()

@@ -41,6 +41,13 @@ class Backend(nn.Module, ABC):
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         """Texts -> [T, D] unit vectors."""
 
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        """encode_texts with autograd; backends that support prompt learning implement it, together
+        with a ``token_embedding`` property (the text encoder's input embedding layer)."""
+        from ..errors import ZsegError
+
+        raise ZsegError(f"the {self.name} backend does not support learned prompts")
+
     def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
         """[1, 3, H, W] normalised image -> [h, w, D] grid of unit vectors (one encoder pass)."""
         from ..errors import ZsegError

@@ -78,6 +78,14 @@ class ClipBackend(Backend):
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        return self.text_features(texts)
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.model.text_model.embeddings.token_embedding
+
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        """encode_texts with autograd (for prompt learning)."""
         if self.model_type == "siglip":  # trained with fixed-length padding and no attention mask
             tok = self.tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
             keys: tuple[str, ...] = ("input_ids",)

@@ -77,6 +77,10 @@ class MiniLMTextEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, texts: list[str]) -> torch.Tensor:
+        return self.text_features(texts)
+
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        """forward with autograd (for prompt learning)."""
         device = next(self.model.parameters()).device
         tok = self.tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt").to(device)
         states = self.model(**tok).last_hidden_state
@@ -170,6 +174,13 @@ class ConseBackend(Backend):
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         return self.text_encoder(texts)
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.text_encoder.model.get_input_embeddings()
+
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        return self.text_encoder.text_features(texts)
 
     def class_logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         cos = image_emb @ text_emb.t()
