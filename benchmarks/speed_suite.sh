@@ -5,13 +5,13 @@ D=${SHARED:-../shared}
 IMG=$D/data/voc2012/val/images
 OUT=results/speed; mkdir -p $OUT
 python benchmarks/random_checkpoints.py /tmp/zsseg-random >/dev/null
-b() { name=$1; shift; echo "== $name"; zsseg bench "$@" --out $OUT/$name.json > /dev/null; python -c "import json,sys; r=json.load(open('$OUT/$name.json')); print(json.dumps({k: r[k] for k in r if k not in ('settings',)}))"; }
+python benchmarks/encoder_batch_size.py --bpe $D/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz > $OUT/encoder_batch_size.json
+b() { name=$1; shift; echo "== $name"; zsseg bench "$@" --out $OUT/$name.json > /dev/null || { echo "FAILED $name"; return; }; python -c "import json,sys; r=json.load(open('$OUT/$name.json')); print(json.dumps({k: r[k] for k in r if k not in ('settings',)}))"; }
 
 b conse-default-vs-naive      $IMG --vocab voc21 --limit 5 --naive
 b conse-dense                 $IMG --vocab voc21 --limit 5 --crop dense
 b conse-masked-vs-naive       $IMG --vocab voc21 --limit 3 --naive --crop masked
 b clipb16-masked-vs-naive     $IMG --vocab voc21 --limit 2 --naive --model clip-vit-b16 --bpe $D/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz
-b clipb16-masked-bf16         $IMG --vocab voc21 --limit 2 --naive --model clip-vit-b16 --dtype bf16 --bpe $D/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz
 b clipb16-dense               $IMG --vocab voc21 --limit 3 --model clip-vit-b16 --crop dense --bpe $D/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz
 b clipl14-masked              $IMG --vocab voc21 --limit 1 --model clip-vit-l14 --bpe $D/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz
 b clipb16-text847x80          $IMG --classes-file benchmarks/names847.txt --templates imagenet80 --limit 1 --model clip-vit-b16 --proposals whole --bpe $D/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz
