@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from zsseg.ensemble import class_probabilities, ensemble, fill_uncovered, semantic_map
@@ -54,3 +55,20 @@ def test_fill_uncovered_takes_nearest_mask():
     out = fill_uncovered(masks)
     assert out[0, 0].tolist() == [1, 1, 1, 0, 0, 0] or out[0, 0].tolist() == [1, 1, 0, 0, 0, 0]
     assert (out.sum(0) > 0).all()
+
+
+def reference_semantic_map(probs, masks, out_size):
+    scores = torch.einsum("qc,qhw->chw", probs, masks)
+    scores = torch.nn.functional.interpolate(scores[None], size=out_size, mode="bilinear", align_corners=False)[0]
+    return scores.argmax(0), scores.max(0).values / scores.sum(0)
+
+
+@pytest.mark.parametrize("work, out", [((9, 11), (20, 30)), ((16, 12), (7, 5)), ((10, 10), (10, 10)), ((5, 40), (123, 77)), ((32, 48), (300, 400))])
+def test_semantic_map_equals_direct_bilinear_argmax(work, out):
+    torch.manual_seed(sum(work) + sum(out))
+    masks = (torch.rand(12, *work) > 0.6).float() * torch.rand(12, *work)
+    probs = torch.rand(12, 37).softmax(1)
+    labels, conf = semantic_map(probs, masks, out, max_chunk_bytes=4 * work[0] * work[1] * 5)  # 5 classes a chunk
+    ref_labels, ref_conf = reference_semantic_map(probs, masks, out)
+    assert (labels == ref_labels).float().mean() > 0.9999  # equal up to float ties
+    assert torch.allclose(conf, ref_conf, atol=1e-5)

@@ -32,7 +32,7 @@ class CropConfig:
     expand_ratio: float = 1.0
     context: float = 0.1
     window_scales: tuple[float, ...] = (0.5, 1.0)  # window side as a fraction of the short side
-    batch_size: int = 32
+    batch_size: int = 8
 
     def __post_init__(self) -> None:
         if self.style not in CROP_STYLES:

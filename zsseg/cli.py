@@ -26,7 +26,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ensemble-weight", type=float, default=0.8, help="lambda of the seen/unseen geometric ensemble (default: 0.8)")
     g.add_argument("--short-side", type=int, default=None, help="working resolution: shorter image side in pixels (default: the backend's)")
     g.add_argument("--background-threshold", type=float, default=0.0, help="pixels less confident than this become 'background' when that class is listed (default: off)")
-    g.add_argument("--batch-size", type=int, default=32, help="crops per encoder call (default: 32)")
+    g.add_argument("--batch-size", type=int, default=None, help="crops per encoder call (default: the backend's measured best: 2 ConSE, 4 CLIP)")
     g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})")
     g.add_argument("--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)")
 

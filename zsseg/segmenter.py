@@ -78,7 +78,7 @@ class SegmenterConfig:
     ensemble_weight: float = 0.8  # lambda
     short_side: int | None = None  # working resolution; None: the backend's default
     background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
-    batch_size: int = 32
+    batch_size: int | None = None  # crops per encoder call; None: the backend's measured best
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "cpu"
 
@@ -111,7 +111,7 @@ class Segmenter:
             style=cfg.crop or backend.default_crop,
             mask_threshold=cfg.mask_threshold,
             expand_ratio=cfg.expand_ratio,
-            batch_size=cfg.batch_size,
+            batch_size=cfg.batch_size or backend.default_batch_size,
         )
         self.classifier = RegionClassifier(backend, self.crop)
         self.short_side = cfg.short_side or backend.default_short_side

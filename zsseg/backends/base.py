@@ -22,6 +22,7 @@ class Backend(nn.Module, ABC):
     default_templates: str = "imagenet80"
     default_crop: str = "masked"
     default_short_side: int = 512
+    default_batch_size: int = 8  # crops per encoder call; measured per backend (benchmarks/encoder_batch_size.py)
 
     @property
     @abstractmethod

@@ -25,6 +25,7 @@ class ClipBackend(Backend):
     default_templates = "imagenet80"
     default_crop = "masked"  # zsseg.baseline's masked, mean-filled crop
     default_short_side = 512
+    default_batch_size = 4  # ViT-B/16 on 2 cores: 3.33 crops/s at batch 4 vs 2.56 at 32
 
     def __init__(
         self,

@@ -105,6 +105,7 @@ class ConseBackend(Backend):
     default_templates = "single"
     default_crop = "window"  # measured best for an ImageNet classifier, see docs/offline-backend.md
     default_short_side = 384
+    default_batch_size = 2  # 2 cores: 56.7 crops/s at batch 2 vs 32.1 at 32 (larger batches overflow the cache)
 
     def __init__(
         self,
