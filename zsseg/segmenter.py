@@ -195,7 +195,7 @@ class Segmenter:
         text_emb, groups = self.text_embeddings(vocab)
         timings["text"] = time.perf_counter() - t
 
-        image_t = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(self.backend.device)
+        image_t = torch.from_numpy(np.array(work)).permute(2, 0, 1).to(self.backend.device)
         masks = props.masks.to(self.backend.device)
         emb, valid, n_crops = self.classifier.embed(image_t, masks, timings)
 
