@@ -106,6 +106,13 @@ def _prepare_out_dir(path: str) -> Path:
     return out
 
 
+def _prepare_out_file(path: str) -> Path:
+    """An output file's path, its folder created and checked writable."""
+    out = Path(path)
+    _prepare_out_dir(str(out.parent))
+    return out
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -149,7 +156,7 @@ def cmd_vocabularies(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.datasets import SegmentationDataset, get_spec
-    from .evaluation.distributed import init_from_env, shutdown
+    from .evaluation.distributed import init_from_env, local_device, shutdown
     from .evaluation.report import write_report
     from .evaluation.runner import evaluate
     from .proposals import build_proposals
@@ -162,8 +169,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for u in unseen:
             dataset.vocabulary.index(u)  # a clear error for a misspelt class
     rank, _ = init_from_env()
-    if args.device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
-        args.device = f"cuda:{os.environ['LOCAL_RANK']}"
+    args.device = local_device(args.device)  # torchrun: one GPU per process
     try:
         if args.oracle:
             short_side = args.short_side or _default_short_side(args.model)
@@ -241,8 +247,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        out = Path(args.out)
-        _prepare_out_dir(str(out.parent) if str(out.parent) else ".")
+        out = _prepare_out_file(args.out)
         write_atomically({out: lambda p: p.write_text(text)})
     return 0
 
@@ -282,8 +287,7 @@ def cmd_learn_prompts(args: argparse.Namespace) -> int:
     result = learn_prompts(learner, names, embs, labels, iterations=args.iterations, lr=args.lr, seed=args.seed)
     meta = {"classes": names, "dataset": f"{args.dataset}:{args.split}", "unseen": sorted(unseen), "iterations": args.iterations, "crops": result.crops,
             "train_accuracy": result.train_accuracy, "final_loss": result.losses[-1]}
-    out = Path(args.out)
-    _prepare_out_dir(str(out.parent) if str(out.parent) else ".")
+    out = _prepare_out_file(args.out)
     write_atomically({out: lambda p: learner.save(p, meta)})
     print(json.dumps({k: meta[k] for k in ("crops", "train_accuracy", "final_loss")}))
     return 0

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .classification import mask_boxes
 from .errors import ZsegError
 from .proposals import MaskFilter, ProposalGenerator, Proposals
 
@@ -79,15 +80,9 @@ def mask_boxes_inclusive(masks: torch.Tensor) -> torch.Tensor:
     """(x0, y0, x1, y1) with inclusive x1/y1 of binary masks [N, H, W]; zeros for empty masks."""
     if masks.shape[0] == 0:
         return torch.zeros(0, 4)
-    rows, cols = masks.any(2), masks.any(1)
-    h, w = masks.shape[1:]
-    y1 = (rows * torch.arange(h)).amax(1)
-    y0 = torch.where(rows, torch.arange(h), h).amin(1)
-    x1 = (cols * torch.arange(w)).amax(1)
-    x0 = torch.where(cols, torch.arange(w), w).amin(1)
-    box = torch.stack([x0, y0, x1, y1], 1)
-    empty = ~rows.any(1)
-    box[empty] = 0
+    box = mask_boxes(masks)
+    box[:, 2:] -= 1
+    box[~masks.flatten(1).any(1)] = 0
     return box
 
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..errors import ZsegError
 from ..evaluation.datasets import SegmentationDataset, get_spec
+from ..evaluation.distributed import init_from_env, local_device, shutdown
 from ..modeling import MaskFormerConfig, ZeroShotMaskFormer
 from .data import Augment, TrainingSamples
 from .loss import LossWeights, criterion, semantic_targets
@@ -81,13 +82,8 @@ def poly_lr(step: int, total: int, power: float) -> float:
 
 def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     """Train; returns the output folder (checkpoints, losses.csv, loss_curve.png, config.json)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    device = cfg.device
-    if device.startswith("cuda") and "LOCAL_RANK" in os.environ:
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    rank, _ = init_from_env("nccl" if cfg.device.startswith("cuda") else "gloo")
+    device = local_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
@@ -153,7 +149,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         plot_losses(log, out / "loss_curve.png")
     if dist.is_initialized():
         dist.barrier()
-        dist.destroy_process_group()
+    shutdown()
     return out
 
 
