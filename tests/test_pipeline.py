@@ -49,7 +49,7 @@ class FixedProposals(ProposalGenerator):
     def __init__(self, p_q):
         self.p_q = p_q
 
-    def __call__(self, image, class_names=None):
+    def __call__(self, image, vocabulary=None):
         m = torch.zeros(2, *image.shape[:2])
         m[0, :, : image.shape[1] // 2] = 1
         m[1, :, image.shape[1] // 2 :] = 1

@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from zsseg import cli
-from zsseg.modeling import MaskFormerConfig, ZeroShotMaskFormer
-from zsseg.training.loss import criterion, semantic_targets
+from zsseg.modeling import ModelConfig, PerPixelBaseline, ZeroShotMaskFormer
+from zsseg.training.loss import criterion, per_pixel_loss, semantic_targets
+from zsseg.vocabulary import Vocabulary
 
 from .test_evaluation import make_dataset
 
@@ -19,11 +21,28 @@ TINY_MODEL = dict(num_queries=6, hidden_dim=32, num_heads=2, dec_layers=2, dim_f
 
 
 def test_shapes_through_the_model():
-    cfg = MaskFormerConfig(**TINY_MODEL, text_dim=8, pretrained_backbone=False)
+    cfg = ModelConfig(**TINY_MODEL, text_dim=8, pretrained_backbone=False)
     outs = ZeroShotMaskFormer(cfg)(torch.rand(2, 3, 64, 96) * 255, torch.randn(5, 8))
     assert len(outs) == 2  # one per decoder layer (deep supervision)
     assert outs[-1]["pred_logits"].shape == (2, 6, 6)  # 5 classes + no object
     assert outs[-1]["pred_masks"].shape == (2, 6, 16, 24)  # stride 4
+    per_pixel = PerPixelBaseline(ModelConfig(architecture="per_pixel", hidden_dim=32, mask_dim=16, text_dim=8, pretrained_backbone=False))
+    assert per_pixel(torch.rand(2, 3, 64, 96) * 255, torch.randn(5, 8)).shape == (2, 5, 16, 24)
+
+
+def test_per_pixel_loss_by_hand():
+    # 2 seen classes (dataset ids 3 and 1), labels at the logits' size: no resampling
+    logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 1.0]]]], requires_grad=True)  # [B=1, C=2, h=1, w=2]
+    labels = torch.tensor([[[3, 1]]])
+    loss = per_pixel_loss(logits, labels, torch.tensor([3, 1]))
+    p0 = torch.tensor([2.0, 0.0]).softmax(0)[0]  # pixel 0 is id 3 = target 0
+    p1 = torch.tensor([0.0, 1.0]).softmax(0)[1]  # pixel 1 is id 1 = target 1
+    assert torch.isclose(loss["total"], -(p0.log() + p1.log()) / 2)
+    # an unseen class (id 2) and void (-1) count for nothing
+    ignored = per_pixel_loss(logits, torch.tensor([[[3, 2]]]), torch.tensor([3, 1]))["total"]
+    assert torch.isclose(ignored, -p0.log())
+    nothing = per_pixel_loss(logits, torch.tensor([[[-1, 2]]]), torch.tensor([3, 1]))["total"]
+    assert nothing == 0 and nothing.requires_grad
 
 
 def write_config(tmp_path, root, **extra):
@@ -74,7 +93,7 @@ def test_ddp_two_processes_on_cpu(tmp_path, blocks_root):
 def test_overfits_a_handful_of_images():
     """Two fixed images, one batch, 60 steps: the loss falls and the masks become right (in eval mode)."""
     torch.manual_seed(0)
-    cfg = MaskFormerConfig(**TINY_MODEL, text_dim=8, pretrained_backbone=True)
+    cfg = ModelConfig(**TINY_MODEL, text_dim=8, pretrained_backbone=True)
     model = ZeroShotMaskFormer(cfg)
     text = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
     images = torch.zeros(2, 3, 64, 64)
@@ -105,8 +124,6 @@ def test_overfits_a_handful_of_images():
 
 
 def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour_backend):
-    import numpy as np
-
     from zsseg import Segmenter, SegmenterConfig, ZsegError
     from zsseg.prompts import TextEmbeddingCache
     from zsseg.proposals import build_proposals
@@ -115,7 +132,7 @@ def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
     gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
     image = np.zeros((40, 60, 3), np.uint8)
-    props = gen(image, ["aeroplane", "sheep", "teapot"])
+    props = gen(image, Vocabulary.from_names("aeroplane, sheep, teapot"))
     assert props.masks.shape[1:] == (40, 60) and props.class_probs.shape == (len(props), 3)
     assert props.seen.tolist() == [True, False, False]  # trained on VOC minus the unseen "sheep"
     seg = Segmenter(colour_backend, gen, SegmenterConfig(short_side=40), TextEmbeddingCache(None))
@@ -124,3 +141,38 @@ def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour
         build_proposals("maskformer")
     with pytest.raises(ZsegError, match="not found"):
         build_proposals("maskformer", model=str(tmp_path / "none.pt"))
+
+
+def test_per_pixel_baseline_trains_and_evaluates(tmp_path, blocks_root, capsys):
+    from zsseg import ZsegError
+    from zsseg.baseline import PerPixelSegmenter
+    from zsseg.proposals import build_proposals
+
+    config = write_config(tmp_path, blocks_root, iterations=2, unseen=["sheep"], model={**TINY_MODEL, "architecture": "per_pixel", "pretrained_backbone": False})
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
+    run = tmp_path / "run"
+    rows = list(csv.DictReader((run / "losses.csv").open()))
+    assert rows[-1]["ce"] != "" and rows[-1]["focal"] == ""  # no mask losses in a per-pixel run
+    seg = PerPixelSegmenter(str(run / "model.pt"), short_side=40)(np.zeros((30, 50, 3), np.uint8), "aeroplane, sheep, teapot")
+    assert seg.labels.shape == (30, 50) and seg.labels.max() < 3
+    assert cli.main(["eval", "--dataset", "voc21", "--root", str(blocks_root), "--per-pixel-model", str(run / "model.pt"), "--unseen", "sheep", "--quiet"]) == 0
+    with pytest.raises(ZsegError, match="gives no mask proposals"):
+        build_proposals("maskformer", model=str(run / "model.pt"))
+
+
+def test_training_and_inference_embed_a_class_alike(tmp_path, blocks_root, monkeypatch):
+    """The network is trained on each class's mean over its prompt names; inference must feed the same
+    (VOC's "pottedplant" is prompted as "potted plant" / "house plant", never as the display name)."""
+    from zsseg.evaluation.datasets import get_spec
+    from zsseg.prompts import ClassEmbedder
+    from zsseg.proposals import build_proposals
+    from zsseg.vocabulary import shipped_vocabulary
+
+    config = write_config(tmp_path, blocks_root, iterations=1)
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
+    gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
+    vocab = shipped_vocabulary(get_spec("voc21").vocabulary)
+    calls, real = [], ClassEmbedder.__call__
+    monkeypatch.setattr(ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts))
+    gen(np.zeros((64, 64, 3), np.uint8), vocab)
+    assert calls == [list(vocab.prompts)] and ("potted plant", "house plant") in calls[0]

@@ -16,8 +16,8 @@ from .image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, write_atomically
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="conse", help="conse (offline default), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local directory; zsseg bench also takes clip-vit-b16 / clip-vit-l14 (random weights)")
-    g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic, sam, mask2former (default: graph)")
-    g.add_argument("--proposals-model", default=None, help="hub id or local folder of the sam / mask2former checkpoint (e.g. facebook/sam-vit-base)")
+    g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic, sam, mask2former, maskformer (default: graph)")
+    g.add_argument("--proposals-model", default=None, help="hub id or local folder of the sam / mask2former checkpoint (e.g. facebook/sam-vit-base), or the model.pt of `zsseg train` for maskformer")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
     g.add_argument("--templates", default=None, help="prompt template set: imagenet80, vild, single, none, or learned:FILE from `zsseg learn-prompts` (default: the backend's)")
     g.add_argument("--crop", default=None, choices=["masked", "context", "window", "dense"], help="how proposals are cropped for classification (default: the backend's)")
@@ -178,7 +178,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             result = evaluate(dataset, oracle=generator, short_side=short_side, limit=args.limit, unseen=unseen,
                               progress=not args.quiet, save_predictions=_predictions_dir(args, out))
         else:
-            segmenter = _build_segmenter(args)
+            if args.per_pixel_model:
+                from .baseline import PerPixelSegmenter
+
+                segmenter = PerPixelSegmenter(args.per_pixel_model, args.short_side or _default_short_side("conse"), args.device, args.max_pixels)
+            else:
+                segmenter = _build_segmenter(args)
             settings = segmenter.settings()
             result = evaluate(dataset, segmenter, limit=args.limit, unseen=unseen, progress=not args.quiet,
                               save_predictions=_predictions_dir(args, out))
@@ -316,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle", action="store_true", help="score the proposals labelled by the ground truth (stage-1 upper bound) and their recall")
     p.add_argument("--out", default=None, help="folder for metrics.json, report.md and per_class_iou.png")
     p.add_argument("--save-predictions", action="store_true", help="also write each label map to OUT/predictions/")
+    p.add_argument("--per-pixel-model", default=None, help="evaluate this per-pixel baseline (a model.pt of a per_pixel run of `zsseg train`) instead of the two-stage segmenter")
     p.add_argument("--quiet", action="store_true")
     _add_model_options(p)
     p.set_defaults(func=cmd_eval)

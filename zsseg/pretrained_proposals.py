@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from .classification import mask_boxes
 from .errors import ZsegError
 from .proposals import MaskFilter, ProposalGenerator, Proposals
+from .vocabulary import Vocabulary
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -195,7 +196,7 @@ class SamProposals(ProposalGenerator):
         keep = box_nms(boxes, scores, self.box_nms_thresh)
         return masks[keep], scores[keep]
 
-    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+    def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
         masks, scores = self.generate(image)
         masks = masks.float()
         keep = self.filter(masks, scores)
@@ -237,25 +238,26 @@ class Mask2FormerProposals(ProposalGenerator):
         self._labels = {_norm(v): int(k) for k, v in labels.items()}
 
     @torch.no_grad()
-    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+    def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
         h, w = image.shape[:2]
         x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
         x = (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
-        ph, pw = (32 - h % 32) % 32, (32 - w % 32) % 32  # the backbones need sizes divisible by 32
-        x = F.pad(x, (0, pw, 0, ph))[None].to(self.device)
+        x = pad_to_multiple(x, 32)[None].to(self.device)  # the backbones need sizes divisible by 32
         out = self._model(pixel_values=x)
-        masks = F.interpolate(out.masks_queries_logits, size=(h + ph, w + pw), mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
+        masks = F.interpolate(out.masks_queries_logits, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
         probs = out.class_queries_logits[0].softmax(-1)[:, :-1].cpu()  # drop "no object" after the softmax
         score = probs.max(1).values
         keep = self.filter(masks, score)
         keep = keep[score[keep] >= self.min_query_score]
         masks, probs = masks[keep], probs[keep]
-        if not (self.use_class_scores and class_names):
+        if not (self.use_class_scores and vocabulary):
             return Proposals(masks)
-        index = [self._labels.get(_norm(n)) for n in class_names]
+        # a class matches the first of its names (display name, then prompt names) that is a label
+        index = [next((self._labels[_norm(n)] for n in (name, *prompts) if _norm(n) in self._labels), None)
+                 for name, prompts in zip(vocabulary.names, vocabulary.prompts)]
         if all(i is None for i in index):
             return Proposals(masks, info={"matched_labels": 0})
-        p_q = torch.ones(len(masks), len(class_names))
+        p_q = torch.ones(len(masks), len(vocabulary))
         for c, i in enumerate(index):
             if i is not None:
                 p_q[:, c] = probs[:, i]
@@ -275,46 +277,38 @@ class MaskFormerProposals(ProposalGenerator):
     name = "maskformer"
 
     def __init__(self, model: str, device: str = "cpu", filter: MaskFilter | None = None) -> None:
-        from .modeling import MaskFormerConfig, ZeroShotMaskFormer
+        from .modeling import load_trained
 
-        path = Path(model)
-        if not path.is_file():
-            raise ZsegError(f"{path}: trained proposal network not found; train one with `zsseg train` (docs/training.md) and pass its model.pt")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-            cfg = MaskFormerConfig(**{**state["config"], "pretrained_backbone": False})
-            net = ZeroShotMaskFormer(cfg)
-            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
-        except (KeyError, RuntimeError, TypeError, EOFError, AttributeError, ValueError) as exc:
-            raise ZsegError(f"{path}: not a zsseg proposal-network checkpoint or corrupt ({type(exc).__name__})") from None
-        self.model_name = str(path)
+        net, meta = load_trained(model)
+        if net.config.architecture != "maskformer":
+            raise ZsegError(f"{model}: a {net.config.architecture} network gives no mask proposals; evaluate it with `zsseg eval --per-pixel-model`")
+        self.model_name = str(model)
         self.device = device
-        self.filter = filter or MaskFilter(min_area=0.0, dedup_iou=1.01, max_masks=cfg.num_queries)
-        self._net = net.eval().to(device)
-        self._trained = {n.lower() for n in state["classes"]}
-        self._text_model, self._templates = state["text_model"], state["templates"]
-        self._text: tuple | None = None  # (backend, cache), built on first use
-
-    def _text_embeddings(self, class_names: list[str]) -> torch.Tensor:
-        from .backends import build_backend
-        from .prompts import TextEmbeddingCache, default_cache_dir, get_templates
-
-        if self._text is None:
-            cache = TextEmbeddingCache(default_cache_dir())
-            self._text = (build_backend(self._text_model, text_cache=cache), cache)
-        backend, cache = self._text
-        return cache.encode(backend, class_names, get_templates(self._templates)).to(self.device)
+        self.filter = filter or MaskFilter(min_area=0.0, dedup_iou=1.01, max_masks=net.config.num_queries)
+        self._net = net.to(device)
+        self._trained = {n.lower() for n in meta["classes"]}
+        self._text_model, self._templates = meta["text_model"], meta["templates"]
+        self._embedder = None  # built on first use
 
     @torch.no_grad()
-    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
-        if not class_names:
+    def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
+        if not vocabulary:
             raise ZsegError("the maskformer proposal generator needs the class names")
+        if self._embedder is None:
+            from .prompts import ClassEmbedder
+
+            self._embedder = ClassEmbedder(self._text_model, self._templates, device=self.device)
         h, w = image.shape[:2]
-        ph, pw = (32 - h % 32) % 32, (32 - w % 32) % 32
-        x = F.pad(torch.from_numpy(np.array(image)).permute(2, 0, 1).float(), (0, pw, 0, ph))[None].to(self.device)
-        out = self._net(x, self._text_embeddings(class_names))[-1]
-        masks = F.interpolate(out["pred_masks"], size=(h + ph, w + pw), mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
+        x = pad_to_multiple(torch.from_numpy(np.array(image)).permute(2, 0, 1).float(), 32)[None].to(self.device)
+        out = self._net(x, self._embedder(vocabulary.prompts))[-1]
+        masks = F.interpolate(out["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
         probs = out["pred_logits"][0].softmax(-1)[:, :-1].cpu()  # "no object" dropped after the softmax, as zsseg
         keep = self.filter(masks, probs.max(1).values)
-        seen = torch.tensor([n.lower() in self._trained for n in class_names])
+        seen = torch.tensor([n.lower() in self._trained for n in vocabulary.names])
         return Proposals(masks[keep], probs[keep], seen=seen)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad [..., H, W] at the bottom and right to multiples of ``multiple`` (the backbones' stride)."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, (multiple - w % multiple) % multiple, 0, (multiple - h % multiple) % multiple))

@@ -139,3 +139,22 @@ def encode_with_templates(backend: "Backend", names: list[str], templates: tuple
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[-60:]
+
+
+class ClassEmbedder:
+    """Unit class embeddings from a named text model, as the trained networks see a vocabulary:
+    per class the normalised mean over its prompt names (each averaged over the templates).
+    Training and inference both go through this, so they embed a class the same way."""
+
+    def __init__(self, text_model: str, templates: str | None = None, cache: TextEmbeddingCache | None = None, device: str = "cpu") -> None:
+        from .backends import build_backend
+
+        self.cache = cache if cache is not None else TextEmbeddingCache(default_cache_dir())
+        self.backend = build_backend(text_model, device="cpu", text_cache=self.cache)
+        self.templates = templates or self.backend.default_templates
+        self.device = device
+
+    def __call__(self, prompts: "list[tuple[str, ...]] | list[list[str]]") -> torch.Tensor:
+        tmpl = get_templates(self.templates)
+        rows = [torch.nn.functional.normalize(self.cache.encode(self.backend, list(p), tmpl).mean(0), dim=0) for p in prompts]
+        return torch.stack(rows).to(self.device)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .errors import ZsegError
+from .vocabulary import Vocabulary
 
 
 @dataclass
@@ -30,8 +31,9 @@ class ProposalGenerator(ABC):
     name: str = "proposals"
 
     @abstractmethod
-    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
-        """image: RGB uint8 [H, W, 3] at working resolution."""
+    def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
+        """image: RGB uint8 [H, W, 3] at working resolution; ``vocabulary``: the classes asked for
+        (generators with a trained classifier give their probabilities for them)."""
 
     def settings(self) -> dict:
         """JSON-friendly description, recorded with every result."""
@@ -88,7 +90,7 @@ class GraphProposals(ProposalGenerator):
         self.sigma = sigma
         self.filter = filter or MaskFilter()
 
-    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+    def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
         from skimage.segmentation import felzenszwalb
 
         area = image.shape[0] * image.shape[1]
@@ -107,7 +109,7 @@ class SlicProposals(ProposalGenerator):
         self.compactness = compactness
         self.filter = filter or MaskFilter()
 
-    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+    def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
         from skimage.segmentation import slic
 
         maps = [slic(image, n_segments=n, compactness=self.compactness, start_label=0) for n in self.n_segments]
@@ -120,7 +122,7 @@ class WholeImageProposal(ProposalGenerator):
 
     name = "whole"
 
-    def __call__(self, image: np.ndarray, class_names: list[str] | None = None) -> Proposals:
+    def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
         return Proposals(torch.ones(1, image.shape[0], image.shape[1]))
 
 
@@ -130,7 +132,7 @@ def _maskformer(model: str | None = None, **kwargs) -> ProposalGenerator:
     if model is None:
         raise ZsegError(
             "the maskformer proposal generator needs a network trained with `zsseg train`: pass --proposals-model RUN/model.pt "
-            "(none ships yet); or use --proposals graph, slic, sam or mask2former"
+            "or use --proposals graph, slic, sam or mask2former"
         )
     return MaskFormerProposals(model, **kwargs)
 

@@ -188,7 +188,7 @@ class Segmenter:
         timings["decode"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        work, props = propose(self.proposals, rgb, self.short_side, list(vocab.names))
+        work, props = propose(self.proposals, rgb, self.short_side, vocab)
         timings["proposals"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -230,11 +230,11 @@ class Segmenter:
         return ensemble(full, props.class_probs.to(full.device), seen, self.config.ensemble_weight), props.masks
 
 
-def propose(generator: ProposalGenerator, rgb: np.ndarray, short_side: int, class_names: list[str] | None = None) -> tuple[np.ndarray, Proposals]:
+def propose(generator: ProposalGenerator, rgb: np.ndarray, short_side: int, vocabulary: Vocabulary | None = None) -> tuple[np.ndarray, Proposals]:
     """Stage 1 at the working resolution: (resized image, proposals); a blank image that yields
     no proposal gets one whole-image mask."""
     work = resize_short_side(rgb, short_side)
-    props = generator(work, class_names)
+    props = generator(work, vocabulary)
     if len(props) == 0:
         props = WholeImageProposal()(work)
     return work, props

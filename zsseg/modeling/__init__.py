@@ -1,5 +1,41 @@
-"""The trainable stage-1 network (MaskFormer-style) as plain nn.Modules."""
+"""The trainable networks as plain nn.Modules, built by architecture name from a ModelConfig."""
 
-from .maskformer import MaskFormerConfig, ZeroShotMaskFormer
+from __future__ import annotations
 
-__all__ = ["MaskFormerConfig", "ZeroShotMaskFormer"]
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ZsegError
+from .common import ModelConfig
+from .maskformer import ZeroShotMaskFormer
+from .per_pixel import PerPixelBaseline
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"maskformer": ZeroShotMaskFormer, "per_pixel": PerPixelBaseline}
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    if config.architecture not in ARCHITECTURES:
+        raise ZsegError(f"unknown architecture {config.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[config.architecture](config)
+
+
+def load_trained(path: str | Path) -> tuple[nn.Module, dict]:
+    """A ``model.pt`` written by ``zsseg train``: (network in eval mode, its metadata: classes,
+    prompts, text_model, templates, dataset, unseen, step)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZsegError(f"{path}: trained network not found; train one with `zsseg train` (docs/training.md) and pass its model.pt")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        cfg = ModelConfig(**{**state["config"], "pretrained_backbone": False})
+        net = build_model(cfg)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    except (KeyError, RuntimeError, TypeError, EOFError, AttributeError, ValueError, OSError) as exc:
+        raise ZsegError(f"{path}: not a zsseg trained-network checkpoint or corrupt ({type(exc).__name__})") from None
+    meta = {k: v for k, v in state.items() if k != "model"}
+    return net.eval(), meta
+
+
+__all__ = ["ARCHITECTURES", "ModelConfig", "PerPixelBaseline", "ZeroShotMaskFormer", "build_model", "load_trained"]

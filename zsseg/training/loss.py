@@ -125,3 +125,17 @@ def semantic_targets(label: torch.Tensor, seen_ids: torch.Tensor | None = None) 
         lut[seen_ids] = torch.arange(len(seen_ids))
         present = lut[present]
     return Target(present.long(), masks, valid)
+
+
+def per_pixel_loss(logits: torch.Tensor, labels: torch.Tensor, seen_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Cross-entropy of the per-pixel baseline: class logits [B, C, h, w] upsampled (bilinear) to
+    the labels [B, H, W]; dataset class ``seen_ids[k]`` is target k, unseen and void pixels are ignored."""
+    lut = torch.full((int(max(seen_ids.max(), labels.max())) + 1,), -1, dtype=torch.long, device=labels.device)
+    lut[seen_ids.to(labels.device)] = torch.arange(len(seen_ids), device=labels.device)
+    target = torch.where(labels >= 0, lut[labels.clamp(min=0)], -1)
+    if not (target >= 0).any():
+        ce = logits.sum() * 0.0  # a crop with nothing seen: no signal, but keep the graph for DDP
+    else:
+        up = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        ce = F.cross_entropy(up, target, ignore_index=-1)
+    return {"ce": ce.detach(), "total": ce}

@@ -18,9 +18,10 @@ from tqdm import tqdm
 from ..errors import ZsegError
 from ..evaluation.datasets import SegmentationDataset, get_spec
 from ..evaluation.distributed import init_from_env, local_device, shutdown
-from ..modeling import MaskFormerConfig, ZeroShotMaskFormer
+from ..modeling import ModelConfig, build_model
+from ..prompts import ClassEmbedder
 from .data import Augment, TrainingSamples
-from .loss import LossWeights, criterion, semantic_targets
+from .loss import LossWeights, criterion, per_pixel_loss, semantic_targets
 
 
 @dataclass
@@ -31,7 +32,7 @@ class TrainConfig:
     unseen: list[str] = field(default_factory=list)  # never trained on: their pixels are ignored
     text_model: str = "conse"  # whose text encoder embeds the training class names
     templates: str | None = None
-    model: dict = field(default_factory=dict)  # MaskFormerConfig fields
+    model: dict = field(default_factory=dict)  # ModelConfig fields (architecture: maskformer | per_pixel)
     iterations: int = 2000
     batch_size: int = 4
     lr: float = 1e-4
@@ -61,21 +62,6 @@ class TrainConfig:
         return cls(**data)
 
 
-def class_text_embeddings(text_model: str, names: list[tuple[str, ...]], templates: str | None, device: str) -> tuple[torch.Tensor, str]:
-    """One unit embedding per class: the normalised mean over its prompt names (and templates)."""
-    from ..backends import build_backend
-    from ..prompts import TextEmbeddingCache, default_cache_dir, get_templates
-
-    cache = TextEmbeddingCache(default_cache_dir())
-    backend = build_backend(text_model, device="cpu", text_cache=cache)
-    tmpl = templates or backend.default_templates
-    out = []
-    for prompts in names:
-        emb = cache.encode(backend, list(prompts), get_templates(tmpl))
-        out.append(torch.nn.functional.normalize(emb.mean(0), dim=0))
-    return torch.stack(out).to(device), tmpl
-
-
 def poly_lr(step: int, total: int, power: float) -> float:
     return (1 - step / max(1, total)) ** power
 
@@ -94,10 +80,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     unseen = {u.lower() for u in cfg.unseen}
     seen_ids = [i for i, n in enumerate(vocab.names) if n.lower() not in unseen]
     seen_names = [vocab.names[i] for i in seen_ids]
-    text, templates = class_text_embeddings(cfg.text_model, [vocab.prompts[i] for i in seen_ids], cfg.templates, device)
+    embedder = ClassEmbedder(cfg.text_model, cfg.templates, device=device)
+    text, templates = embedder([vocab.prompts[i] for i in seen_ids]), embedder.templates
 
-    model_cfg = MaskFormerConfig(**{**cfg.model, "text_dim": text.shape[1]})
-    model = ZeroShotMaskFormer(model_cfg).to(device)
+    model_cfg = ModelConfig(**{**cfg.model, "text_dim": text.shape[1]})
+    model = build_model(model_cfg).to(device)
     backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
     others = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
     optimizer = torch.optim.AdamW(
@@ -130,16 +117,18 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         for g, base in zip(optimizer.param_groups, base_lrs):
             g["lr"] = base * factor
         images, labels = samples.batch(cfg.batch_size)
-        targets = [semantic_targets(lab, seen_t) for lab in labels]
         outputs = net(images.to(device), text)
-        losses = criterion(outputs, [_to(t, device) for t in targets], weights)
+        if model_cfg.architecture == "per_pixel":
+            losses = per_pixel_loss(outputs, labels.to(device), seen_t)
+        else:
+            losses = criterion(outputs, [_to(semantic_targets(lab, seen_t), device) for lab in labels], weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         optimizer.step()
         if rank == 0 and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations):
-            row = [step + 1] + [round(float(losses[k].detach()), 5) for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
+            row = [step + 1] + [round(float(losses[k].detach()), 5) if k in losses else "" for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
             with log.open("a", newline="") as f:
                 csv.writer(f).writerow(row)
             bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
@@ -159,7 +148,7 @@ def _to(target, device):
     return Target(target.labels.to(device), target.masks.to(device), target.valid.to(device))
 
 
-def save_checkpoint(out: Path, model, optimizer, step: int, model_cfg: MaskFormerConfig, names, prompts, cfg: TrainConfig, templates: str) -> None:
+def save_checkpoint(out: Path, model, optimizer, step: int, model_cfg: ModelConfig, names, prompts, cfg: TrainConfig, templates: str) -> None:
     """``last.pt`` (resumable: model + optimizer + step) and ``model.pt`` (inference: weights + vocabulary)."""
     meta = {"config": model_cfg.as_dict(), "classes": list(names), "prompts": [list(p) for p in prompts], "text_model": cfg.text_model,
             "templates": templates, "dataset": cfg.dataset, "unseen": cfg.unseen, "step": step}
@@ -182,7 +171,8 @@ def plot_losses(csv_path: Path, png: Path) -> None:
     steps = np.array([int(r["step"]) for r in rows])
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     for key in ("total", "ce", "focal", "dice"):
-        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+        if rows[0][key] != "":  # the per-pixel baseline has no mask losses
+            ax.plot(steps, [float(r[key]) for r in rows], label=key)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_yscale("log")

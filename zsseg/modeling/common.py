@@ -1,0 +1,82 @@
+"""What the trainable networks share: their configuration, the backbone and the FPN pixel decoder."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..backends.efficientnet_lite import EfficientNetLite0
+
+
+@dataclass
+class ModelConfig:
+    architecture: str = "maskformer"  # or "per_pixel": the FCN-style baseline (same backbone and pixel decoder)
+    num_queries: int = 100
+    hidden_dim: int = 256
+    num_heads: int = 8
+    dec_layers: int = 6
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+    mask_dim: int = 256
+    text_dim: int = 384  # the text encoder's embedding size (MiniLM 384, CLIP ViT-B 512)
+    temperature: float = 100.0  # logits = temperature × cosine, as zsseg.baseline
+    pretrained_backbone: bool = True
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class PixelDecoder(nn.Module):
+    """FPN over strides 4..32: per-pixel embeddings at stride 4 and the stride-32 memory."""
+
+    def __init__(self, in_channels: tuple[int, ...], hidden: int, mask_dim: int) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, hidden, 1) for c in in_channels)
+        self.output = nn.ModuleList(nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1), nn.GroupNorm(32, hidden), nn.ReLU()) for _ in in_channels)
+        self.mask_proj = nn.Conv2d(hidden, mask_dim, 3, padding=1)
+
+    def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        memory = self.lateral[-1](feats[-1])
+        x = self.output[-1](memory)
+        for i in range(len(feats) - 2, -1, -1):
+            x = self.lateral[i](feats[i]) + F.interpolate(x, size=feats[i].shape[-2:], mode="nearest")
+            x = self.output[i](x)
+        return self.mask_proj(x), memory
+
+
+class BackboneFPN(nn.Module):
+    """EfficientNet-Lite0 (ImageNet weights, frozen BatchNorm) + pixel decoder; subclasses add heads."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = EfficientNetLite0()
+        if config.pretrained_backbone:
+            from ..backends.conse import load_classifier
+
+            self.backbone.load_state_dict(load_classifier().state_dict())
+        # the classification head is not part of a segmentation backbone
+        del self.backbone._conv_head, self.backbone._bn1, self.backbone._fc
+        # frozen BatchNorm (as detectron2's backbones): batch statistics of small batches would
+        # overwrite the ImageNet ones and make training and inference disagree
+        for m in self.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.requires_grad_(False)
+        self.register_buffer("pixel_mean", torch.tensor(EfficientNetLite0.pixel_mean).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(EfficientNetLite0.pixel_std).view(1, 3, 1, 1) * 255, persistent=False)
+        self.pixel_decoder = PixelDecoder(EfficientNetLite0.stage_channels, config.hidden_dim, config.mask_dim)
+
+    def train(self, mode: bool = True) -> "BackboneFPN":
+        super().train(mode)
+        for m in self.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def pixel_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images [B, 3, H, W] on 0..255 -> (per-pixel embeddings at stride 4, stride-32 memory)."""
+        f = self.backbone.features((images - self.pixel_mean) / self.pixel_std, with_head=False)
+        return self.pixel_decoder([f.c2, f.c3, f.c4, f.c5])
