@@ -193,7 +193,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "command": "zsseg " + " ".join(sys.argv[1:]), "settings": settings, **result}
     if rank != 0:
         return 0
-    keys = ["mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "recall@0.5", "proposals_per_image", "images", "seconds_per_image", "images_per_second"]
+    keys = ["mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "recall@0.5", "recall@0.5_seen", "recall@0.5_unseen", "proposals_per_image", "images", "seconds_per_image", "images_per_second"]
     print(json.dumps({k: result[k] for k in keys if k in result}))
     if out is not None:
         write_report(result, out)

@@ -90,5 +90,9 @@ def evaluate(
     if oracle is not None:
         tot, mat = counts["seg_total"], counts["seg_matched"]
         result["recall@0.5"] = round(100.0 * mat.sum() / max(1, tot.sum()), 2)
+        if unseen:  # do the proposals generalise? recall over segments of seen vs unseen classes
+            is_unseen = np.array([nm.lower() in {u.lower() for u in unseen} for nm in vocab.names])
+            for part, sel in (("seen", ~is_unseen), ("unseen", is_unseen)):
+                result[f"recall@0.5_{part}"] = round(100.0 * mat[sel].sum() / max(1, tot[sel].sum()), 2)
         result["per_class_recall@0.5"] = {nm: (round(100.0 * m / t, 2) if t else None) for nm, m, t in zip(vocab.names, mat, tot)}
     return result
