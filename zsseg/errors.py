@@ -7,3 +7,7 @@ class ZsegError(Exception):
     The message is a single line that says what was wrong and what to do about it; the CLI
     prints it without a traceback and exits with status 2.
     """
+
+
+class ImageTooLargeError(ZsegError):
+    """An image over the pixel limit (the HTTP API answers it with 413)."""

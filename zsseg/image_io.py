@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ZsegError
+from .errors import ImageTooLargeError, ZsegError
 
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: a 4000x3000 photo is 12 MP
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -56,7 +56,7 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
     if w < 1 or h < 1:
         raise ZsegError(f"{name}: image has no pixels ({w}x{h})")
     if w * h > max_pixels:
-        raise ZsegError(
+        raise ImageTooLargeError(
             f"{name}: image is {w}x{h} = {w * h / 1e6:.1f} MP, over the limit of {max_pixels / 1e6:.0f} MP; "
             "downscale it or raise the limit (--max-pixels)"
         )

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .errors import ZsegError
+from .errors import ImageTooLargeError, ZsegError
 from .image_io import load_image
 from .render import palette, save_label_png
 from .segmenter import Segmenter
@@ -157,8 +157,7 @@ def _decode(data: bytes, limits: ServerLimits):
     try:
         return load_image(data, max_pixels=limits.max_pixels)
     except ZsegError as exc:
-        message = str(exc)
-        raise ApiError(413 if "over the limit" in message else 400, message) from None
+        raise ApiError(413 if isinstance(exc, ImageTooLargeError) else 400, str(exc)) from None
 
 
 def _png_base64(write) -> str:

@@ -21,12 +21,28 @@ def build_model(config: ModelConfig) -> nn.Module:
     return ARCHITECTURES[config.architecture](config)
 
 
-def load_trained(path: str | Path) -> tuple[nn.Module, dict]:
-    """A ``model.pt`` written by ``zsseg train``: (network in eval mode, its metadata: classes,
-    prompts, text_model, templates, dataset, unseen, step)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ZsegError(f"{path}: trained network not found; train one with `zsseg train` (docs/training.md) and pass its model.pt")
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # shipped checkpoints: NAME.pt + NAME.md (model card)
+
+
+def shipped_networks() -> list[str]:
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+
+
+def resolve_trained(name_or_path: str | Path) -> Path:
+    """A shipped network's name (see ``zsseg/weights/``) or the path of a ``model.pt``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if (WEIGHTS_DIR / f"{name_or_path}.pt").is_file():
+        return WEIGHTS_DIR / f"{name_or_path}.pt"
+    shipped = ", ".join(shipped_networks()) or "none"
+    raise ZsegError(f"{path}: trained network not found (shipped: {shipped}); train one with `zsseg train` (docs/training.md) and pass its model.pt")
+
+
+def load_trained(name_or_path: str | Path) -> tuple[nn.Module, dict]:
+    """A shipped network by name or a ``model.pt`` written by ``zsseg train``: (network in eval
+    mode, its metadata: classes, prompts, text_model, templates, dataset, unseen, step)."""
+    path = resolve_trained(name_or_path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         cfg = ModelConfig(**{**state["config"], "pretrained_backbone": False})
@@ -38,4 +54,4 @@ def load_trained(path: str | Path) -> tuple[nn.Module, dict]:
     return net.eval(), meta
 
 
-__all__ = ["ARCHITECTURES", "ModelConfig", "PerPixelBaseline", "ZeroShotMaskFormer", "build_model", "load_trained"]
+__all__ = ["ARCHITECTURES", "ModelConfig", "PerPixelBaseline", "ZeroShotMaskFormer", "build_model", "load_trained", "resolve_trained", "shipped_networks"]
