@@ -137,6 +137,9 @@ def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour
     assert props.seen.tolist() == [True, False, False]  # trained on VOC minus the unseen "sheep"
     seg = Segmenter(colour_backend, gen, SegmenterConfig(short_side=40), TextEmbeddingCache(None))
     assert seg(image, "aeroplane, sheep, teapot").labels.shape == (40, 60)
+    model = str(tmp_path / "run" / "model.pt")  # the oracle hands the generator the dataset's vocabulary
+    assert cli.main(["eval", "--dataset", "voc21", "--root", str(blocks_root), "--oracle", "--proposals", "maskformer", "--proposals-model", model,
+                     "--unseen", "sheep", "--short-side", "64", "--quiet"]) == 0
     with pytest.raises(ZsegError, match="needs a network trained"):
         build_proposals("maskformer")
     with pytest.raises(ZsegError, match="not found"):

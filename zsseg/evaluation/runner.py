@@ -54,7 +54,7 @@ def evaluate(
         gt = dataset.read_label(sample, rgb.shape[:2])
         t = time.perf_counter()
         if oracle is not None:
-            work, props = propose(oracle, rgb, short_side)
+            work, props = propose(oracle, rgb, short_side, vocab)
             labels, total, matched = oracle_labels(props, gt, work.shape[:2], n)
             counts["seg_total"] += total
             counts["seg_matched"] += matched
