@@ -108,9 +108,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     if rank == 0:
         (out / "config.json").write_text(json.dumps({**asdict(cfg), "model": model_cfg.as_dict(), "templates": templates}, indent=2))
         if start == 0 or not log.exists():
-            log.write_text("step,total,ce,focal,dice,lr,seconds\n")
+            log.write_text("step,total,ce,focal,dice,lr,seconds\n")  # losses: means over the log_every steps up to `step`
     model.train()
     t0 = time.perf_counter()
+    window: dict[str, float] = {}
     bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, desc="train", disable=not progress or rank != 0)
     for step in bar:
         factor = poly_lr(step, cfg.iterations, cfg.poly_power)
@@ -127,8 +128,13 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         if cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         optimizer.step()
+        for k, v in losses.items():  # one batch's loss is noise: log the mean since the last row
+            window[k] = window.get(k, 0.0) + float(v.detach())
+        window["n"] = window.get("n", 0) + 1
         if rank == 0 and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations):
-            row = [step + 1] + [round(float(losses[k].detach()), 5) if k in losses else "" for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
+            mean = {k: window[k] / window["n"] for k in losses}
+            row = [step + 1] + [round(mean[k], 5) if k in mean else "" for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
+            window = {}
             with log.open("a", newline="") as f:
                 csv.writer(f).writerow(row)
             bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
