@@ -1,36 +1,31 @@
 #!/usr/bin/env bash
 # The paper's claims in miniature (README "Zero-shot, trained here"): train the stage-1 network and
-# the per-pixel baseline on the seen classes, learn CoOp prompts, then evaluate everything on the
-# val split with the unseen classes named. Writes runs/<config>/ and results/zs-<row>/.
-# Usage: benchmarks/zero_shot_miniature.sh [voc|camvid]...   (default: both; training ~30-40 min per config on 2 cores)
+# the per-pixel baseline on the seen classes, learn CoOp prompts (VOC), then evaluate everything on
+# the val split with the unseen classes named. Writes runs/<config>/ and results/zs-<row>/.
+# Usage: benchmarks/zero_shot_miniature.sh [voc15|camvid8]...   (default: both)
 set -euo pipefail
 D=${SHARED:-../shared}/data
 run() { name=$1; shift; echo "== $name"; zsseg eval "$@" --out "results/zs-$name" --quiet; }
 
-voc() {
-  local U="pottedplant, sheep, sofa, train, tvmonitor" V=(--dataset voc20 --root "$D/voc2012" --split val)
-  for c in voc15_small voc15_per_pixel_small; do [ -f "runs/${c//_/-}/model.pt" ] || zsseg train --config "configs/$c.json"; done
-  [ -f runs/coop-voc15-conse.pt ] || zsseg learn-prompts --dataset voc20 --root "$D/voc2012" --unseen "$U" --out runs/coop-voc15-conse.pt
-  run voc15-graph            "${V[@]}" --unseen "$U"
-  run voc15-graph-coop       "${V[@]}" --unseen "$U" --templates learned:runs/coop-voc15-conse.pt
-  run voc15-maskformer       "${V[@]}" --unseen "$U" --proposals maskformer --proposals-model runs/voc15-small/model.pt
-  run voc15-maskformer-coop  "${V[@]}" --unseen "$U" --proposals maskformer --proposals-model runs/voc15-small/model.pt --templates learned:runs/coop-voc15-conse.pt
-  run voc15-per-pixel        "${V[@]}" --unseen "$U" --per-pixel-model runs/voc15-per-pixel-small/model.pt
-  for p in graph slic; do run voc15-oracle-$p "${V[@]}" --unseen "$U" --oracle --proposals $p; done
-  run voc15-oracle-maskformer "${V[@]}" --unseen "$U" --oracle --proposals maskformer --proposals-model runs/voc15-small/model.pt
+# split NAME DATASET ROOT UNSEEN COOP(yes|no)
+split() {
+  local name=$1 unseen=$4 coop=$5 V=(--dataset "$2" --root "$3" --split val --unseen "$4")
+  local mf=runs/$name-small/model.pt pp=runs/$name-per-pixel-small/model.pt prompt=runs/coop-$name-conse.pt
+  [ -f "$mf" ] || zsseg train --config "configs/${name}_small.json"
+  [ -f "$pp" ] || zsseg train --config "configs/${name}_per_pixel_small.json"
+  run "$name-graph"      "${V[@]}"
+  run "$name-maskformer" "${V[@]}" --proposals maskformer --proposals-model "$mf"
+  run "$name-per-pixel"  "${V[@]}" --per-pixel-model "$pp"
+  for p in graph slic; do run "$name-oracle-$p" "${V[@]}" --oracle --proposals $p; done
+  run "$name-oracle-maskformer" "${V[@]}" --oracle --proposals maskformer --proposals-model "$mf"
+  if [ "$coop" = yes ]; then
+    [ -f "$prompt" ] || zsseg learn-prompts --dataset "$2" --root "$3" --unseen "$unseen" --out "$prompt"
+    run "$name-graph-coop"      "${V[@]}" --templates "learned:$prompt"
+    run "$name-maskformer-coop" "${V[@]}" --proposals maskformer --proposals-model "$mf" --templates "learned:$prompt"
+  fi
 }
 
-camvid() {
-  local U="tree, car, bicyclist" V=(--dataset camvid --root "$D/camvid" --split val)
-  for c in camvid8_small camvid8_per_pixel_small; do [ -f "runs/${c//_/-}/model.pt" ] || zsseg train --config "configs/$c.json"; done
-  [ -f runs/coop-camvid8-conse.pt ] || zsseg learn-prompts --dataset camvid --root "$D/camvid" --unseen "$U" --out runs/coop-camvid8-conse.pt
-  run camvid8-graph            "${V[@]}" --unseen "$U"
-  run camvid8-graph-coop       "${V[@]}" --unseen "$U" --templates learned:runs/coop-camvid8-conse.pt
-  run camvid8-maskformer       "${V[@]}" --unseen "$U" --proposals maskformer --proposals-model runs/camvid8-small/model.pt
-  run camvid8-maskformer-coop  "${V[@]}" --unseen "$U" --proposals maskformer --proposals-model runs/camvid8-small/model.pt --templates learned:runs/coop-camvid8-conse.pt
-  run camvid8-per-pixel        "${V[@]}" --unseen "$U" --per-pixel-model runs/camvid8-per-pixel-small/model.pt
-  for p in graph slic; do run camvid8-oracle-$p "${V[@]}" --unseen "$U" --oracle --proposals $p; done
-  run camvid8-oracle-maskformer "${V[@]}" --unseen "$U" --oracle --proposals maskformer --proposals-model runs/camvid8-small/model.pt
-}
+voc15() { split voc15 voc20 "$D/voc2012" "pottedplant, sheep, sofa, train, tvmonitor" yes; }
+camvid8() { split camvid8 camvid "$D/camvid" "tree, car, bicyclist" no; }
 
-for d in ${@:-voc camvid}; do $d; done
+for d in ${@:-voc15 camvid8}; do $d; done
