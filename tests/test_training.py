@@ -144,6 +144,11 @@ def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour
         build_proposals("maskformer")
     with pytest.raises(ZsegError, match="not found"):
         build_proposals("maskformer", model=str(tmp_path / "none.pt"))
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "truncated.pt").write_bytes((tmp_path / "run" / "model.pt").read_bytes()[:5000])
+    for bad in ("garbage.pt", "truncated.pt"):
+        with pytest.raises(ZsegError, match="not a zsseg trained-network checkpoint or corrupt"):
+            build_proposals("maskformer", model=str(tmp_path / bad))
 
 
 def test_per_pixel_baseline_trains_and_evaluates(tmp_path, blocks_root, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -21,37 +22,21 @@ def build_model(config: ModelConfig) -> nn.Module:
     return ARCHITECTURES[config.architecture](config)
 
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # shipped checkpoints: NAME.pt + NAME.md (model card)
-
-
-def shipped_networks() -> list[str]:
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
-
-
-def resolve_trained(name_or_path: str | Path) -> Path:
-    """A shipped network's name (see ``zsseg/weights/``) or the path of a ``model.pt``."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    if (WEIGHTS_DIR / f"{name_or_path}.pt").is_file():
-        return WEIGHTS_DIR / f"{name_or_path}.pt"
-    shipped = ", ".join(shipped_networks()) or "none"
-    raise ZsegError(f"{path}: trained network not found (shipped: {shipped}); train one with `zsseg train` (docs/training.md) and pass its model.pt")
-
-
-def load_trained(name_or_path: str | Path) -> tuple[nn.Module, dict]:
-    """A shipped network by name or a ``model.pt`` written by ``zsseg train``: (network in eval
-    mode, its metadata: classes, prompts, text_model, templates, dataset, unseen, step)."""
-    path = resolve_trained(name_or_path)
+def load_trained(path: str | Path) -> tuple[nn.Module, dict]:
+    """A ``model.pt`` written by ``zsseg train``: (network in eval mode, its metadata: classes,
+    prompts, text_model, templates, dataset, unseen, step)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZsegError(f"{path}: trained network not found; train one with `zsseg train` (docs/training.md) and pass its model.pt")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         cfg = ModelConfig(**{**state["config"], "pretrained_backbone": False})
         net = build_model(cfg)
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
-    except (KeyError, RuntimeError, TypeError, EOFError, AttributeError, ValueError, OSError) as exc:
+    except (KeyError, RuntimeError, TypeError, EOFError, AttributeError, ValueError, OSError, pickle.UnpicklingError) as exc:
         raise ZsegError(f"{path}: not a zsseg trained-network checkpoint or corrupt ({type(exc).__name__})") from None
     meta = {k: v for k, v in state.items() if k != "model"}
     return net.eval(), meta
 
 
-__all__ = ["ARCHITECTURES", "ModelConfig", "PerPixelBaseline", "ZeroShotMaskFormer", "build_model", "load_trained", "resolve_trained", "shipped_networks"]
+__all__ = ["ARCHITECTURES", "ModelConfig", "PerPixelBaseline", "ZeroShotMaskFormer", "build_model", "load_trained"]
