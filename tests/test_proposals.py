@@ -43,3 +43,21 @@ def test_unknown_and_reserved_generators():
 def test_blank_image_gives_one_mask():
     props = GraphProposals()(np.zeros((20, 30, 3), np.uint8))
     assert len(props) == 1 and props.masks[0].all()
+
+
+def test_graph_filter_from_joint_histograms_equals_filtering_dense_masks():
+    """The graph generator computes the filter's IoUs from label-map histograms; the proposals must
+    be exactly those of filtering every segment's dense mask."""
+    from skimage import data
+    from skimage.segmentation import felzenszwalb
+
+    from zsseg.proposals import _labels_to_masks
+    from zsseg.segmenter import resize_short_side
+
+    for image in (resize_short_side(data.astronaut(), 160), resize_short_side(data.coffee(), 160)):
+        gen = GraphProposals()
+        min_size = max(16, int(gen.filter.min_area * image.shape[0] * image.shape[1]))
+        dense = _labels_to_masks([felzenszwalb(image, scale=s, sigma=gen.sigma, min_size=min_size) for s in gen.scales])
+        expected = dense[gen.filter(dense)]
+        got = gen(image).masks
+        assert len(got) > 10 and torch.equal(got, expected)
