@@ -28,6 +28,10 @@ def test_shapes_through_the_model():
     assert outs[-1]["pred_masks"].shape == (2, 6, 16, 24)  # stride 4
     per_pixel = PerPixelBaseline(ModelConfig(architecture="per_pixel", hidden_dim=32, mask_dim=16, text_dim=8, pretrained_backbone=False))
     assert per_pixel(torch.rand(2, 3, 64, 96) * 255, torch.randn(5, 8)).shape == (2, 5, 16, 24)
+    from zsseg import ZsegError
+
+    with pytest.raises(ZsegError, match="unknown backbone 'resnet50'; choose one of efficientnet_lite0"):
+        ZeroShotMaskFormer(ModelConfig(**TINY_MODEL, backbone="resnet50", pretrained_backbone=False))
 
 
 def test_per_pixel_loss_by_hand():

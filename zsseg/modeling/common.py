@@ -14,6 +14,7 @@ from ..backends.efficientnet_lite import EfficientNetLite0
 @dataclass
 class ModelConfig:
     architecture: str = "maskformer"  # or "per_pixel": the FCN-style baseline (same backbone and pixel decoder)
+    backbone: str = "efficientnet_lite0"  # a key of BACKBONES
     num_queries: int = 100
     hidden_dim: int = 256
     num_heads: int = 8
@@ -47,27 +48,47 @@ class PixelDecoder(nn.Module):
         return self.mask_proj(x), memory
 
 
+class EfficientNetLite0Backbone(EfficientNetLite0):
+    """The pip package's ImageNet EfficientNet-Lite0 without its classification head.
+
+    A backbone is any module with ``stage_channels``, ``pixel_mean`` / ``pixel_std`` (fractions of
+    255) and ``forward(x) -> [c2, c3, c4, c5]`` (strides 4..32), built as ``cls(pretrained)``."""
+
+    def __init__(self, pretrained: bool) -> None:
+        super().__init__()
+        if pretrained:
+            from ..backends.conse import load_classifier
+
+            self.load_state_dict(load_classifier().state_dict())
+        del self._conv_head, self._bn1, self._fc  # the classification head is not part of a segmentation backbone
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f = self.features(x, with_head=False)
+        return [f.c2, f.c3, f.c4, f.c5]
+
+
+BACKBONES: dict[str, type[nn.Module]] = {"efficientnet_lite0": EfficientNetLite0Backbone}  # name -> class(pretrained: bool)
+
+
 class BackboneFPN(nn.Module):
-    """EfficientNet-Lite0 (ImageNet weights, frozen BatchNorm) + pixel decoder; subclasses add heads."""
+    """Backbone (ImageNet weights, frozen BatchNorm) + pixel decoder; subclasses add heads."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = EfficientNetLite0()
-        if config.pretrained_backbone:
-            from ..backends.conse import load_classifier
+        if config.backbone not in BACKBONES:
+            from ..errors import ZsegError
 
-            self.backbone.load_state_dict(load_classifier().state_dict())
-        # the classification head is not part of a segmentation backbone
-        del self.backbone._conv_head, self.backbone._bn1, self.backbone._fc
+            raise ZsegError(f"unknown backbone {config.backbone!r}; choose one of {', '.join(BACKBONES)}")
+        self.backbone = BACKBONES[config.backbone](config.pretrained_backbone)
         # frozen BatchNorm (as detectron2's backbones): batch statistics of small batches would
         # overwrite the ImageNet ones and make training and inference disagree
         for m in self.backbone.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.requires_grad_(False)
-        self.register_buffer("pixel_mean", torch.tensor(EfficientNetLite0.pixel_mean).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(EfficientNetLite0.pixel_std).view(1, 3, 1, 1) * 255, persistent=False)
-        self.pixel_decoder = PixelDecoder(EfficientNetLite0.stage_channels, config.hidden_dim, config.mask_dim)
+        self.register_buffer("pixel_mean", torch.tensor(self.backbone.pixel_mean).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(self.backbone.pixel_std).view(1, 3, 1, 1) * 255, persistent=False)
+        self.pixel_decoder = PixelDecoder(self.backbone.stage_channels, config.hidden_dim, config.mask_dim)
 
     def train(self, mode: bool = True) -> "BackboneFPN":
         super().train(mode)
@@ -78,5 +99,4 @@ class BackboneFPN(nn.Module):
 
     def pixel_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images [B, 3, H, W] on 0..255 -> (per-pixel embeddings at stride 4, stride-32 memory)."""
-        f = self.backbone.features((images - self.pixel_mean) / self.pixel_std, with_head=False)
-        return self.pixel_decoder([f.c2, f.c3, f.c4, f.c5])
+        return self.pixel_decoder(self.backbone((images - self.pixel_mean) / self.pixel_std))
