@@ -45,19 +45,26 @@ def test_blank_image_gives_one_mask():
     assert len(props) == 1 and props.masks[0].all()
 
 
-def test_graph_filter_from_joint_histograms_equals_filtering_dense_masks():
-    """The graph generator computes the filter's IoUs from label-map histograms; the proposals must
-    be exactly those of filtering every segment's dense mask."""
-    from skimage import data
-    from skimage.segmentation import felzenszwalb
+def dense_segment_masks(label_maps):
+    """Every segment of every map as a dense mask, maps in order, ids ascending (the reference)."""
+    return torch.cat([torch.from_numpy(lab)[None] == torch.unique(torch.from_numpy(lab))[:, None, None] for lab in label_maps]).float()
 
-    from zsseg.proposals import _labels_to_masks
+
+def test_label_map_filter_from_joint_histograms_equals_filtering_dense_masks():
+    """Graph and SLIC compute the filter's overlaps from label-map histograms; the proposals must be
+    exactly those of filtering every segment's dense mask."""
+    from skimage import data
+    from skimage.segmentation import felzenszwalb, slic
+
     from zsseg.segmenter import resize_short_side
 
     for image in (resize_short_side(data.astronaut(), 160), resize_short_side(data.coffee(), 160)):
         gen = GraphProposals()
         min_size = max(16, int(gen.filter.min_area * image.shape[0] * image.shape[1]))
-        dense = _labels_to_masks([felzenszwalb(image, scale=s, sigma=gen.sigma, min_size=min_size) for s in gen.scales])
-        expected = dense[gen.filter(dense)]
+        dense = dense_segment_masks([felzenszwalb(image, scale=s, sigma=gen.sigma, min_size=min_size) for s in gen.scales])
         got = gen(image).masks
-        assert len(got) > 10 and torch.equal(got, expected)
+        assert len(got) > 10 and torch.equal(got, dense[gen.filter(dense)])
+        sp = SlicProposals()
+        dense = dense_segment_masks([slic(image, n_segments=n, compactness=sp.compactness, start_label=0) for n in sp.n_segments])
+        got = sp(image).masks
+        assert len(got) > 10 and torch.equal(got, dense[sp.filter(dense)])

@@ -53,34 +53,35 @@ class MaskFilter:
         if masks.shape[0] == 0:
             return torch.zeros(0, dtype=torch.long)
         binary = (masks > 0.5).flatten(1).float()
+        return self.select(binary.sum(1), lambda idx: binary[idx] @ binary[idx].t(), binary.shape[1], scores)
 
-        def iou(idx: torch.Tensor) -> torch.Tensor:
-            b = binary[idx]
-            inter = b @ b.t()
-            return inter / (b.sum(1)[:, None] + b.sum(1)[None, :] - inter).clamp(min=1)
-
-        return self.select(binary.sum(1), iou, binary.shape[1], scores)
-
-    def select(self, area: torch.Tensor, iou, n_pixels: int, scores: torch.Tensor | None = None) -> torch.Tensor:
-        """The filter on mask areas [Q] and ``iou(indices) -> [K, K]`` pairwise IoUs, so callers
-        that know the IoUs cheaper than from dense masks (label maps) need not build them."""
+    def select(self, area: torch.Tensor, intersection, n_pixels: int, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """The filter on mask areas [Q] and ``intersection(indices) -> [K, K]`` pixel counts, so
+        callers that know the overlaps cheaper than from dense masks (label maps) need not build them."""
         keep = torch.nonzero(area >= self.min_area * n_pixels).flatten()
         order = keep[torch.argsort(scores[keep] if scores is not None else area[keep], descending=True, stable=True)]
         chosen: list[int] = []
         if len(order):
-            overlap = iou(order)
+            inter = intersection(order)
+            iou = inter / (area[order][:, None] + area[order][None, :] - inter).clamp(min=1)
             for i in range(len(order)):
                 if len(chosen) >= self.max_masks:
                     break
-                if not chosen or overlap[i, chosen].max() < self.dedup_iou:
+                if not chosen or iou[i, chosen].max() < self.dedup_iou:
                     chosen.append(i)
         return order[chosen] if chosen else torch.zeros(0, dtype=torch.long)
 
 
-def label_map_overlaps(label_maps: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(area [Q], intersection [Q, Q]) of every segment of every map (segments in map order, ids
-    ascending), from joint histograms: O(pixels) per pair of maps instead of a Q × Q × pixels product."""
-    flat = [np.unique(m.ravel(), return_inverse=True)[1] for m in label_maps]
+def label_map_proposals(label_maps: list[np.ndarray], filter: MaskFilter) -> torch.Tensor:
+    """Every segment of every label map as a candidate mask, filtered: the same masks as filtering
+    all segments' dense masks, but areas and overlaps come from joint histograms of the maps
+    (O(pixels) per pair of maps, segments of one map never overlap) and dense masks are built only
+    for the segments kept."""
+    flat, segments = [], []
+    for k, m in enumerate(label_maps):
+        values, inverse = np.unique(m.ravel(), return_inverse=True)
+        flat.append(inverse)
+        segments += [(k, v) for v in values]
     sizes = [int(f.max()) + 1 for f in flat]
     starts = np.cumsum([0] + sizes)
     inter = np.zeros((starts[-1], starts[-1]), np.int64)
@@ -89,30 +90,12 @@ def label_map_overlaps(label_maps: list[np.ndarray]) -> tuple[torch.Tensor, torc
             joint = np.bincount(a * sizes[j] + flat[j], minlength=sizes[i] * sizes[j]).reshape(sizes[i], sizes[j])
             inter[starts[i] : starts[i + 1], starts[j] : starts[j + 1]] = joint
             inter[starts[j] : starts[j + 1], starts[i] : starts[i + 1]] = joint.T
-    return torch.from_numpy(np.diag(inter).copy()).float(), torch.from_numpy(inter).float()
-
-
-def _iou(area: torch.Tensor, inter: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    i = inter[idx][:, idx]
-    return i / (area[idx][:, None] + area[idx][None, :] - i).clamp(min=1)
-
-
-def _segment_masks(label_maps: list[np.ndarray], index: torch.Tensor) -> torch.Tensor:
-    """Masks [K, H, W] of the segments at ``index`` in label_map_overlaps' order."""
-    segments = [(m, v) for m in label_maps for v in np.unique(m)]
+    inter_t = torch.from_numpy(inter).float()
     h, w = label_maps[0].shape
-    if len(index) == 0:
+    keep = filter.select(torch.diagonal(inter_t).clone(), lambda idx: inter_t[idx][:, idx], h * w)
+    if len(keep) == 0:
         return torch.zeros(0, h, w)
-    return torch.stack([torch.from_numpy(segments[q][0] == segments[q][1]) for q in index.tolist()]).float()
-
-
-def _labels_to_masks(label_maps: list[np.ndarray]) -> torch.Tensor:
-    masks = []
-    for lab in label_maps:
-        lab_t = torch.from_numpy(np.ascontiguousarray(lab)).long()
-        ids = torch.unique(lab_t)
-        masks.append(lab_t[None] == ids[:, None, None])
-    return torch.cat(masks).float()
+    return torch.stack([torch.from_numpy(label_maps[segments[q][0]] == segments[q][1]) for q in keep.tolist()]).float()
 
 
 class GraphProposals(ProposalGenerator):
@@ -131,11 +114,7 @@ class GraphProposals(ProposalGenerator):
 
         area = image.shape[0] * image.shape[1]
         maps = [felzenszwalb(image, scale=s, sigma=self.sigma, min_size=max(16, int(self.filter.min_area * area))) for s in self.scales]
-        # the filter's IoUs from joint histograms, and dense masks only for the segments kept:
-        # the same proposals as filtering all segments' masks, several times faster
-        seg_area, inter = label_map_overlaps(maps)
-        keep = self.filter.select(seg_area, lambda idx: _iou(seg_area, inter, idx), area)
-        return Proposals(_segment_masks(maps, keep))
+        return Proposals(label_map_proposals(maps, self.filter))
 
 
 class SlicProposals(ProposalGenerator):
@@ -152,8 +131,7 @@ class SlicProposals(ProposalGenerator):
         from skimage.segmentation import slic
 
         maps = [slic(image, n_segments=n, compactness=self.compactness, start_label=0) for n in self.n_segments]
-        masks = _labels_to_masks(maps)
-        return Proposals(masks[self.filter(masks)])
+        return Proposals(label_map_proposals(maps, self.filter))
 
 
 class WholeImageProposal(ProposalGenerator):
