@@ -63,11 +63,7 @@ class ConfusionMatrix:
         names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
         out["per_class_IoU"] = {n: (None if np.isnan(v) else _pct(v)) for n, v in zip(names, iou)}
         if unseen:
-            lower = [n.lower() for n in names]
-            missing = [u for u in unseen if u.lower() not in lower]
-            if missing:
-                raise ValueError(f"unseen classes not in the class list: {missing}")
-            is_unseen = np.array([n in {u.lower() for u in unseen} for n in lower])
+            is_unseen = unseen_mask(names, unseen)
             seen_iou, unseen_iou = iou[~is_unseen], iou[is_unseen]
             s = float(np.nanmean(seen_iou)) if (~np.isnan(seen_iou)).any() else float("nan")
             u = float(np.nanmean(unseen_iou)) if (~np.isnan(unseen_iou)).any() else float("nan")
@@ -75,6 +71,16 @@ class ConfusionMatrix:
             out["mIoU_unseen"] = _pct(u)
             out["hIoU"] = _pct(2 * s * u / (s + u)) if (s + u) > 0 else 0.0
         return out
+
+
+def unseen_mask(class_names: Sequence[str], unseen: Sequence[str]) -> np.ndarray:
+    """Bool [C]: which classes are unseen (case-insensitive); every unseen name must be a class."""
+    lower = [n.lower() for n in class_names]
+    missing = [u for u in unseen if u.lower() not in lower]
+    if missing:
+        raise ValueError(f"unseen classes not in the class list: {missing}")
+    unseen_lower = {u.lower() for u in unseen}
+    return np.array([n in unseen_lower for n in lower])
 
 
 def _pct(x: float) -> float:

@@ -16,7 +16,7 @@ from ..render import save_label_png
 from ..segmenter import Segmenter, propose
 from .datasets import SegmentationDataset
 from .distributed import all_sum, init_from_env
-from .metrics import ConfusionMatrix
+from .metrics import ConfusionMatrix, unseen_mask
 from .oracle import oracle_labels
 
 
@@ -91,7 +91,7 @@ def evaluate(
         tot, mat = counts["seg_total"], counts["seg_matched"]
         result["recall@0.5"] = round(100.0 * mat.sum() / max(1, tot.sum()), 2)
         if unseen:  # do the proposals generalise? recall over segments of seen vs unseen classes
-            is_unseen = np.array([nm.lower() in {u.lower() for u in unseen} for nm in vocab.names])
+            is_unseen = unseen_mask(vocab.names, unseen)
             for part, sel in (("seen", ~is_unseen), ("unseen", is_unseen)):
                 result[f"recall@0.5_{part}"] = round(100.0 * mat[sel].sum() / max(1, tot[sel].sum()), 2)
         result["per_class_recall@0.5"] = {nm: (round(100.0 * m / t, 2) if t else None) for nm, m, t in zip(vocab.names, mat, tot)}
