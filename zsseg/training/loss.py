@@ -121,18 +121,21 @@ def semantic_targets(label: torch.Tensor, seen_ids: torch.Tensor | None = None) 
     present = torch.unique(label[valid])
     masks = label[None] == present[:, None, None]
     if seen_ids is not None:
-        lut = torch.full((int(max(seen_ids.max(), label.max())) + 1,), -1, dtype=torch.long)
-        lut[seen_ids] = torch.arange(len(seen_ids))
-        present = lut[present]
+        present = seen_lut(seen_ids, label)[present]
     return Target(present.long(), masks, valid)
+
+
+def seen_lut(seen_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Dataset class id -> index in ``seen_ids`` (-1 for every other id up to ``labels.max()``)."""
+    lut = torch.full((int(max(seen_ids.max(), labels.max())) + 1,), -1, dtype=torch.long, device=labels.device)
+    lut[seen_ids.to(labels.device)] = torch.arange(len(seen_ids), device=labels.device)
+    return lut
 
 
 def per_pixel_loss(logits: torch.Tensor, labels: torch.Tensor, seen_ids: torch.Tensor) -> dict[str, torch.Tensor]:
     """Cross-entropy of the per-pixel baseline: class logits [B, C, h, w] upsampled (bilinear) to
     the labels [B, H, W]; dataset class ``seen_ids[k]`` is target k, unseen and void pixels are ignored."""
-    lut = torch.full((int(max(seen_ids.max(), labels.max())) + 1,), -1, dtype=torch.long, device=labels.device)
-    lut[seen_ids.to(labels.device)] = torch.arange(len(seen_ids), device=labels.device)
-    target = torch.where(labels >= 0, lut[labels.clamp(min=0)], -1)
+    target = torch.where(labels >= 0, seen_lut(seen_ids, labels)[labels.clamp(min=0)], -1)
     if not (target >= 0).any():
         ce = logits.sum() * 0.0  # a crop with nothing seen: no signal, but keep the graph for DDP
     else:
