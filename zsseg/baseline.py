@@ -17,7 +17,7 @@ from .ensemble import semantic_map
 from .errors import ZsegError
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from .modeling import load_trained
-from .pretrained_proposals import pad_to_multiple
+from .modeling.common import network_input
 from .prompts import ClassEmbedder
 from .segmenter import Segmentation, resize_short_side
 from .vocabulary import Vocabulary, resolve_vocabulary
@@ -52,7 +52,7 @@ class PerPixelSegmenter:
         timings["text"] = time.perf_counter() - t
         t = time.perf_counter()
         h, w = work.shape[:2]
-        x = pad_to_multiple(torch.from_numpy(np.array(work)).permute(2, 0, 1).float(), 32)[None].to(self.device)
+        x = network_input(work, self.device)
         logits = self._net(x, text)
         probs = torch.nn.functional.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].softmax(0).cpu()
         timings["model"] = time.perf_counter() - t

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from .classification import mask_boxes
 from .errors import ZsegError
+from .modeling import load_trained
+from .modeling.common import network_input, pad_to_multiple
 from .proposals import MaskFilter, ProposalGenerator, Proposals
 from .vocabulary import Vocabulary
 
@@ -277,8 +279,6 @@ class MaskFormerProposals(ProposalGenerator):
     name = "maskformer"
 
     def __init__(self, model: str, device: str = "cpu", filter: MaskFilter | None = None) -> None:
-        from .modeling import load_trained
-
         net, meta = load_trained(model)
         if net.config.architecture != "maskformer":
             raise ZsegError(f"{model}: a {net.config.architecture} network gives no mask proposals; evaluate it with `zsseg eval --per-pixel-model`")
@@ -299,7 +299,7 @@ class MaskFormerProposals(ProposalGenerator):
 
             self._embedder = ClassEmbedder(self._text_model, self._templates, device=self.device)
         h, w = image.shape[:2]
-        x = pad_to_multiple(torch.from_numpy(np.array(image)).permute(2, 0, 1).float(), 32)[None].to(self.device)
+        x = network_input(image, self.device)
         out = self._net(x, self._embedder(vocabulary.prompts))[-1]
         masks = F.interpolate(out["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
         probs = out["pred_logits"][0].softmax(-1)[:, :-1].cpu()  # "no object" dropped after the softmax, as zsseg
@@ -307,8 +307,3 @@ class MaskFormerProposals(ProposalGenerator):
         seen = torch.tensor([n.lower() in self._trained for n in vocabulary.names])
         return Proposals(masks[keep], probs[keep], seen=seen)
 
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad [..., H, W] at the bottom and right to multiples of ``multiple`` (the backbones' stride)."""
-    h, w = x.shape[-2:]
-    return F.pad(x, (0, (multiple - w % multiple) % multiple, 0, (multiple - h % multiple) % multiple))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,6 +29,18 @@ class ModelConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad [..., H, W] at the bottom and right to multiples of ``multiple`` (a backbone's stride)."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, (multiple - w % multiple) % multiple, 0, (multiple - h % multiple) % multiple))
+
+
+def network_input(image: np.ndarray, device: str | torch.device) -> torch.Tensor:
+    """RGB uint8 [H, W, 3] -> [1, 3, H', W'] float on 0..255, padded to the stride 32 of the networks
+    here; their outputs, upsampled to H' × W', are cropped back with ``[..., :H, :W]``."""
+    return pad_to_multiple(torch.from_numpy(np.array(image)).permute(2, 0, 1).float(), 32)[None].to(device)
 
 
 class PixelDecoder(nn.Module):
