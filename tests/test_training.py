@@ -83,6 +83,12 @@ def test_bad_config(tmp_path, capsys):
     bad.write_text('{"iterations": 3, "learning_rate": 1}')
     assert cli.main(["train", "--config", str(bad)]) == 2
     assert "unknown config keys ['learning_rate']" in capsys.readouterr().err
+    bad.write_text('{"model": {"hiden_dim": 64}}')
+    assert cli.main(["train", "--config", str(bad)]) == 2
+    assert "unknown \"model\" keys ['hiden_dim']; valid: ['architecture', 'backbone'," in capsys.readouterr().err
+    bad.write_text('{"augment": [256]}')
+    assert cli.main(["train", "--config", str(bad)]) == 2
+    assert '"augment" must be a JSON object' in capsys.readouterr().err
 
 
 def test_ddp_two_processes_on_cpu(tmp_path, blocks_root):

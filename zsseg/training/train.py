@@ -56,10 +56,21 @@ class TrainConfig:
             raise ZsegError(f"{path}: config file not found") from None
         except json.JSONDecodeError as exc:
             raise ZsegError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ZsegError(f"{path}: unknown config keys {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}")
+        if not isinstance(data, dict):
+            raise ZsegError(f"{path}: the config must be a JSON object of settings")
+        _check_keys(data, cls, path, "config")
+        for key, sub in (("model", ModelConfig), ("augment", Augment), ("loss", LossWeights)):
+            if not isinstance(data.get(key, {}), dict):
+                raise ZsegError(f"{path}: \"{key}\" must be a JSON object")
+            _check_keys(data.get(key, {}), sub, path, f'"{key}"')
         return cls(**data)
+
+
+def _check_keys(data: dict, dataclass_type: type, path: str | Path, where: str) -> None:
+    fields = set(dataclass_type.__dataclass_fields__)
+    unknown = set(data) - fields
+    if unknown:
+        raise ZsegError(f"{path}: unknown {where} keys {sorted(unknown)}; valid: {sorted(fields)}")
 
 
 def poly_lr(step: int, total: int, power: float) -> float:
