@@ -53,8 +53,11 @@ def semantic_map(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel scores S[c] = sum_q probs[q, c] * masks[q], bilinearly resized to ``out_size``, argmax.
 
-    Classes are processed in chunks with a running max, so no [C, H, W] array at the output size
-    is ever held (ADE-847 on a 12 MP photo stays within a few hundred MB).
+    Exact without resizing the C score maps: bilinear resizing mixes the 4 working-resolution
+    pixels around an output pixel, and where those 4 share their argmax every mixture has that
+    argmax too. So the argmax is taken at working resolution (classes in chunks, running max),
+    and only output pixels between working pixels that disagree are scored, over the few classes
+    that can win there. ADE-847 on a 12 MP photo needs no [C, H, W] array at either size.
     Returns (labels [H, W] int64, confidence [H, W] = winning score / total score).
     """
     q, h, w = masks.shape
@@ -62,20 +65,68 @@ def semantic_map(
     masks = masks.float()
     probs = probs.float()
     n_classes = probs.shape[1]
-    chunk = max(1, min(n_classes, max_chunk_bytes // max(1, 4 * max(oh * ow, h * w))))
-    best = torch.full((oh, ow), float("-inf"))
-    labels = torch.zeros((oh, ow), dtype=torch.long)
+    chunk = max(1, min(n_classes, max_chunk_bytes // max(1, 4 * h * w)))
+    best = torch.full((h, w), float("-inf"))
+    arg = torch.zeros((h, w), dtype=torch.long)
     for start in range(0, n_classes, chunk):
-        scores = torch.einsum("qc,qhw->chw", probs[:, start : start + chunk], masks)
-        if (h, w) != (oh, ow):
-            scores = F.interpolate(scores[None], size=(oh, ow), mode="bilinear", align_corners=False)[0]
-        value, index = scores.max(0)
+        value, index = torch.einsum("qc,qhw->chw", probs[:, start : start + chunk], masks).max(0)
         better = value > best
         best = torch.where(better, value, best)
-        labels = torch.where(better, index + start, labels)
-        del scores
+        arg = torch.where(better, index + start, arg)
     total = torch.einsum("q,qhw->hw", probs.sum(1), masks)
-    if (h, w) != (oh, ow):
-        total = F.interpolate(total[None, None], size=(oh, ow), mode="bilinear", align_corners=False)[0, 0]
-    confidence = best / total.clamp(min=1e-12)
-    return labels, confidence
+    if (h, w) == (oh, ow):
+        return arg, best / total.clamp(min=1e-12)
+
+    # PyTorch's bilinear taps (align_corners=False): source rows y0/y1 with weight ly on y1.
+    y0, y1, ly = _bilinear_taps(h, oh)
+    x0, x1, lx = _bilinear_taps(w, ow)
+    labels = arg[y0][:, x0]
+    best_out = _resize(best, (oh, ow))  # right wherever the 4 taps agree (then best = that class's score)
+    confidence_total = _resize(total, (oh, ow))
+
+    # working cells (top-left tap y, x) whose 4 taps disagree
+    ry, rx = y0.unique(), x0.unique()
+    ny, nx = _next_tap(ry, h), _next_tap(rx, w)
+    c00, c01, c10, c11 = arg[ry][:, rx], arg[ry][:, nx], arg[ny][:, rx], arg[ny][:, nx]
+    mixed = (c00 != c01) | (c00 != c10) | (c00 != c11)
+    if mixed.any():
+        cy, cx = mixed.nonzero(as_tuple=True)
+        ty, tx = ry[cy], rx[cx]
+        corners = torch.stack([ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1)  # [M, 4]
+        s = (probs.t() @ masks.flatten(1)[:, corners.flatten()]).t().reshape(len(ty), 4, n_classes)  # [M, 4, C]
+        # A class can only win a mixture if its best tap reaches the best worst-tap score.
+        lo, hi = s.min(1).values, s.max(1).values  # [M, C]
+        can_win = hi >= lo.max(1, keepdim=True).values
+        k = int(can_win.sum(1).max())
+        cand = torch.where(can_win, hi, float("-inf")).topk(k, dim=1).indices  # [M, K]
+        cand_ok = can_win.gather(1, cand)
+        cs = s.gather(2, cand[:, None, :].expand(-1, 4, -1))  # [M, 4, K]
+        cell_id = torch.full((h, w), -1, dtype=torch.long)
+        cell_id[ty, tx] = torch.arange(len(ty))
+        out_cell = cell_id[y0][:, x0]
+        py, px = (out_cell >= 0).nonzero(as_tuple=True)
+        cid = out_cell[py, px]
+        wy, wx = ly[py, None], lx[px, None]
+        v = cs[cid]
+        mix = (1 - wy) * ((1 - wx) * v[:, 0] + wx * v[:, 1]) + wy * ((1 - wx) * v[:, 2] + wx * v[:, 3])
+        mix = torch.where(cand_ok[cid], mix, float("-inf"))
+        value, j = mix.max(1)
+        labels[py, px] = cand[cid, j]
+        best_out[py, px] = value
+    return labels, best_out / confidence_total.clamp(min=1e-12)
+
+
+def _bilinear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source indices (i0, i1) and the weight of i1 for each output index, as F.interpolate's
+    bilinear mode computes them with align_corners=False."""
+    src = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+    i0 = src.long().clamp(max=n_in - 1)
+    return i0, _next_tap(i0, n_in), src - i0
+
+
+def _next_tap(i0: torch.Tensor, n_in: int) -> torch.Tensor:
+    return (i0 + 1).clamp(max=n_in - 1)
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
