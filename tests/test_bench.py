@@ -29,6 +29,21 @@ def test_naive_path_agrees_with_default(colour_backend, two_colour_image, tmp_pa
     assert r["text_encoder_s"]["prompts"] == 3 and r["peak_rss_mb"] > 0
 
 
+def test_naive_path_hands_generators_the_vocabulary(colour_backend, two_colour_image):
+    seen = []
+
+    class Recording(GraphProposals):  # generators with class scores (maskformer) need the Vocabulary
+        def __call__(self, image, vocabulary=None):
+            seen.append(vocabulary)
+            return super().__call__(image, vocabulary)
+
+    seg = Segmenter(colour_backend, Recording(), SegmenterConfig(), TextEmbeddingCache(None))
+    vocab = Vocabulary.from_names("red, green")
+    naive_segment(seg, two_colour_image, vocab)
+    seg(two_colour_image, vocab)
+    assert seen == [vocab, vocab]
+
+
 @pytest.mark.integration
 def test_bench_cli_quick_mode_clip_architecture(tmp_path, capsys):
     bpe = require_shared("models", "clip_tokenizer", "bpe_simple_vocab_16e6.txt.gz")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .classification import RegionClassifier, clock
-from .ensemble import class_probabilities, fill_uncovered
+from .ensemble import fill_uncovered
 from .image_io import load_image
 from .prompts import TextEmbeddingCache, encode_with_templates
 from .segmenter import Segmenter, propose
@@ -57,7 +57,7 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     b = segmenter.backend
     timings: dict[str, float] = {}
     t = clock(b.device)
-    work, props = propose(segmenter.proposals, rgb, segmenter.short_side, list(vocab.names))
+    work, props = propose(segmenter.proposals, rgb, segmenter.short_side, vocab)
     timings["proposals"] = clock(b.device) - t
     t = clock(b.device)
     names = [p for ps in vocab.prompts for p in ps]
@@ -68,8 +68,8 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     one_at_a_time = RegionClassifier(b, dataclasses.replace(segmenter.crop, batch_size=1))
     emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), timings)
     t = clock(b.device)
-    probs = class_probabilities(b, emb, text, groups.to(text.device), len(vocab)).cpu()
-    masks = fill_uncovered(props.masks[valid.cpu()].float())
+    probs, masks = segmenter._combine(props, emb, valid, text, groups.to(text.device), vocab, None)  # + the proposal network's scores, if any
+    probs, masks = probs.cpu(), fill_uncovered(masks.cpu().float())
     scores = torch.einsum("qc,qhw->chw", probs, masks)
     scores = F.interpolate(scores[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
     labels = scores.argmax(0).numpy()

@@ -120,7 +120,19 @@ def clock(device: torch.device) -> float:
 
 
 def encode_batched(backend: Backend, crops: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return torch.cat([backend.encode_images(crops[i : i + batch_size]).cpu() for i in range(0, len(crops), batch_size)])
+    """[N, D] embeddings on the backend's device, ``batch_size`` crops per encoder call.
+
+    On a GPU a short batch is padded to a power of two: convolution libraries plan each new input
+    shape, and a new shape for every image (its last batch) costs more than the padding.
+    """
+    out = []
+    for i in range(0, len(crops), batch_size):
+        batch = crops[i : i + batch_size]
+        n = len(batch)
+        if backend.device.type == "cuda" and n & (n - 1):
+            batch = torch.cat([batch, batch.new_zeros(min(batch_size, 1 << n.bit_length()) - n, *batch.shape[1:])])
+        out.append(backend.encode_images(batch)[:n])
+    return torch.cat(out)
 
 
 def window_boxes(h: int, w: int, scales: tuple[float, ...]) -> list[tuple[int, int, int, int]]:
@@ -147,8 +159,9 @@ class RegionClassifier:
         self.crop = crop
 
     def embed(self, image: torch.Tensor, masks: torch.Tensor, timings: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """image [3, H, W] 0..255, masks [Q, H, W] -> (embeddings [Q', D], valid [Q] bool, number of
-        encoder inputs). Seconds spent building crops and in the encoder are added to ``timings``."""
+        """image [3, H, W] 0..255, masks [Q, H, W] -> (embeddings [Q', D] and valid [Q] bool, both on
+        the backend's device, and the number of encoder inputs). Seconds spent building crops and
+        in the encoder are added to ``timings``."""
         timings = timings if timings is not None else {}
         dev = self.backend.device
         t = clock(dev)
@@ -156,14 +169,14 @@ class RegionClassifier:
         valid = binary.flatten(1).any(1)
         binary = binary[valid]
         if binary.shape[0] == 0:
-            return torch.zeros(0, 1), valid, 0
+            return masks.new_zeros(0, 1, dtype=torch.float32), valid, 0
         b = self.backend
         style = self.crop.style
         if style == "dense":
             pixels = normalise_and_resize(image, 0, b.pixel_mean, b.pixel_std)
             timings["crops"] = clock(dev) - t
             t = clock(dev)
-            grid = b.encode_dense(pixels).cpu()  # [h, w, D]
+            grid = b.encode_dense(pixels)  # [h, w, D]
             timings["encoder"] = clock(dev) - t
             # share of each mask inside each grid cell (area pooling of the binary mask)
             cover = F.adaptive_avg_pool2d(binary[None].float(), grid.shape[:2])[0].flatten(1)
