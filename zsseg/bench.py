@@ -126,7 +126,7 @@ def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive
         "settings": {
             "model": segmenter.config.model, "proposals": segmenter.config.proposals, "crop": segmenter.crop.style,
             "templates": segmenter.templates_name, "short_side": segmenter.short_side, "batch_size": segmenter.crop.batch_size,
-            "dtype": dtype, "device": torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else "cpu", "threads": torch.get_num_threads(), "classes": len(vocab), "images": n,
+            "dtype": dtype, "device": torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else "cpu", "torch": torch.__version__, "threads": torch.get_num_threads(), "classes": len(vocab), "images": n,
         },
         "seconds_per_image": {k: round(v / n, 4) for k, v in stages.items()},
         "text_encoder_s": {"cold": round(text_cold, 4), "warm_from_disk": round(text_disk, 4), "warm_in_memory": round(text_memory, 6),

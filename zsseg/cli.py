@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab")
     p.add_argument("--limit", type=int, default=5, help="images to time (default: 5)")
     p.add_argument("--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast around the whole pipeline")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast around the default path (the naive reference stays fp32); pays on GPUs, not on CPUs without native bf16")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--bpe", default="../shared/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz", help="CLIP BPE vocabulary for the random-weight architectures")
     p.add_argument("--out", default=None, help="write the JSON here too")
