@@ -1,6 +1,6 @@
 import torch
 
-from zsseg.classification import CropConfig, RegionClassifier, build_crops, expand_box, mask_boxes, window_boxes
+from zsseg.classification import CropConfig, RegionClassifier, box_pixel_counts, build_crops, expand_box, mask_boxes, window_boxes
 
 
 def test_mask_boxes_tight_and_exclusive():
@@ -62,3 +62,11 @@ def test_region_classifier_batches_and_skips_empty_masks(colour_backend):
     emb, valid, n = clf.embed(img, masks)
     assert valid.tolist() == [True, False, True, False, False]
     assert emb.shape == (2, 3) and n == 2 and colour_backend.calls == 2
+
+
+def test_box_pixel_counts_equal_slice_sums():
+    torch.manual_seed(0)
+    masks = torch.rand(6, 37, 53) > 0.6
+    boxes = window_boxes(37, 53, (0.3, 0.5, 1.0)) + [(0, 0, 1, 1), (52, 36, 53, 37), (5, 7, 40, 30)]
+    expected = torch.stack([masks[:, y0:y1, x0:x1].flatten(1).sum(1) for (x0, y0, x1, y1) in boxes], dim=1).float()
+    assert torch.equal(box_pixel_counts(masks, boxes), expected)
