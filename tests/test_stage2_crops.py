@@ -1,6 +1,8 @@
 import torch
 
-from zsseg.classification import CropConfig, RegionClassifier, box_pixel_counts, build_crops, expand_box, mask_boxes, window_boxes
+from zsseg.classification import CropConfig, RegionClassifier, box_pixel_counts, build_crops, encode_batched, expand_box, mask_boxes, window_boxes
+
+from .conftest import ColourBackend
 
 
 def test_mask_boxes_tight_and_exclusive():
@@ -70,3 +72,37 @@ def test_box_pixel_counts_equal_slice_sums():
     boxes = window_boxes(37, 53, (0.3, 0.5, 1.0)) + [(0, 0, 1, 1), (52, 36, 53, 37), (5, 7, 40, 30)]
     expected = torch.stack([masks[:, y0:y1, x0:x1].flatten(1).sum(1) for (x0, y0, x1, y1) in boxes], dim=1).float()
     assert torch.equal(box_pixel_counts(masks, boxes), expected)
+
+
+class _ReportsCuda(ColourBackend):
+    """The colour backend claiming to sit on a GPU, to test the GPU-only batching logic on a CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_sizes: list[int] = []
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cuda")
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(len(pixels))
+        return super().encode_images(pixels)
+
+
+def test_gpu_batches_are_padded_to_powers_of_two_and_trimmed():
+    gpu, cpu = _ReportsCuda(), ColourBackend()
+    crops = torch.randn(11, 3, 16, 16)
+    out = encode_batched(gpu, crops, 8)
+    assert gpu.batch_sizes == [8, 4]  # 11 = 8 + 3, the 3 padded to 4 (shapes repeat across images)
+    assert torch.allclose(out, encode_batched(cpu, crops, 8)) and out.shape == (11, 3)
+
+
+def test_gpu_segmenter_batches_64_crops():
+    from zsseg.prompts import TextEmbeddingCache
+    from zsseg.proposals import GraphProposals
+    from zsseg.segmenter import GPU_BATCH_SIZE, Segmenter, SegmenterConfig
+
+    assert Segmenter(_ReportsCuda(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size == GPU_BATCH_SIZE == 64
+    assert Segmenter(ColourBackend(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size == ColourBackend.default_batch_size
+    assert Segmenter(_ReportsCuda(), GraphProposals(), SegmenterConfig(batch_size=5), TextEmbeddingCache(None)).crop.batch_size == 5
