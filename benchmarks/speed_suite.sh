@@ -30,7 +30,8 @@ if [ "$DEV" != cpu ]; then  # no native bf16 on the CPU here (6.5x slower, see t
   b conse-default-bf16-vs-naive  $IMG --vocab voc21 --limit $(n 5) --naive --dtype bf16
 fi
 if [ -n "${MASKFORMER:-}" ]; then  # the paper's pairing: trained proposal network + CLIP masked crops
-  b maskformer-clipb16-masked-vs-naive $IMG --vocab voc21 --limit $(n 3) --naive --model clip-vit-b16 --bpe $BPE --proposals maskformer --proposals-model $MASKFORMER
+  b maskformer-conse-masked-vs-naive   $IMG --vocab voc21 --limit $(n 8) --naive --crop masked --proposals maskformer --proposals-model $MASKFORMER
+  b maskformer-clipb16-masked-vs-naive $IMG --vocab voc21 --limit $(n 2) --naive --model clip-vit-b16 --bpe $BPE --proposals maskformer --proposals-model $MASKFORMER
   b maskformer-clipb16-dense           $IMG --vocab voc21 --limit $(n 3) --model clip-vit-b16 --crop dense --bpe $BPE --proposals maskformer --proposals-model $MASKFORMER
 fi
 b clipl14-masked              $IMG --vocab voc21 --limit $(n 1) --model clip-vit-l14 --bpe $BPE

@@ -1,6 +1,6 @@
 import torch
 
-from zsseg.classification import CropConfig, RegionClassifier, box_pixel_counts, build_crops, encode_batched, expand_box, mask_boxes, window_boxes
+from zsseg.classification import CropConfig, RegionClassifier, box_pixel_counts, build_crops, encode_batched, expand_box, identical_masks, mask_boxes, window_boxes
 
 from .conftest import ColourBackend
 
@@ -106,3 +106,17 @@ def test_gpu_segmenter_batches_64_crops():
     assert Segmenter(_ReportsCuda(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size == GPU_BATCH_SIZE == 64
     assert Segmenter(ColourBackend(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size == ColourBackend.default_batch_size
     assert Segmenter(_ReportsCuda(), GraphProposals(), SegmenterConfig(batch_size=5), TextEmbeddingCache(None)).crop.batch_size == 5
+
+
+def test_identical_masks_share_one_crop():
+    torch.manual_seed(0)
+    base = torch.rand(4, 24, 32) > 0.5
+    masks = torch.stack([base[0], base[1], base[0], base[2], base[1], base[3]])
+    distinct, twin = identical_masks(masks)
+    assert distinct.tolist() == [0, 1, 3, 5] and twin.tolist() == [0, 1, 0, 2, 1, 3]
+    image = torch.randint(0, 256, (3, 24, 32), dtype=torch.uint8)
+    backend = ColourBackend()
+    reuse = RegionClassifier(backend, CropConfig(style="masked", batch_size=2))
+    emb, valid, n = reuse.embed(image, masks.float())
+    ref, _, n_ref = RegionClassifier(backend, CropConfig(style="masked", batch_size=2, reuse_identical=False)).embed(image, masks.float())
+    assert (n, n_ref) == (4, 6) and valid.all() and torch.equal(emb, ref)

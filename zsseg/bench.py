@@ -1,9 +1,9 @@
 """``zsseg bench``: per-stage timings, throughput and memory, against a naive reference path.
 
 The naive path is what zsseg.baseline does per image, on the same proposals and crop style: every
-crop encoded alone (batch 1), the vocabulary's prompts encoded again for every image (no cache),
-and the per-pixel scores held as a [C, H, W] array at the image's size. It exists only as this
-benchmark's baseline.
+crop encoded alone (batch 1), masks that binarise identically each encoded again, the vocabulary's
+prompts encoded again for every image (no cache), and the per-pixel scores held as a [C, H, W]
+array at the image's size. It exists only as this benchmark's baseline.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     text = encode_with_templates(b, names, segmenter.templates).to(b.device)
     timings["text"] = clock(b.device) - t
     image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(b.device)
-    one_at_a_time = RegionClassifier(b, dataclasses.replace(segmenter.crop, batch_size=1))
+    one_at_a_time = RegionClassifier(b, dataclasses.replace(segmenter.crop, batch_size=1, reuse_identical=False))
     emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), timings)
     t = clock(b.device)
     probs, masks = segmenter._combine(props, emb, valid, text, groups.to(text.device), vocab, None)  # + the proposal network's scores, if any

@@ -33,6 +33,7 @@ class CropConfig:
     context: float = 0.1
     window_scales: tuple[float, ...] = (0.5, 1.0)  # window side as a fraction of the short side
     batch_size: int = 8
+    reuse_identical: bool = True  # masks that binarise identically share one crop (same crop, same embedding)
 
     def __post_init__(self) -> None:
         if self.style not in CROP_STYLES:
@@ -164,6 +165,22 @@ def box_pixel_counts(binary: torch.Tensor, boxes: list[tuple[int, int, int, int]
     return torch.einsum("qhk,kh->qk", per_row, rows)
 
 
+def identical_masks(binary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binary masks [Q, H, W] -> (indices of the distinct masks, [Q] position of each mask's
+    identical twin among them). Trained proposal networks often give several queries the same
+    mask; only masks that agree on a sparse grid of pixels are compared in full."""
+    first: dict[int, list[int]] = {}
+    twin_of = []
+    for i, key in enumerate(binary[:, ::7, ::7].flatten(1).sum(1).tolist()):  # 1/49 of the pixels: cheap
+        same = next((j for j in first.get(key, []) if torch.equal(binary[i], binary[j])), None)
+        if same is None:
+            first.setdefault(key, []).append(i)
+        twin_of.append(i if same is None else same)
+    distinct = sorted(i for group in first.values() for i in group)
+    position = {i: k for k, i in enumerate(distinct)}
+    return torch.tensor(distinct, dtype=torch.long), torch.tensor([position[j] for j in twin_of], dtype=torch.long)
+
+
 class RegionClassifier:
     """Embeds every proposal of an image with the backend (in batches)."""
 
@@ -207,9 +224,10 @@ class RegionClassifier:
             win_emb = encode_batched(b, crops, self.crop.batch_size)
             timings["encoder"] = clock(dev) - t
             return F.normalize(weights @ win_emb, dim=-1), valid, len(boxes)
-        crops = build_crops(image, binary, b.input_size, b.pixel_mean, b.pixel_std, style, self.crop.expand_ratio, self.crop.context)
+        distinct, twin = identical_masks(binary) if self.crop.reuse_identical else (torch.arange(len(binary)), torch.arange(len(binary)))
+        crops = build_crops(image, binary[distinct.to(binary.device)], b.input_size, b.pixel_mean, b.pixel_std, style, self.crop.expand_ratio, self.crop.context)
         timings["crops"] = clock(dev) - t
         t = clock(dev)
         emb = encode_batched(b, crops, self.crop.batch_size)
         timings["encoder"] = clock(dev) - t
-        return emb, valid, len(crops)
+        return emb[twin.to(emb.device)], valid, len(crops)
