@@ -68,3 +68,14 @@ def test_label_map_filter_from_joint_histograms_equals_filtering_dense_masks():
         dense = dense_segment_masks([slic(image, n_segments=n, compactness=sp.compactness, start_label=0) for n in sp.n_segments])
         got = sp(image).masks
         assert len(got) > 10 and torch.equal(got, dense[sp.filter(dense)])
+
+
+def test_mask_filter_that_keeps_everything_only_ranks_by_score():
+    torch.manual_seed(0)
+    masks = torch.rand(9, 20, 30)
+    masks[3] = masks[1]  # a duplicate stays: dedup_iou > 1 never removes one
+    scores = torch.rand(9)
+    f = MaskFilter(min_area=0.0, dedup_iou=1.01, max_masks=7)
+    binary = (masks > 0.5).flatten(1).float()
+    full = f.select(binary.sum(1), lambda idx: binary[idx] @ binary[idx].t(), binary.shape[1], scores)
+    assert f(masks, scores).tolist() == full.tolist() and len(full) == 7

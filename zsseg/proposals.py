@@ -52,6 +52,8 @@ class MaskFilter:
         """Indices of the masks to keep, best first (by score, else by area)."""
         if masks.shape[0] == 0:
             return torch.zeros(0, dtype=torch.long)
+        if self.min_area <= 0 and self.dedup_iou > 1 and scores is not None:  # keeps all (IoU <= 1): rank only
+            return torch.argsort(scores, descending=True, stable=True)[: self.max_masks]
         binary = (masks > 0.5).flatten(1).float()
         return self.select(binary.sum(1), lambda idx: binary[idx] @ binary[idx].t(), binary.shape[1], scores)
 
