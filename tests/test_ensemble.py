@@ -72,3 +72,26 @@ def test_semantic_map_equals_direct_bilinear_argmax(work, out):
     ref_labels, ref_conf = reference_semantic_map(probs, masks, out)
     assert (labels == ref_labels).float().mean() > 0.9999  # equal up to float ties
     assert torch.allclose(conf, ref_conf, atol=1e-5)
+
+
+@pytest.mark.parametrize("max_chunk_bytes", [1, 4096, 256 << 20])
+def test_semantic_map_boundary_scoring_in_chunks_with_many_near_ties(max_chunk_bytes):
+    torch.manual_seed(3)
+    masks = (torch.rand(6, 9, 13) > 0.5).float()
+    probs = (torch.ones(6, 200) + 1e-3 * torch.rand(6, 200)).softmax(1)  # nearly uniform: many classes can win a mixture
+    labels, conf = semantic_map(probs, masks, (31, 40), max_chunk_bytes=max_chunk_bytes)
+    scores = torch.einsum("qc,qhw->chw", probs, masks)
+    scores = torch.nn.functional.interpolate(scores[None], size=(31, 40), mode="bilinear", align_corners=False)[0]
+    # where the labels differ from resizing every map, it is a float32 tie: the scores agree to a few ulps
+    assert (scores.max(0).values - scores.gather(0, labels[None])[0]).max() < 1e-6 * scores.max()
+    assert (labels == scores.argmax(0)).float().mean() > 0.99
+    assert torch.allclose(conf, scores.max(0).values / scores.sum(0), atol=1e-5)
+
+
+def test_semantic_map_on_noise_like_maps_equals_resizing_every_map():
+    torch.manual_seed(5)
+    masks = (torch.rand(8, 12, 16) > 0.5).float()  # every working pixel differs from its neighbours
+    probs = torch.rand(8, 30).softmax(1)
+    labels, conf = semantic_map(probs, masks, (40, 50))
+    ref_labels, ref_conf = reference_semantic_map(probs, masks, (40, 50))
+    assert (labels == ref_labels).float().mean() > 0.9999 and torch.allclose(conf, ref_conf, atol=1e-5)

@@ -89,31 +89,60 @@ def semantic_map(
     ny, nx = _next_tap(ry, h), _next_tap(rx, w)
     c00, c01, c10, c11 = arg[ry][:, rx], arg[ry][:, nx], arg[ny][:, rx], arg[ny][:, nx]
     mixed = (c00 != c01) | (c00 != c10) | (c00 != c11)
-    if mixed.any():
-        cy, cx = mixed.nonzero(as_tuple=True)
-        ty, tx = ry[cy], rx[cx]
-        corners = torch.stack([ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1)  # [M, 4]
-        s = (probs.t() @ masks.flatten(1)[:, corners.flatten()]).t().reshape(len(ty), 4, n_classes)  # [M, 4, C]
+    if not mixed.any():
+        return labels, best_out / confidence_total.clamp(min=1e-12)
+    if mixed.float().mean() > 0.25:  # no large agreeing areas (noise-like maps): resizing every map is cheaper
+        return _resize_all(probs, masks, out_size, max_chunk_bytes)
+    cy, cx = mixed.nonzero(as_tuple=True)
+    ty, tx = ry[cy], rx[cx]
+    corners = torch.stack([ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1)  # [M, 4]
+    cell_id = torch.full((h, w), -1, dtype=torch.int32)
+    cell_id[ty, tx] = torch.arange(len(ty), dtype=torch.int32)
+    out_cell = cell_id[y0][:, x0]
+    py, px = (out_cell >= 0).nonzero(as_tuple=True)  # output pixels in mixed cells, grouped by cell below
+    cid = out_cell[py, px].long()
+    order = cid.argsort(stable=True)
+    py, px, cid = py[order], px[order], cid[order]
+    flat_masks = masks.flatten(1)
+    cells_per_chunk = max(1, max_chunk_bytes // (16 * n_classes))  # bounds the [cells, 4, C] scores
+    for a in range(0, len(ty), cells_per_chunk):
+        b = min(len(ty), a + cells_per_chunk)
+        s = (probs.t() @ flat_masks[:, corners[a:b].flatten()]).t().reshape(b - a, 4, n_classes)  # [m, 4, C]
         # A class can only win a mixture if its best tap reaches the best worst-tap score.
-        lo, hi = s.min(1).values, s.max(1).values  # [M, C]
+        lo, hi = s.min(1).values, s.max(1).values
         can_win = hi >= lo.max(1, keepdim=True).values
         k = int(can_win.sum(1).max())
-        cand = torch.where(can_win, hi, float("-inf")).topk(k, dim=1).indices  # [M, K]
+        cand = torch.where(can_win, hi, float("-inf")).topk(k, dim=1).indices  # [m, K]
         cand_ok = can_win.gather(1, cand)
-        cs = s.gather(2, cand[:, None, :].expand(-1, 4, -1))  # [M, 4, K]
-        cell_id = torch.full((h, w), -1, dtype=torch.long)
-        cell_id[ty, tx] = torch.arange(len(ty))
-        out_cell = cell_id[y0][:, x0]
-        py, px = (out_cell >= 0).nonzero(as_tuple=True)
-        cid = out_cell[py, px]
-        wy, wx = ly[py, None], lx[px, None]
-        v = cs[cid]
-        mix = (1 - wy) * ((1 - wx) * v[:, 0] + wx * v[:, 1]) + wy * ((1 - wx) * v[:, 2] + wx * v[:, 3])
-        mix = torch.where(cand_ok[cid], mix, float("-inf"))
-        value, j = mix.max(1)
-        labels[py, px] = cand[cid, j]
-        best_out[py, px] = value
+        cs = s.gather(2, cand[:, None, :].expand(-1, 4, -1))  # [m, 4, K]
+        first, last = int(torch.searchsorted(cid, a)), int(torch.searchsorted(cid, b))
+        pixels_per_chunk = max(1, max_chunk_bytes // (16 * k))
+        for i in range(first, last, pixels_per_chunk):
+            j = min(last, i + pixels_per_chunk)
+            c, qy, qx = cid[i:j] - a, py[i:j], px[i:j]
+            wy, wx, v = ly[qy, None], lx[qx, None], cs[c]
+            mix = (1 - wy) * ((1 - wx) * v[:, 0] + wx * v[:, 1]) + wy * ((1 - wx) * v[:, 2] + wx * v[:, 3])
+            value, pick = torch.where(cand_ok[c], mix, float("-inf")).max(1)
+            labels[qy, qx] = cand[c, pick]
+            best_out[qy, qx] = value
     return labels, best_out / confidence_total.clamp(min=1e-12)
+
+
+def _resize_all(probs: torch.Tensor, masks: torch.Tensor, out_size: tuple[int, int], max_chunk_bytes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The direct way: resize every class's score map (classes in chunks, running max)."""
+    oh, ow = out_size
+    n_classes = probs.shape[1]
+    chunk = max(1, min(n_classes, max_chunk_bytes // (4 * oh * ow)))
+    best = torch.full((oh, ow), float("-inf"))
+    labels = torch.zeros((oh, ow), dtype=torch.long)
+    for start in range(0, n_classes, chunk):
+        scores = torch.einsum("qc,qhw->chw", probs[:, start : start + chunk], masks)
+        value, index = F.interpolate(scores[None], size=out_size, mode="bilinear", align_corners=False)[0].max(0)
+        better = value > best
+        best = torch.where(better, value, best)
+        labels = torch.where(better, index + start, labels)
+    total = _resize(torch.einsum("q,qhw->hw", probs.sum(1), masks), out_size)
+    return labels, best / total.clamp(min=1e-12)
 
 
 def _bilinear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
