@@ -60,26 +60,18 @@ def semantic_map(
     that can win there. ADE-847 on a 12 MP photo needs no [C, H, W] array at either size.
     Returns (labels [H, W] int64, confidence [H, W] = winning score / total score).
     """
-    q, h, w = masks.shape
+    _, h, w = masks.shape
     oh, ow = out_size
     masks = masks.float()
     probs = probs.float()
     n_classes = probs.shape[1]
-    chunk = max(1, min(n_classes, max_chunk_bytes // max(1, 4 * h * w)))
-    best = torch.full((h, w), float("-inf"))
-    arg = torch.zeros((h, w), dtype=torch.long)
-    for start in range(0, n_classes, chunk):
-        value, index = torch.einsum("qc,qhw->chw", probs[:, start : start + chunk], masks).max(0)
-        better = value > best
-        best = torch.where(better, value, best)
-        arg = torch.where(better, index + start, arg)
-    total = torch.einsum("q,qhw->hw", probs.sum(1), masks)
+    arg, best, total = _running_argmax(probs, masks, (h, w), max_chunk_bytes)
     if (h, w) == (oh, ow):
         return arg, best / total.clamp(min=1e-12)
 
-    # PyTorch's bilinear taps (align_corners=False): source rows y0/y1 with weight ly on y1.
-    y0, y1, ly = _bilinear_taps(h, oh)
-    x0, x1, lx = _bilinear_taps(w, ow)
+    # PyTorch's bilinear taps (align_corners=False): source rows y0 and y0 + 1 (clamped), weight ly on the second.
+    y0, ly = _bilinear_taps(h, oh)
+    x0, lx = _bilinear_taps(w, ow)
     labels = arg[y0][:, x0]
     best_out = _resize(best, (oh, ow))  # right wherever the 4 taps agree (then best = that class's score)
     confidence_total = _resize(total, (oh, ow))
@@ -92,7 +84,8 @@ def semantic_map(
     if not mixed.any():
         return labels, best_out / confidence_total.clamp(min=1e-12)
     if mixed.float().mean() > 0.25:  # no large agreeing areas (noise-like maps): resizing every map is cheaper
-        return _resize_all(probs, masks, out_size, max_chunk_bytes)
+        labels, best_out, total_out = _running_argmax(probs, masks, out_size, max_chunk_bytes)
+        return labels, best_out / total_out.clamp(min=1e-12)
     cy, cx = mixed.nonzero(as_tuple=True)
     ty, tx = ry[cy], rx[cx]
     corners = torch.stack([ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1)  # [M, 4]
@@ -128,29 +121,34 @@ def semantic_map(
     return labels, best_out / confidence_total.clamp(min=1e-12)
 
 
-def _resize_all(probs: torch.Tensor, masks: torch.Tensor, out_size: tuple[int, int], max_chunk_bytes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The direct way: resize every class's score map (classes in chunks, running max)."""
-    oh, ow = out_size
+def _running_argmax(probs: torch.Tensor, masks: torch.Tensor, size: tuple[int, int], max_chunk_bytes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per pixel at ``size``: (argmax, max, sum) over classes of the scores sum_q probs[q, c] * masks[q],
+    bilinearly resized when ``size`` is not the masks' own (classes in chunks, running max)."""
+    h, w = masks.shape[1:]
+    resize = (h, w) != tuple(size)
     n_classes = probs.shape[1]
-    chunk = max(1, min(n_classes, max_chunk_bytes // (4 * oh * ow)))
-    best = torch.full((oh, ow), float("-inf"))
-    labels = torch.zeros((oh, ow), dtype=torch.long)
+    chunk = max(1, min(n_classes, max_chunk_bytes // (4 * max(h * w, size[0] * size[1]))))
+    best = torch.full(size, float("-inf"))
+    arg = torch.zeros(size, dtype=torch.long)
     for start in range(0, n_classes, chunk):
         scores = torch.einsum("qc,qhw->chw", probs[:, start : start + chunk], masks)
-        value, index = F.interpolate(scores[None], size=out_size, mode="bilinear", align_corners=False)[0].max(0)
+        if resize:
+            scores = F.interpolate(scores[None], size=size, mode="bilinear", align_corners=False)[0]
+        value, index = scores.max(0)
+        del scores  # freed before the next chunk's scores exist: one chunk at a time
         better = value > best
         best = torch.where(better, value, best)
-        labels = torch.where(better, index + start, labels)
-    total = _resize(torch.einsum("q,qhw->hw", probs.sum(1), masks), out_size)
-    return labels, best / total.clamp(min=1e-12)
+        arg = torch.where(better, index + start, arg)
+    total = torch.einsum("q,qhw->hw", probs.sum(1), masks)
+    return arg, best, _resize(total, size) if resize else total
 
 
-def _bilinear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Source indices (i0, i1) and the weight of i1 for each output index, as F.interpolate's
-    bilinear mode computes them with align_corners=False."""
+def _bilinear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """First source index i0 and the weight of the second (``_next_tap(i0)``) for each output index,
+    as F.interpolate's bilinear mode computes them with align_corners=False."""
     src = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
     i0 = src.long().clamp(max=n_in - 1)
-    return i0, _next_tap(i0, n_in), src - i0
+    return i0, src - i0
 
 
 def _next_tap(i0: torch.Tensor, n_in: int) -> torch.Tensor:
