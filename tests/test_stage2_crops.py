@@ -114,6 +114,7 @@ def test_identical_masks_share_one_crop():
     masks = torch.stack([base[0], base[1], base[0], base[2], base[1], base[3]])
     distinct, twin = identical_masks(masks)
     assert distinct.tolist() == [0, 1, 3, 5] and twin.tolist() == [0, 1, 0, 2, 1, 3]
+    assert identical_masks(base) is None  # all different: nothing to share
     image = torch.randint(0, 256, (3, 24, 32), dtype=torch.uint8)
     backend = ColourBackend()
     reuse = RegionClassifier(backend, CropConfig(style="masked", batch_size=2))

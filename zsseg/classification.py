@@ -123,8 +123,8 @@ def clock(device: torch.device) -> float:
 def encode_batched(backend: Backend, crops: torch.Tensor, batch_size: int) -> torch.Tensor:
     """[N, D] embeddings on the backend's device, ``batch_size`` crops per encoder call.
 
-    On a GPU a short batch is padded to a power of two: convolution libraries plan each new input
-    shape, and a new shape for every image (its last batch) costs more than the padding.
+    On a GPU a short batch is padded to a power of two, so that input shapes repeat across images
+    (convolution libraries plan each new shape; see the README for what this did and did not save).
     """
     out = []
     for i in range(0, len(crops), batch_size):
@@ -165,10 +165,11 @@ def box_pixel_counts(binary: torch.Tensor, boxes: list[tuple[int, int, int, int]
     return torch.einsum("qhk,kh->qk", per_row, rows)
 
 
-def identical_masks(binary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def identical_masks(binary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Binary masks [Q, H, W] -> (indices of the distinct masks, [Q] position of each mask's
-    identical twin among them). Trained proposal networks often give several queries the same
-    mask; only masks that agree on a sparse grid of pixels are compared in full."""
+    identical twin among them), or None when no two are identical. Trained proposal networks often
+    give several queries the same mask; only masks that agree on a sparse grid of pixels are
+    compared in full."""
     first: dict[int, list[int]] = {}
     twin_of = []
     for i, key in enumerate(binary[:, ::7, ::7].flatten(1).sum(1).tolist()):  # 1/49 of the pixels: cheap
@@ -177,6 +178,8 @@ def identical_masks(binary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             first.setdefault(key, []).append(i)
         twin_of.append(i if same is None else same)
     distinct = sorted(i for group in first.values() for i in group)
+    if len(distinct) == len(twin_of):
+        return None
     position = {i: k for k, i in enumerate(distinct)}
     return torch.tensor(distinct, dtype=torch.long), torch.tensor([position[j] for j in twin_of], dtype=torch.long)
 
@@ -224,10 +227,14 @@ class RegionClassifier:
             win_emb = encode_batched(b, crops, self.crop.batch_size)
             timings["encoder"] = clock(dev) - t
             return F.normalize(weights @ win_emb, dim=-1), valid, len(boxes)
-        distinct, twin = identical_masks(binary) if self.crop.reuse_identical else (torch.arange(len(binary)), torch.arange(len(binary)))
-        crops = build_crops(image, binary[distinct.to(binary.device)], b.input_size, b.pixel_mean, b.pixel_std, style, self.crop.expand_ratio, self.crop.context)
+        shared = identical_masks(binary) if self.crop.reuse_identical else None
+        if shared is not None:
+            binary = binary[shared[0].to(binary.device)]
+        crops = build_crops(image, binary, b.input_size, b.pixel_mean, b.pixel_std, style, self.crop.expand_ratio, self.crop.context)
         timings["crops"] = clock(dev) - t
         t = clock(dev)
         emb = encode_batched(b, crops, self.crop.batch_size)
         timings["encoder"] = clock(dev) - t
-        return emb[twin.to(emb.device)], valid, len(crops)
+        if shared is not None:
+            emb = emb[shared[1].to(emb.device)]
+        return emb, valid, len(crops)
