@@ -1,7 +1,8 @@
 """Image-encoder throughput (crops/s) by batch size, on the CPU or a GPU.
 
     python benchmarks/encoder_batch_size.py --bpe ../shared/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz
-    python benchmarks/encoder_batch_size.py --device cuda --batches 1,8,32,64,128,256 --crops 512
+    python benchmarks/encoder_batch_size.py --device cuda --batches 1,8,32,64,128,256 --crops 256
+    python benchmarks/encoder_batch_size.py --compile   # also torch.compile (slow to start; tried, not used)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=32, help="crops timed per CLIP batch size (ConSE: twice as many)")
     ap.add_argument("--batches", default="1,2,4,8,16,32")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile'd encoders (ConSE batch 2, CLIP batch 4), with the compile time")
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     dev = torch.device(args.device)
@@ -62,6 +64,15 @@ def main() -> None:
             "crops_per_s": round(throughput(q.encode_images, args.crops, 4, 224, args.device), 2),
             "min_cosine_to_fp32": round(float((clip.encode_images(x[:4]) * q.encode_images(x[:4])).sum(1).min()), 4),
         }
+    if args.compile:
+        for name, backend, module, batch in (("conse (EfficientNet-Lite0)", conse, "classifier", 2), ("clip-vit-b16", clip, "model.vision_model", 4)):
+            owner, attr = (backend, module) if "." not in module else (backend.model, module.split(".")[1])
+            eager = round(throughput(backend.encode_images, 2 * args.crops, batch, 224, args.device), 2)
+            setattr(owner, attr, torch.compile(getattr(owner, attr)))
+            t = time.perf_counter()
+            backend.encode_images(x[:batch]).cpu()  # compiles
+            compile_s = round(time.perf_counter() - t, 1)
+            out[f"{name} torch.compile batch {batch}"] = {"eager_crops_per_s": eager, "compiled_crops_per_s": round(throughput(backend.encode_images, 2 * args.crops, batch, 224, args.device), 2), "compile_s": compile_s}
     print(json.dumps(out, indent=2))
 
 

@@ -20,12 +20,12 @@ elif [ "$DEV" = cpu ]; then
 else
   python benchmarks/encoder_batch_size.py --bpe $BPE --device $DEV --batches 1,8,32,64,128,256 --crops 256 > $OUT/encoder_batch_size.json
 fi
-b conse-default-vs-naive      $IMG --vocab voc21 --limit $(n 5) --naive
+b conse-default-vs-naive      $IMG --vocab voc21 --limit $(n 10) --naive
 b conse-dense                 $IMG --vocab voc21 --limit $(n 5) --crop dense
 b conse-masked-vs-naive       $IMG --vocab voc21 --limit $(n 3) --naive --crop masked
 b clipb16-masked-vs-naive     $IMG --vocab voc21 --limit $(n 2) --naive --model clip-vit-b16 --bpe $BPE
 b clipb16-dense               $IMG --vocab voc21 --limit $(n 3) --model clip-vit-b16 --crop dense --bpe $BPE
-if [ "$DEV" != cpu ]; then  # no native bf16 on the CPU here (6.5x slower, see the README)
+if [ "$DEV" != cpu ]; then  # no native bf16 on the CPU here (6.3x slower, see the README)
   b clipb16-masked-bf16-vs-naive $IMG --vocab voc21 --limit $(n 2) --naive --dtype bf16 --model clip-vit-b16 --bpe $BPE
   b conse-default-bf16-vs-naive  $IMG --vocab voc21 --limit $(n 5) --naive --dtype bf16
 fi
