@@ -5,15 +5,18 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from zsseg import cli
+import zsseg
+
+from zsseg import ZsegError, cli
 from zsseg.modeling import ModelConfig, PerPixelBaseline, ZeroShotMaskFormer
 from zsseg.training.loss import criterion, per_pixel_loss, semantic_targets
-from zsseg.vocabulary import Vocabulary
+from zsseg.vocabulary import Vocabulary, shipped_vocabulary
 
 from .test_evaluation import make_dataset
 
@@ -50,7 +53,7 @@ def test_per_pixel_loss_by_hand():
 
 
 def write_config(tmp_path, root, **extra):
-    cfg = {"dataset": "voc21", "root": str(root), "split": "val", "unseen": [], "model": {**TINY_MODEL, "pretrained_backbone": False},
+    cfg = {"data": [{"dataset": "voc21", "root": str(root), "split": "val"}], "unseen": [], "model": {**TINY_MODEL, "pretrained_backbone": False},
            "iterations": 4, "batch_size": 2, "augment": {"crop": 32, "base_short_side": 40, "scale": [0.8, 1.2]}, "log_every": 1,
            "checkpoint_every": 2, "output": str(tmp_path / "run"), **extra}
     path = tmp_path / "train.json"
@@ -194,3 +197,63 @@ def test_training_and_inference_embed_a_class_alike(tmp_path, blocks_root, monke
     monkeypatch.setattr(ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts))
     gen(np.zeros((64, 64, 3), np.uint8), vocab)
     assert calls == [list(vocab.prompts)] and ("potted plant", "house plant") in calls[0]
+
+
+def test_two_datasets_merge_into_one_class_list(tmp_path, blocks_root):
+    """Two datasets, overlapping classes merged by "rename": one training vocabulary, each image
+    scored against its own dataset's classes; renames of missing classes are one-line errors."""
+    from zsseg.evaluation import datasets
+    from zsseg.training.data import build_sources
+
+    other = make_dataset(tmp_path / "other")  # classes red, green, blue: "red" is VOC's aeroplane here
+    spec = datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test")
+    voc = datasets.SegmentationDataset(blocks_root, "val", datasets.get_spec("voc21"))
+    blocks = datasets.SegmentationDataset(other, "val", spec)
+    vocab, sources = build_sources([(voc, {}), (blocks, {"red": "aeroplane"})], None, ["sheep"])
+    assert vocab.names[:2] == ("background", "aeroplane") and vocab.names[-2:] == ("green", "blue") and "sheep" not in vocab.names
+    assert len(vocab) == 20 + 2
+    assert sources[1].lut.tolist() == [1, 20, 21]  # red -> aeroplane, green and blue appended
+    assert sources[1].label_space.sum() == 3 and sources[0].label_space.sum() == 20  # VOC minus sheep
+    label = np.array([[0, 1, -1, 2]])
+    assert sources[1].training_label(label).tolist() == [[1, 20, -1, 21]]
+    assert sources[0].training_label(np.array([[17, 1]])).tolist() == [[-1, 1]]  # sheep (17) is ignored
+    with pytest.raises(ZsegError, match="class 'purple' is not in the vocabulary"):
+        build_sources([(blocks, {"purple": "aeroplane"})], None, [])
+    with pytest.raises(ZsegError, match="class 'green' of blocks is not a training class"):
+        build_sources([(blocks, {})], Vocabulary.from_names("red, blue"), [])
+
+
+def test_train_on_two_datasets_with_a_class_file(tmp_path, blocks_root, monkeypatch, capsys):
+    from zsseg.evaluation import datasets
+
+    monkeypatch.setitem(datasets.DATASETS, "blocks", datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"))
+    other = make_dataset(tmp_path / "other")
+    classes = tmp_path / "classes.txt"
+    classes.write_text("background\naeroplane: aeroplane; airplane\ngreen\nblue\n")
+    config = write_config(tmp_path, blocks_root, iterations=2, classes=str(classes),
+                          data=[{"dataset": "voc21", "root": str(blocks_root), "split": "val"},
+                                {"dataset": "blocks", "root": str(other), "split": "val", "rename": {"red": "aeroplane"}}])
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 2
+    assert "class 'bicycle' of voc21 is not a training class" in capsys.readouterr().err
+    voc = [line for line in (Path(zsseg.__file__).parent / "vocabularies" / "voc21.txt").read_text().splitlines() if line and not line.startswith("#")]
+    classes.write_text("\n".join(["background"] + voc[1:] + ["green", "blue"]))
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
+    meta = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
+    assert meta["classes"][-2:] == ["green", "blue"] and meta["prompts"][1] == ["aeroplane", "airplane"]
+    assert meta["dataset"] == "voc21:val+blocks:val"
+
+
+def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_training(tmp_path, blocks_root, monkeypatch):
+    """ "television" names the training class tvmonitor (one of its prompt names): it is seen, and the
+    network scores it against tvmonitor's training embedding; "kettle" is unseen and embedded as given."""
+    from zsseg.prompts import ClassEmbedder
+    from zsseg.proposals import build_proposals
+
+    config = write_config(tmp_path, blocks_root, iterations=1)
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
+    gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
+    calls, real = [], ClassEmbedder.__call__
+    monkeypatch.setattr(ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts))
+    props = gen(np.zeros((64, 64, 3), np.uint8), Vocabulary.from_lines(["kettle", "telly: television", "Background"]))
+    assert props.seen.tolist() == [False, True, True]
+    assert calls == [[("kettle",), ("tv monitor", "television", "computer monitor"), tuple(shipped_vocabulary("voc21").prompts[0])]]

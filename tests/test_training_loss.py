@@ -80,3 +80,20 @@ def test_semantic_targets_ignore_unseen():
     assert sorted(t.labels.tolist()) == [0, 1]
     assert t.valid.tolist() == [[True, True, True, True], [False, False, False, True]]
     assert t.masks.shape == (2, 2, 4)
+
+
+def test_label_space_restricts_the_softmax_to_the_images_dataset():
+    """A class outside an image's label space (another dataset's class) gets no probability in the
+    matcher or the cross-entropy: the loss equals the loss over the space's classes + no object."""
+    t = two_targets()  # labels 1 and 0 of a 4-class vocabulary (+ no object = column 4)
+    torch.manual_seed(1)
+    logits = torch.randn(1, 3, 5)
+    masks = torch.randn(1, 3, 4, 4)
+    space = torch.tensor([True, True, False, False])
+    restricted = layer_loss(logits, masks, [Target(t.labels, t.masks, t.valid, space)], LossWeights(), num_masks=2)
+    # the same image scored by a network that only knows classes 0, 1 and no object
+    reduced = layer_loss(logits[..., [0, 1, 4]], masks, [t], LossWeights(), num_masks=2)
+    for key in ("ce", "focal", "dice"):
+        assert torch.allclose(restricted[key], reduced[key], atol=1e-6)
+    unrestricted = layer_loss(logits, masks, [t], LossWeights(), num_masks=2)
+    assert not torch.allclose(restricted["ce"], unrestricted["ce"])

@@ -45,3 +45,17 @@ def test_class_file(tmp_path):
     f = tmp_path / "classes.txt"
     f.write_text("cat\ndog: dog; puppy\n")
     assert load_vocabulary(str(f)).prompts == (("cat",), ("dog", "puppy"))
+
+
+def test_match_by_display_name_then_prompt_names():
+    known = [["background"], ["person", "pedestrian"], ["sidewalk", "pavement"], ["tree"]]
+    vocab = Vocabulary.from_lines([
+        "background: sky; wall; tree",  # the display name wins over the stuff prompt names
+        "pavement",  # a synonym of a known class
+        "people: pedestrian; human",  # a prompt name
+        "Tree",  # case is ignored
+        "tree trunk",
+        "woman: person",  # person is taken by "people" already
+    ])
+    assert vocab.match(known) == [0, 2, 1, 3, None, None]
+    assert Vocabulary.from_names("wall-other").match([["wall"]], normalise=lambda n: n.replace("-other", "")) == [0]

@@ -237,7 +237,8 @@ class Mask2FormerProposals(ProposalGenerator):
                 raise ZsegError(f"cannot load the weights of {self.model_name!r} ({type(exc).__name__}); the download may be incomplete") from None
         self._model = _model.eval().to(device)
         labels = getattr(self._model.config, "id2label", {}) or {}
-        self._labels = {_norm(v): int(k) for k, v in labels.items()}
+        by_id = {int(k): str(v) for k, v in labels.items()}
+        self._labels = [[by_id.get(i, "")] for i in range(max(by_id, default=-1) + 1)]  # the name of label i
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray, vocabulary: Vocabulary | None = None) -> Proposals:
@@ -254,9 +255,7 @@ class Mask2FormerProposals(ProposalGenerator):
         masks, probs = masks[keep], probs[keep]
         if not (self.use_class_scores and vocabulary):
             return Proposals(masks)
-        # a class matches the first of its names (display name, then prompt names) that is a label
-        index = [next((self._labels[_norm(n)] for n in (name, *prompts) if _norm(n) in self._labels), None)
-                 for name, prompts in zip(vocabulary.names, vocabulary.prompts)]
+        index = vocabulary.match(self._labels, normalise=_norm)
         if all(i is None for i in index):
             return Proposals(masks, info={"matched_labels": 0})
         p_q = torch.ones(len(masks), len(vocabulary))
@@ -286,7 +285,8 @@ class MaskFormerProposals(ProposalGenerator):
         self.device = device
         self.filter = filter or MaskFilter(min_area=0.0, dedup_iou=1.01, max_masks=net.config.num_queries)
         self._net = net.to(device)
-        self._trained = {n.lower() for n in meta["classes"]}
+        self._trained = [[n, *p] for n, p in zip(meta["classes"], meta["prompts"])]  # each training class's names
+        self._trained_prompts = [tuple(p) for p in meta["prompts"]]
         self._text_model, self._templates = meta["text_model"], meta["templates"]
         self._embedder = None  # built on first use
 
@@ -298,12 +298,14 @@ class MaskFormerProposals(ProposalGenerator):
             from .prompts import ClassEmbedder
 
             self._embedder = ClassEmbedder(self._text_model, self._templates, device=self.device)
+        # a class that names a training class is embedded exactly as in training ("seen")
+        matched = vocabulary.match(self._trained)
+        prompts = [vocabulary.prompts[c] if t is None else self._trained_prompts[t] for c, t in enumerate(matched)]
         h, w = image.shape[:2]
         x = network_input(image, self.device)
-        out = self._net(x, self._embedder(vocabulary.prompts))[-1]
+        out = self._net(x, self._embedder(prompts))[-1]
         masks = F.interpolate(out["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
         probs = out["pred_logits"][0].softmax(-1)[:, :-1].cpu()  # "no object" dropped after the softmax, as zsseg
         keep = self.filter(masks, probs.max(1).values)
-        seen = torch.tensor([n.lower() in self._trained for n in vocabulary.names])
-        return Proposals(masks[keep], probs[keep], seen=seen)
+        return Proposals(masks[keep], probs[keep], seen=torch.tensor([t is not None for t in matched]))
 

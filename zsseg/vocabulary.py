@@ -40,6 +40,31 @@ class Vocabulary:
         except ValueError:
             raise ZsegError(f"class {name!r} is not in the vocabulary ({', '.join(self.names[:8])}, ...)") from None
 
+    def match(self, known: Sequence[Sequence[str]], normalise=None) -> list[int | None]:
+        """For each class, the index of the ``known`` class (a list of names each) it names, or None.
+
+        A class names a known class when its display name, or else one of its prompt names, is one
+        of that class's names (case and spacing ignored; ``normalise`` maps a name to its key). Each
+        known class is taken by the first class that names it: the others stay unmatched.
+        """
+        key = normalise or (lambda n: " ".join(str(n).lower().split()))
+        lookup: dict[str, int] = {}
+        for i, names in enumerate(known):
+            for n in names:
+                lookup.setdefault(key(n), i)
+        taken: set[int] = set()
+        out: list[int | None] = []
+        for name, prompts in zip(self.names, self.prompts):
+            hit = lookup.get(key(name))
+            if hit is None:
+                hit = next((lookup[key(p)] for p in prompts if key(p) in lookup), None)
+            if hit in taken:
+                hit = None
+            if hit is not None:
+                taken.add(hit)
+            out.append(hit)
+        return out
+
     @classmethod
     def from_lines(cls, lines: Iterable[str], source: str = "custom") -> "Vocabulary":
         """Parse "display" or "display: prompt; synonym; ..." lines; '#' starts a comment."""

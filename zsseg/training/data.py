@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import ZsegError
 from ..evaluation.datasets import SegmentationDataset
 from ..image_io import load_image
+from ..vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -49,25 +51,84 @@ def augment(rgb: np.ndarray, label: np.ndarray, aug: Augment, rng: np.random.Gen
     return np.ascontiguousarray(rgb), np.ascontiguousarray(label)
 
 
+@dataclass(frozen=True)
+class Source:
+    """One labelled dataset split in a training mix: its evaluation ids map to training classes."""
+
+    dataset: SegmentationDataset
+    lut: np.ndarray  # [dataset classes] -> training class index, -1 = not trained on (unseen)
+    label_space: np.ndarray  # [training classes] bool: the classes this dataset labels
+
+    def training_label(self, ids: np.ndarray) -> np.ndarray:
+        """Evaluation ids (-1 = void) -> training class indices (-1 = ignored)."""
+        return np.where(ids >= 0, self.lut[ids.clip(min=0)], -1)
+
+
+def build_sources(datasets: list[tuple[SegmentationDataset, dict[str, str]]], classes: Vocabulary | None, unseen: list[str]) -> tuple[Vocabulary, list[Source]]:
+    """The training vocabulary and each dataset's mapping into it.
+
+    ``datasets``: (dataset, renames {dataset class -> training class}); ``classes``: the training
+    classes with their prompt names, or None for the union of the datasets' classes (first
+    dataset's prompt names win). Classes named in ``unseen`` are left out: their pixels are ignored.
+    """
+    if classes is None:
+        lines: dict[str, str] = {}
+        for ds, rename in datasets:
+            renames = {k.lower(): v for k, v in rename.items()}
+            for name, prompts in zip(ds.vocabulary.names, ds.vocabulary.prompts):
+                target = renames.get(name.lower(), name)
+                lines.setdefault(target.lower(), f"{target}: {'; '.join(prompts)}" if target == name else target)
+        classes = Vocabulary.from_lines(lines.values(), source="the training datasets")
+    for u in unseen:
+        classes.index(u)  # a clear error for a misspelt class
+    dropped = {u.lower() for u in unseen}
+    keep = [i for i, n in enumerate(classes.names) if n.lower() not in dropped]
+    vocab = Vocabulary(tuple(classes.names[i] for i in keep), tuple(classes.prompts[i] for i in keep), classes.source)
+    index = {n.lower(): i for i, n in enumerate(vocab.names)}
+    sources = []
+    for ds, rename in datasets:
+        renames = {k.lower(): v.lower() for k, v in rename.items()}
+        for key in renames:
+            ds.vocabulary.index(key)  # a rename of a class the dataset does not have is a typo
+        lut = np.full(len(ds.vocabulary), -1, np.int64)
+        for i, name in enumerate(ds.vocabulary.names):
+            target = renames.get(name.lower(), name.lower())
+            if target in dropped:
+                continue
+            if target not in index:
+                raise ZsegError(f"class {name!r} of {ds.spec.name} is not a training class; add it to \"classes\" or map it with \"rename\"")
+            lut[i] = index[target]
+        space = np.zeros(len(vocab), bool)
+        space[lut[lut >= 0]] = True
+        sources.append(Source(ds, lut, space))
+    return vocab, sources
+
+
 class TrainingSamples:
-    """Random augmented batches from a dataset split; each process draws its own stream."""
+    """Random augmented batches from one or more dataset splits (every image equally likely);
+    each process draws its own stream."""
 
-    def __init__(self, dataset: SegmentationDataset, aug: Augment, seed: int) -> None:
-        self.dataset, self.aug = dataset, aug
+    def __init__(self, sources: list[Source], aug: Augment, seed: int) -> None:
+        self.sources, self.aug = sources, aug
+        self.index = [(k, i) for k, src in enumerate(sources) for i in range(len(src.dataset))]
         self.rng = np.random.default_rng(seed)
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        if i not in self._cache:  # the small training sets fit in memory; decode each image once
-            s = self.dataset.samples[i]
+    def _load(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        if key not in self._cache:  # the small training sets fit in memory; decode each image once
+            src = self.sources[key[0]]
+            s = src.dataset.samples[key[1]]
             rgb = load_image(s.image_path)
-            self._cache[i] = (rgb, self.dataset.read_label(s, rgb.shape[:2]))
-        return self._cache[i]
+            self._cache[key] = (rgb, src.training_label(src.dataset.read_label(s, rgb.shape[:2])))
+        return self._cache[key]
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        images, labels = [], []
-        for i in self.rng.integers(0, len(self.dataset), size):
-            rgb, label = augment(*self._load(int(i)), self.aug, self.rng)
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(images [B, 3, S, S] on 0..255, training labels [B, S, S] (-1 ignored), label spaces [B, C])."""
+        images, labels, spaces = [], [], []
+        for j in self.rng.integers(0, len(self.index), size):
+            key = self.index[int(j)]
+            rgb, label = augment(*self._load(key), self.aug, self.rng)
             images.append(torch.from_numpy(rgb).permute(2, 0, 1))
             labels.append(torch.from_numpy(label))
-        return torch.stack(images).float(), torch.stack(labels)
+            spaces.append(torch.from_numpy(self.sources[key[0]].label_space))
+        return torch.stack(images).float(), torch.stack(labels), torch.stack(spaces)

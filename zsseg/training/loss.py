@@ -19,6 +19,10 @@ class Target:
     labels: torch.Tensor  # [T] class indices in the training vocabulary
     masks: torch.Tensor  # [T, H, W] bool, at the image's resolution
     valid: torch.Tensor  # [H, W] bool: pixels that count (not void, not unseen)
+    # [C] bool: the classes this image's dataset labels (None: all). A VOC photo's sky is
+    # "background" and a CamVid frame's is "sky": each image is scored only against its own
+    # dataset's classes, so datasets with overlapping label sets train one class head.
+    label_space: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ def _targets_at(size: tuple[int, int], target: Target) -> tuple[torch.Tensor, to
 def layer_loss(logits: torch.Tensor, masks: torch.Tensor, targets: list[Target], weights: LossWeights, num_masks: float) -> dict[str, torch.Tensor]:
     """Losses of one decoder layer for a batch. logits [B, Q, C+1], masks [B, Q, h, w]."""
     n_classes = logits.shape[-1] - 1
+    logits = restrict_to_label_spaces(logits, targets)
     class_weight = torch.ones(n_classes + 1, device=logits.device)
     class_weight[-1] = weights.no_object
     target_classes = torch.full(logits.shape[:2], n_classes, dtype=torch.long, device=logits.device)
@@ -97,6 +102,19 @@ def layer_loss(logits: torch.Tensor, masks: torch.Tensor, targets: list[Target],
     return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks}
 
 
+def restrict_to_label_spaces(logits: torch.Tensor, targets: list[Target]) -> torch.Tensor:
+    """logits [B, Q, C+1] with the classes outside each image's label space set to -inf (the
+    matcher's and the cross-entropy's softmax then run over that space and "no object")."""
+    if all(t.label_space is None for t in targets):
+        return logits
+    n_classes = logits.shape[-1] - 1
+    space = torch.ones(len(targets), n_classes + 1, dtype=torch.bool, device=logits.device)
+    for b, t in enumerate(targets):
+        if t.label_space is not None:
+            space[b, :n_classes] = t.label_space.to(logits.device)
+    return logits.masked_fill(~space[:, None, :], float("-inf"))
+
+
 def criterion(outputs: list[dict[str, torch.Tensor]], targets: list[Target], weights: LossWeights = LossWeights(), num_masks: float | None = None) -> dict[str, torch.Tensor]:
     """Weighted sum over every decoder layer; returns the parts of the last layer and ``total``."""
     if num_masks is None:
@@ -110,11 +128,12 @@ def criterion(outputs: list[dict[str, torch.Tensor]], targets: list[Target], wei
     return {**{k: v.detach() for k, v in last.items()}, "total": total}
 
 
-def semantic_targets(label: torch.Tensor, seen_ids: torch.Tensor | None = None) -> Target:
+def semantic_targets(label: torch.Tensor, seen_ids: torch.Tensor | None = None, label_space: torch.Tensor | None = None) -> Target:
     """One target per class present in a semantic label map [H, W] (-1 = ignore).
 
     With ``seen_ids`` (dataset class ids the network trains on, in training-vocabulary order),
-    every other class is ignored like void pixels and target labels index ``seen_ids``."""
+    every other class is ignored like void pixels and target labels index ``seen_ids``.
+    ``label_space``: see ``Target``."""
     valid = label >= 0
     if seen_ids is not None:
         valid &= torch.isin(label, seen_ids)
@@ -122,7 +141,7 @@ def semantic_targets(label: torch.Tensor, seen_ids: torch.Tensor | None = None) 
     masks = label[None] == present[:, None, None]
     if seen_ids is not None:
         present = seen_lut(seen_ids, label)[present]
-    return Target(present.long(), masks, valid)
+    return Target(present.long(), masks, valid, label_space)
 
 
 def seen_lut(seen_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -132,13 +151,18 @@ def seen_lut(seen_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return lut
 
 
-def per_pixel_loss(logits: torch.Tensor, labels: torch.Tensor, seen_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+def per_pixel_loss(logits: torch.Tensor, labels: torch.Tensor, seen_ids: torch.Tensor | None = None,
+                   label_space: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Cross-entropy of the per-pixel baseline: class logits [B, C, h, w] upsampled (bilinear) to
-    the labels [B, H, W]; dataset class ``seen_ids[k]`` is target k, unseen and void pixels are ignored."""
-    target = torch.where(labels >= 0, seen_lut(seen_ids, labels)[labels.clamp(min=0)], -1)
+    the labels [B, H, W]; dataset class ``seen_ids[k]`` is target k (None: labels are already
+    training indices), unseen and void pixels are ignored. ``label_space`` [B, C] bool: each
+    image's softmax runs over its dataset's classes only (see ``Target``)."""
+    target = labels if seen_ids is None else torch.where(labels >= 0, seen_lut(seen_ids, labels)[labels.clamp(min=0)], -1)
     if not (target >= 0).any():
         ce = logits.sum() * 0.0  # a crop with nothing seen: no signal, but keep the graph for DDP
     else:
         up = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        if label_space is not None:  # after the resize: bilinear weights of 0 times -inf would be NaN
+            up = up.masked_fill(~label_space.to(up.device)[:, :, None, None], float("-inf"))
         ce = F.cross_entropy(up, target, ignore_index=-1)
     return {"ce": ce.detach(), "total": ce}

@@ -20,15 +20,25 @@ from ..evaluation.datasets import SegmentationDataset, get_spec
 from ..evaluation.distributed import init_from_env, local_device, shutdown
 from ..modeling import ModelConfig, build_model
 from ..prompts import ClassEmbedder
-from .data import Augment, TrainingSamples
+from ..vocabulary import Vocabulary, read_class_file
+from .data import Augment, TrainingSamples, build_sources
 from .loss import LossWeights, criterion, per_pixel_loss, semantic_targets
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One labelled split in the training mix (any `zsseg eval` dataset and layout)."""
+
+    dataset: str
+    root: str
+    split: str = "train"
+    rename: dict[str, str] = field(default_factory=dict)  # dataset class -> training class (merges overlaps)
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = "voc20"
-    root: str = "../shared/data/voc2012"
-    split: str = "train"
+    data: list[dict] = field(default_factory=list)  # DataSource fields, one entry per dataset split
+    classes: str | list[str] | None = None  # training classes: a class file or vocabulary lines; None = the datasets' union
     unseen: list[str] = field(default_factory=list)  # never trained on: their pixels are ignored
     text_model: str = "conse"  # whose text encoder embeds the training class names
     templates: str | None = None
@@ -63,7 +73,18 @@ class TrainConfig:
             if not isinstance(data.get(key, {}), dict):
                 raise ZsegError(f"{path}: \"{key}\" must be a JSON object")
             _check_keys(data.get(key, {}), sub, path, f'"{key}"')
+        sources = data.get("data")
+        if not isinstance(sources, list) or not sources or not all(isinstance(d, dict) for d in sources):
+            raise ZsegError(f'{path}: "data" must be a list of datasets, e.g. [{{"dataset": "voc21", "root": "VOC2012", "split": "train"}}]')
+        for d in sources:
+            _check_keys(d, DataSource, path, '"data" entry')
+            missing = [k for k in ("dataset", "root") if k not in d]
+            if missing:
+                raise ZsegError(f'{path}: a "data" entry lacks {missing}')
         return cls(**data)
+
+    def sources(self) -> list[DataSource]:
+        return [DataSource(**d) for d in self.data]
 
 
 def _check_keys(data: dict, dataclass_type: type, path: str | Path, where: str) -> None:
@@ -84,15 +105,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
-    dataset = SegmentationDataset(cfg.root, cfg.split, get_spec(cfg.dataset))
-    vocab = dataset.vocabulary
-    for u in cfg.unseen:
-        vocab.index(u)  # a clear error for a misspelt class
-    unseen = {u.lower() for u in cfg.unseen}
-    seen_ids = [i for i, n in enumerate(vocab.names) if n.lower() not in unseen]
-    seen_names = [vocab.names[i] for i in seen_ids]
+    datasets = [(SegmentationDataset(s.root, s.split, get_spec(s.dataset)), s.rename) for s in cfg.sources()]
+    vocab, sources = build_sources(datasets, _training_classes(cfg.classes), cfg.unseen)
     embedder = ClassEmbedder(cfg.text_model, cfg.templates, device=device)
-    text, templates = embedder([vocab.prompts[i] for i in seen_ids]), embedder.templates
+    text, templates = embedder(list(vocab.prompts)), embedder.templates
 
     model_cfg = ModelConfig(**{**cfg.model, "text_dim": text.shape[1]})
     model = build_model(model_cfg).to(device)
@@ -112,9 +128,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
     net = torch.nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
-    samples = TrainingSamples(dataset, Augment(**cfg.augment), seed=cfg.seed * 1000 + rank + start)
+    samples = TrainingSamples(sources, Augment(**cfg.augment), seed=cfg.seed * 1000 + rank + start)
     weights = LossWeights(**cfg.loss)
-    seen_t = torch.tensor(seen_ids)
     log = out / "losses.csv"
     if rank == 0:
         (out / "config.json").write_text(json.dumps({**asdict(cfg), "model": model_cfg.as_dict(), "templates": templates}, indent=2))
@@ -128,12 +143,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         factor = poly_lr(step, cfg.iterations, cfg.poly_power)
         for g, base in zip(optimizer.param_groups, base_lrs):
             g["lr"] = base * factor
-        images, labels = samples.batch(cfg.batch_size)
+        images, labels, spaces = samples.batch(cfg.batch_size)
         outputs = net(images.to(device), text)
         if model_cfg.architecture == "per_pixel":
-            losses = per_pixel_loss(outputs, labels.to(device), seen_t)
+            losses = per_pixel_loss(outputs, labels.to(device), label_space=spaces)
         else:
-            losses = criterion(outputs, [_to(semantic_targets(lab, seen_t), device) for lab in labels], weights)
+            losses = criterion(outputs, [semantic_targets(lab.to(device), label_space=sp.to(device)) for lab, sp in zip(labels, spaces)], weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if cfg.clip_grad > 0:
@@ -150,7 +165,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
                 csv.writer(f).writerow(row)
             bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
         if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iterations):
-            save_checkpoint(out, model, optimizer, step + 1, model_cfg, seen_names, [vocab.prompts[i] for i in seen_ids], cfg, templates)
+            save_checkpoint(out, model, optimizer, step + 1, model_cfg, vocab.names, vocab.prompts, cfg, templates)
     if rank == 0:
         plot_losses(log, out / "loss_curve.png")
     if dist.is_initialized():
@@ -159,16 +174,18 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     return out
 
 
-def _to(target, device):
-    from .loss import Target
-
-    return Target(target.labels.to(device), target.masks.to(device), target.valid.to(device))
+def _training_classes(classes: str | list[str] | None) -> Vocabulary | None:
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        return read_class_file(classes)
+    return Vocabulary.from_lines(classes, source='the config\'s "classes"')
 
 
 def save_checkpoint(out: Path, model, optimizer, step: int, model_cfg: ModelConfig, names, prompts, cfg: TrainConfig, templates: str) -> None:
     """``last.pt`` (resumable: model + optimizer + step) and ``model.pt`` (inference: weights + vocabulary)."""
     meta = {"config": model_cfg.as_dict(), "classes": list(names), "prompts": [list(p) for p in prompts], "text_model": cfg.text_model,
-            "templates": templates, "dataset": cfg.dataset, "unseen": cfg.unseen, "step": step}
+            "templates": templates, "dataset": "+".join(f"{s.dataset}:{s.split}" for s in cfg.sources()), "unseen": cfg.unseen, "step": step}
     for name, state in (("last.pt", {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, **meta}),
                         ("model.pt", {"model": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, **meta})):
         tmp = out / f".{name}.tmp"
