@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 from zsseg import Segmenter
-from zsseg.evaluation.datasets import SegmentationDataset, get_spec
+from zsseg.datasets import SegmentationDataset, get_spec
 from zsseg.evaluation.metrics import ConfusionMatrix
 from zsseg.image_io import load_image
 

@@ -12,8 +12,8 @@ import sys
 import time
 
 from zsseg.image_io import load_image
-from zsseg.pretrained_proposals import MaskFormerProposals
-from zsseg.segmenter import resize_short_side
+from zsseg.proposals import MaskFormerProposals
+from zsseg.image_io import resize_short_side
 from zsseg.vocabulary import resolve_vocabulary
 
 

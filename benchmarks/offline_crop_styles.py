@@ -14,14 +14,16 @@ import numpy as np
 import torch
 
 from zsseg.backends.conse import ConseBackend
-from zsseg.classification import build_crops, normalise_and_resize, window_boxes
+from zsseg.classification import build_crops, normalise_and_resize
+from zsseg.geometry import window_boxes
 from zsseg.ensemble import class_probabilities, fill_uncovered, semantic_map
-from zsseg.evaluation.datasets import SegmentationDataset, get_spec
+from zsseg.datasets import SegmentationDataset, get_spec
 from zsseg.evaluation.metrics import ConfusionMatrix
 from zsseg.image_io import load_image
-from zsseg.prompts import TextEmbeddingCache, default_cache_dir, get_templates
+from zsseg.prompts import get_templates
+from zsseg.text_cache import TextEmbeddingCache, default_cache_dir
 from zsseg.proposals import GraphProposals
-from zsseg.segmenter import resize_short_side
+from zsseg.image_io import resize_short_side
 
 
 def collect(backend: ConseBackend, dataset: SegmentationDataset, limit: int, short_side: int) -> list[dict]:

@@ -8,7 +8,7 @@ from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig, cli
 from zsseg.bench import benchmark, naive_segment
-from zsseg.prompts import TextEmbeddingCache
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import GraphProposals
 from zsseg.vocabulary import Vocabulary
 
@@ -33,9 +33,9 @@ def test_naive_path_hands_generators_the_vocabulary(colour_backend, two_colour_i
     seen = []
 
     class Recording(GraphProposals):  # generators with class scores (maskformer) need the Vocabulary
-        def __call__(self, image, vocabulary=None):
+        def score(self, proposals, vocabulary):
             seen.append(vocabulary)
-            return super().__call__(image, vocabulary)
+            return super().score(proposals, vocabulary)
 
     seg = Segmenter(colour_backend, Recording(), SegmenterConfig(), TextEmbeddingCache(None))
     vocab = Vocabulary.from_names("red, green")

@@ -5,14 +5,14 @@ import pytest
 from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig, cli
-from zsseg.prompts import TextEmbeddingCache
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import GraphProposals
 
 
 @pytest.fixture
 def fake_model(monkeypatch, colour_backend):
     """The CLI with the exact colour backend instead of loading real weights."""
-    monkeypatch.setattr(cli, "_build_segmenter", lambda args: Segmenter(colour_backend, GraphProposals(), SegmenterConfig(max_pixels=args.max_pixels), TextEmbeddingCache(None)))
+    monkeypatch.setattr(cli, "_build_segmenter", lambda config, cache_dir: Segmenter(colour_backend, GraphProposals(), SegmenterConfig(max_pixels=config.max_pixels), TextEmbeddingCache(None)))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from zsseg import Segmenter, SegmenterConfig, ZsegError
 from zsseg.backends import ClipBackend, build_clip_tokenizer
 from zsseg.backends.clip import CLIP_MEAN, CLIP_STD
 from zsseg.classification import build_crops
-from zsseg.prompts import TextEmbeddingCache
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import SlicProposals
 
 from .conftest import CLIP_BPE, require_shared

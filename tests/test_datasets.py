@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from zsseg import ZsegError
-from zsseg.evaluation.datasets import SegmentationDataset, get_spec
+from zsseg.datasets import SegmentationDataset, get_spec
 
 from .conftest import require_shared
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from zsseg import cli
-from zsseg.evaluation.datasets import SegmentationDataset
+from zsseg.datasets import SegmentationDataset
 from zsseg.evaluation.oracle import oracle_probs, segment_recall
 from zsseg.evaluation.runner import evaluate
 from zsseg.proposals import GraphProposals, WholeImageProposal
@@ -58,7 +58,7 @@ def blocks(tmp_path):
 
 
 def test_oracle_on_blocks_is_perfect(blocks, monkeypatch):
-    from zsseg.evaluation import datasets
+    from zsseg import datasets
 
     spec = datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test")
     ds = SegmentationDataset(blocks, "val", spec)
@@ -71,7 +71,7 @@ def test_oracle_on_blocks_is_perfect(blocks, monkeypatch):
 
 
 def test_eval_cli_writes_report(blocks, tmp_path, capsys, monkeypatch):
-    from zsseg.evaluation import datasets
+    from zsseg import datasets
 
     monkeypatch.setitem(datasets.DATASETS, "blocks", datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"))
     out = tmp_path / "report"
@@ -86,7 +86,7 @@ def test_eval_cli_writes_report(blocks, tmp_path, capsys, monkeypatch):
 
 
 def test_eval_cli_unknown_unseen_class(blocks, tmp_path, capsys, monkeypatch):
-    from zsseg.evaluation import datasets
+    from zsseg import datasets
 
     monkeypatch.setitem(datasets.DATASETS, "blocks", datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"))
     code = cli.main(["eval", "--dataset", "blocks", "--root", str(blocks), "--oracle", "--unseen", "purple"])

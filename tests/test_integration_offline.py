@@ -8,7 +8,8 @@ import skimage.data
 import torch
 
 from zsseg import cli
-from zsseg.backends.conse import imagenet_classes, load_classifier
+from zsseg.backends.conse import imagenet_classes
+from zsseg.modeling.efficientnet_lite import load_classifier
 
 from .conftest import require_shared
 
@@ -76,7 +77,7 @@ def test_dense_mode_offline(conse_segmenter):
 
 
 def test_learned_prompt_hook_on_the_offline_text_encoder(conse_segmenter):
-    from zsseg.prompt_learning import PromptLearner
+    from zsseg.prompts import PromptLearner
 
     backend = conse_segmenter.backend
     x_id = backend.text_encoder.tokenizer("X")["input_ids"][1]

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from zsseg import ZsegError
-from zsseg.backends.conse import MiniLMTextEncoder, load_classifier
+from zsseg.backends.conse import MiniLMTextEncoder
+from zsseg.modeling.efficientnet_lite import load_classifier
 
 
 def test_missing_classifier_weights(tmp_path):

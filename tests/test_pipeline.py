@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from zsseg import Segmenter, SegmenterConfig, ZsegError
-from zsseg.prompts import TextEmbeddingCache
-from zsseg.proposals import GraphProposals, ProposalGenerator, Proposals
+from zsseg.text_cache import TextEmbeddingCache
+from zsseg.proposals import ClassScores, GraphProposals, ProposalGenerator, Proposals
 
 
 def make(backend, proposals=None, **cfg):
@@ -49,11 +49,14 @@ class FixedProposals(ProposalGenerator):
     def __init__(self, p_q):
         self.p_q = p_q
 
-    def __call__(self, image, vocabulary=None):
+    def __call__(self, image):
         m = torch.zeros(2, *image.shape[:2])
         m[0, :, : image.shape[1] // 2] = 1
         m[1, :, image.shape[1] // 2 :] = 1
-        return Proposals(m, self.p_q)
+        return Proposals(m)
+
+    def score(self, proposals, vocabulary):
+        return ClassScores(self.p_q, torch.ones(len(vocabulary), dtype=torch.bool))
 
 
 def test_ensemble_with_proposal_class_probs(colour_backend, two_colour_image):

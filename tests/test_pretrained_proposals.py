@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig, ZsegError
-from zsseg.pretrained_proposals import Mask2FormerProposals, SamProposals, box_nms, crop_boxes, point_grid
-from zsseg.prompts import TextEmbeddingCache
+from zsseg.geometry import box_nms, crop_boxes, point_grid
+from zsseg.proposals import Mask2FormerProposals, SamProposals
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import build_proposals
 from zsseg.vocabulary import Vocabulary
 
@@ -99,12 +100,13 @@ def test_mask2former_swin_t_configuration_and_class_scores(small_photo):
     model = Mask2FormerForUniversalSegmentation(Mask2FormerConfig(id2label=labels, label2id={v: k for k, v in labels.items()})).eval()
     assert model.config.backbone_config.model_type == "swin" and model.config.num_queries == 100
     gen = Mask2FormerProposals(_model=model)
-    props = gen(small_photo, Vocabulary.from_lines(["cat", "wall", "dog", "television: monitor; tv"]))
+    props = gen(small_photo)
+    scores = gen.score(props, Vocabulary.from_lines(["cat", "wall", "dog", "television: monitor; tv"]))
     assert props.masks.shape[1:] == small_photo.shape[:2] and 1 <= len(props) <= 100
-    assert props.class_probs.shape == (len(props), 4)
-    assert props.seen.tolist() == [True, True, False, True]  # "television" meets the label "tv" through a prompt name
-    assert (props.class_probs[:, 2] == 1).all()  # no label for "dog": neutral in the geometric ensemble
-    assert gen(small_photo, Vocabulary.from_names("dog, car")).class_probs is None
+    assert scores.probs.shape == (len(props), 4)
+    assert scores.seen.tolist() == [True, True, False, True]  # "television" meets the label "tv" through a prompt name
+    assert (scores.probs[:, 2] == 1).all()  # no label for "dog": neutral in the geometric ensemble
+    assert gen.score(props, Vocabulary.from_names("dog, car")) is None
 
 
 def test_mask2former_in_the_pipeline(colour_backend, small_photo):

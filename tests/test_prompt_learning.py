@@ -3,8 +3,9 @@ import torch
 
 from zsseg import Segmenter, SegmenterConfig, ZsegError
 from zsseg.backends import ClipBackend, build_clip_tokenizer
-from zsseg.prompt_learning import PromptLearner, learn_prompts
-from zsseg.prompts import TextEmbeddingCache
+from zsseg.prompts import PromptLearner
+from zsseg.training.coop import learn_prompts
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import SlicProposals
 
 from .conftest import CLIP_BPE, require_shared

@@ -1,6 +1,7 @@
 import torch
 
-from zsseg.prompts import IMAGENET_TEMPLATES, TEMPLATE_SETS, VILD_TEMPLATES, TextEmbeddingCache, encode_with_templates
+from zsseg.prompts import IMAGENET_TEMPLATES, TEMPLATE_SETS, VILD_TEMPLATES
+from zsseg.text_cache import TextEmbeddingCache, encode_with_templates
 
 
 def test_template_sets():

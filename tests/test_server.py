@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig
-from zsseg.prompts import TextEmbeddingCache
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import GraphProposals
 from zsseg.server import ServerLimits, create_app
 
@@ -128,15 +128,15 @@ def test_busy_server_answers_503_with_retry_after(segmenter, two_colour_image):
     """With the queue full, a request is refused at once instead of piling up in memory."""
     release = threading.Event()
     entered = threading.Event()
-    original = segmenter.__call__
 
     class Slow:
         config = segmenter.config
+        predict = segmenter.predict
 
-        def __call__(self, *a, **k):
+        def encode_image(self, *a, **k):
             entered.set()
             release.wait(10)
-            return original(*a, **k)
+            return segmenter.encode_image(*a, **k)
 
     app = create_app(Slow(), ServerLimits(max_queue=1))
     client = TestClient(app)
@@ -154,12 +154,13 @@ def test_busy_server_answers_503_with_retry_after(segmenter, two_colour_image):
 def test_timeout_answers_504(segmenter, two_colour_image):
     class Stuck:
         config = segmenter.config
+        predict = segmenter.predict
 
-        def __call__(self, *a, **k):
+        def encode_image(self, *a, **k):
             import time
 
             time.sleep(1.0)
-            return segmenter(*a, **k)
+            return segmenter.encode_image(*a, **k)
 
     client = TestClient(create_app(Stuck(), ServerLimits(request_timeout_s=0.2)))
     r = post(client, png_bytes(two_colour_image))

@@ -5,7 +5,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from zsseg import Segmenter, SegmenterConfig
-from zsseg.prompts import TextEmbeddingCache
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import SlicProposals
 from zsseg.server import ServerLimits, create_app
 

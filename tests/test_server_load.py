@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from load_test import load_test  # noqa: E402
 
 from zsseg import Segmenter, SegmenterConfig  # noqa: E402
-from zsseg.prompts import TextEmbeddingCache  # noqa: E402
+from zsseg.text_cache import TextEmbeddingCache  # noqa: E402
 from zsseg.proposals import GraphProposals  # noqa: E402
 from zsseg.server import ServerLimits, create_app  # noqa: E402
 

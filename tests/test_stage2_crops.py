@@ -1,6 +1,7 @@
 import torch
 
-from zsseg.classification import CropConfig, RegionClassifier, box_pixel_counts, build_crops, encode_batched, expand_box, identical_masks, mask_boxes, window_boxes
+from zsseg.classification import CropConfig, RegionClassifier, build_crops, encode_batched
+from zsseg.geometry import box_pixel_counts, expand_box, identical_masks, mask_boxes, window_boxes
 
 from .conftest import ColourBackend
 
@@ -99,7 +100,7 @@ def test_gpu_batches_are_padded_to_powers_of_two_and_trimmed():
 
 
 def test_gpu_segmenter_batches_64_crops():
-    from zsseg.prompts import TextEmbeddingCache
+    from zsseg.text_cache import TextEmbeddingCache
     from zsseg.proposals import GraphProposals
     from zsseg.segmenter import GPU_BATCH_SIZE, Segmenter, SegmenterConfig
 

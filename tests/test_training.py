@@ -138,23 +138,22 @@ def test_overfits_a_handful_of_images():
 
 def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour_backend):
     from zsseg import Segmenter, SegmenterConfig, ZsegError
-    from zsseg.prompts import TextEmbeddingCache
+    from zsseg.text_cache import TextEmbeddingCache
     from zsseg.proposals import build_proposals
 
     config = write_config(tmp_path, blocks_root, iterations=1, unseen=["sheep"])
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
     gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
     image = np.zeros((40, 60, 3), np.uint8)
-    props = gen(image, Vocabulary.from_names("aeroplane, sheep, teapot"))
-    assert props.masks.shape[1:] == (40, 60) and props.class_probs.shape == (len(props), 3)
-    assert props.seen.tolist() == [True, False, False]  # trained on VOC minus the unseen "sheep"
+    props = gen(image)
+    scores = gen.score(props, Vocabulary.from_names("aeroplane, sheep, teapot"))
+    assert props.masks.shape[1:] == (40, 60) and scores.probs.shape == (len(props), 3)
+    assert scores.seen.tolist() == [True, False, False]  # trained on VOC minus the unseen "sheep"
     seg = Segmenter(colour_backend, gen, SegmenterConfig(short_side=40), TextEmbeddingCache(None))
     assert seg(image, "aeroplane, sheep, teapot").labels.shape == (40, 60)
     model = str(tmp_path / "run" / "model.pt")  # the oracle hands the generator the dataset's vocabulary
     assert cli.main(["eval", "--dataset", "voc21", "--root", str(blocks_root), "--oracle", "--proposals", "maskformer", "--proposals-model", model,
                      "--unseen", "sheep", "--short-side", "64", "--quiet"]) == 0
-    with pytest.raises(ZsegError, match="needs a network trained"):
-        build_proposals("maskformer")
     with pytest.raises(ZsegError, match="not found"):
         build_proposals("maskformer", model=str(tmp_path / "none.pt"))
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
@@ -184,7 +183,7 @@ def test_per_pixel_baseline_trains_and_evaluates(tmp_path, blocks_root, capsys):
 def test_training_and_inference_embed_a_class_alike(tmp_path, blocks_root, monkeypatch):
     """The network is trained on each class's mean over its prompt names; inference must feed the same
     (VOC's "pottedplant" is prompted as "potted plant" / "house plant", never as the display name)."""
-    from zsseg.evaluation.datasets import get_spec
+    from zsseg.datasets import get_spec
     from zsseg.prompts import ClassEmbedder
     from zsseg.proposals import build_proposals
     from zsseg.vocabulary import shipped_vocabulary
@@ -195,14 +194,14 @@ def test_training_and_inference_embed_a_class_alike(tmp_path, blocks_root, monke
     vocab = shipped_vocabulary(get_spec("voc21").vocabulary)
     calls, real = [], ClassEmbedder.__call__
     monkeypatch.setattr(ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts))
-    gen(np.zeros((64, 64, 3), np.uint8), vocab)
+    gen.score(gen(np.zeros((64, 64, 3), np.uint8)), vocab)
     assert calls == [list(vocab.prompts)] and ("potted plant", "house plant") in calls[0]
 
 
 def test_two_datasets_merge_into_one_class_list(tmp_path, blocks_root):
     """Two datasets, overlapping classes merged by "rename": one training vocabulary, each image
     scored against its own dataset's classes; renames of missing classes are one-line errors."""
-    from zsseg.evaluation import datasets
+    from zsseg import datasets
     from zsseg.training.data import build_sources
 
     other = make_dataset(tmp_path / "other")  # classes red, green, blue: "red" is VOC's aeroplane here
@@ -224,7 +223,7 @@ def test_two_datasets_merge_into_one_class_list(tmp_path, blocks_root):
 
 
 def test_train_on_two_datasets_with_a_class_file(tmp_path, blocks_root, monkeypatch, capsys):
-    from zsseg.evaluation import datasets
+    from zsseg import datasets
 
     monkeypatch.setitem(datasets.DATASETS, "blocks", datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"))
     other = make_dataset(tmp_path / "other")
@@ -254,6 +253,6 @@ def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_trainin
     gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
     calls, real = [], ClassEmbedder.__call__
     monkeypatch.setattr(ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts))
-    props = gen(np.zeros((64, 64, 3), np.uint8), Vocabulary.from_lines(["kettle", "telly: television", "Background"]))
-    assert props.seen.tolist() == [False, True, True]
+    scores = gen.score(gen(np.zeros((64, 64, 3), np.uint8)), Vocabulary.from_lines(["kettle", "telly: television", "Background"]))
+    assert scores.seen.tolist() == [False, True, True]
     assert calls == [[("kettle",), ("tv monitor", "television", "computer monitor"), tuple(shipped_vocabulary("voc21").prompts[0])]]

@@ -8,6 +8,7 @@ array at the image's size. It exists only as this benchmark's baseline.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import resource
 import tempfile
@@ -18,11 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .classification import RegionClassifier, clock
-from .ensemble import fill_uncovered
+from .classification import RegionClassifier
+from .ensemble import class_probabilities, combine, fill_uncovered
 from .image_io import load_image
-from .prompts import TextEmbeddingCache, encode_with_templates
+from .prompts import TemplatePrompts
 from .segmenter import Segmenter, propose
+from .text_cache import TextEmbeddingCache
+from .timing import Stopwatch
 from .vocabulary import Vocabulary
 
 # The image towers' and text towers' shapes of OpenAI's CLIP ViT-B/16 and ViT-L/14 (the cost is
@@ -55,27 +58,27 @@ def random_clip_backend(name: str, bpe_path: str | Path, device: str = "cpu"):
 def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> tuple[np.ndarray, dict[str, float]]:
     """The reference algorithm, slowly: see the module docstring."""
     b = segmenter.backend
-    timings: dict[str, float] = {}
-    t = clock(b.device)
-    work, props = propose(segmenter.proposals, rgb, segmenter.short_side, vocab)
-    timings["proposals"] = clock(b.device) - t
-    t = clock(b.device)
-    names = [p for ps in vocab.prompts for p in ps]
-    groups = torch.tensor([i for i, ps in enumerate(vocab.prompts) for _ in ps])
-    text = encode_with_templates(b, names, segmenter.templates).to(b.device)
-    timings["text"] = clock(b.device) - t
+    watch = Stopwatch(b.device)
+    with watch("proposals"):
+        work, props = propose(segmenter.proposals, rgb, segmenter.short_side)
+    with watch("text"):
+        names, groups = vocab.flat_prompts()
+        text = segmenter.prompts.encode(names).to(b.device)
     image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(b.device)
     one_at_a_time = RegionClassifier(b, dataclasses.replace(segmenter.crop, batch_size=1, reuse_identical=False))
-    emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), timings)
-    t = clock(b.device)
-    probs, masks = segmenter._combine(props, emb, valid, text, groups.to(text.device), vocab, None)  # + the proposal network's scores, if any
-    probs, masks = probs.cpu(), fill_uncovered(masks.cpu().float())
-    scores = torch.einsum("qc,qhw->chw", probs, masks)
-    scores = F.interpolate(scores[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
-    labels = scores.argmax(0).numpy()
-    timings["ensemble_and_map"] = clock(b.device) - t
-    timings["total"] = sum(timings.values())
-    return labels, timings
+    emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), watch)
+    with watch("ensemble_and_map"):
+        p_vlm = class_probabilities(b, emb, text, torch.tensor(groups, device=text.device), len(vocab)).cpu()
+        scores = segmenter.proposals.score(props, vocab)  # + the proposal network's own scores, if any
+        if scores is None:
+            probs, keep = combine(p_vlm, valid.cpu())
+        else:
+            probs, keep = combine(p_vlm, valid.cpu(), scores.probs, scores.seen, segmenter.config.ensemble_weight)
+        masks = fill_uncovered(props.masks[keep].cpu().float())
+        scores_map = torch.einsum("qc,qhw->chw", probs, masks)
+        scores_map = F.interpolate(scores_map[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
+        labels = scores_map.argmax(0).numpy()
+    return labels, watch.total()
 
 
 def peak_rss_mb() -> float:
@@ -86,34 +89,30 @@ def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive
     """Per-stage mean seconds per image, images/s and crops/s of the default path; with ``naive``,
     the naive path on the same images, the speed ratio and the share of pixels labelled alike."""
     b = segmenter.backend
-    autocast = torch.autocast(device_type=str(b.device).split(":")[0], dtype=torch.bfloat16) if dtype == "bf16" else _null()
-    names = [p for ps in vocab.prompts for p in ps]
+    autocast = torch.autocast(device_type=str(b.device).split(":")[0], dtype=torch.bfloat16) if dtype == "bf16" else contextlib.nullcontext()
+    names, _ = vocab.flat_prompts()
+    prompts = segmenter.prompts
     with autocast, tempfile.TemporaryDirectory() as cache_dir:
-        t = time.perf_counter()
-        TextEmbeddingCache(cache_dir).encode(b, names, segmenter.templates)  # encodes, writes the disk cache
-        text_cold = time.perf_counter() - t
-        t = time.perf_counter()
-        cache = TextEmbeddingCache(cache_dir)  # a new process's view: reads the file
-        cache.encode(b, names, segmenter.templates)
-        text_disk = time.perf_counter() - t
-        t = time.perf_counter()
-        cache.encode(b, names, segmenter.templates)
-        text_memory = time.perf_counter() - t
-        segmenter.text_cache = cache
-        segmenter(load_image(images[0]), vocab)  # warm-up (caches, allocator, thread pool)
-        stages: dict[str, float] = {}
-        crops = 0
-        agreement = []
-        naive_stages: dict[str, float] = {}
-        start = time.perf_counter()
-        results = []
-        for path in images:
-            seg = segmenter(path, vocab)
-            results.append(seg.labels)
-            crops += seg.settings["num_crops"]
-            for k, v in seg.timings.items():
-                stages[k] = stages.get(k, 0.0) + v
-        wall = time.perf_counter() - start
+        text = _text_encoder_seconds(prompts, names, cache_dir)
+        if isinstance(prompts, TemplatePrompts):  # the timed runs read the text from the warm cache just filled
+            segmenter.prompts = TemplatePrompts(b, prompts.name, TextEmbeddingCache(cache_dir))
+        try:
+            segmenter(load_image(images[0]), vocab)  # warm-up (caches, allocator, thread pool)
+            stages: dict[str, float] = {}
+            crops = 0
+            start = time.perf_counter()
+            results = []
+            for path in images:
+                seg = segmenter(path, vocab)
+                results.append(seg.labels)
+                crops += seg.settings["num_crops"]
+                for k, v in seg.timings.items():
+                    stages[k] = stages.get(k, 0.0) + v
+            wall = time.perf_counter() - start
+        finally:
+            segmenter.prompts = prompts
+    agreement = []
+    naive_stages: dict[str, float] = {}
     if naive:  # the reference runs in fp32 whatever --dtype is, so the agreement includes bf16's effect
         for path, labels in zip(images, results):
             rgb = load_image(path)
@@ -125,12 +124,11 @@ def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive
     out = {
         "settings": {
             "model": segmenter.config.model, "proposals": segmenter.config.proposals, "crop": segmenter.crop.style,
-            "templates": segmenter.templates_name, "short_side": segmenter.short_side, "batch_size": segmenter.crop.batch_size,
+            "templates": segmenter.prompts.name, "short_side": segmenter.short_side, "batch_size": segmenter.crop.batch_size,
             "dtype": dtype, "device": torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else "cpu", "torch": torch.__version__, "threads": torch.get_num_threads(), "classes": len(vocab), "images": n,
         },
         "seconds_per_image": {k: round(v / n, 4) for k, v in stages.items()},
-        "text_encoder_s": {"cold": round(text_cold, 4), "warm_from_disk": round(text_disk, 4), "warm_in_memory": round(text_memory, 6),
-                           "prompts": len(names) * len(segmenter.templates)},
+        "text_encoder_s": text,
         "images_per_s": round(n / wall, 3),
         "crops_per_s": round(crops / max(1e-9, stages.get("encoder", 0.0)), 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -142,9 +140,21 @@ def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive
     return out
 
 
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+def _text_encoder_seconds(prompts, names: list[str], cache_dir: str) -> dict:
+    """Seconds to embed ``names`` cold (encoding, writing the disk cache), warm from disk in a new
+    process's view, and warm in memory; learned prompts have no disk cache (cold only)."""
+    if not isinstance(prompts, TemplatePrompts):
+        t = time.perf_counter()
+        prompts.encode(names)
+        return {"cold": round(time.perf_counter() - t, 4), "prompts": len(names)}
+    t = time.perf_counter()
+    TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir)).embed(names)  # encodes, writes the disk cache
+    cold = time.perf_counter() - t
+    warm = TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir))  # reads the file
+    t = time.perf_counter()
+    warm.embed(names)
+    disk = time.perf_counter() - t
+    t = time.perf_counter()
+    warm.embed(names)
+    memory = time.perf_counter() - t
+    return {"cold": round(cold, 4), "warm_from_disk": round(disk, 4), "warm_in_memory": round(memory, 6), "prompts": len(names) * len(prompts.templates)}

@@ -1,49 +1,65 @@
-"""Command line: ``zsseg segment``, ``zsseg vocabularies``."""
+"""Command line: ``zsseg segment | eval | serve | bench | train | learn-prompts | vocabularies``.
+
+A thin shell over the library: each command turns its flags into the library's configuration
+dataclasses and calls one function. Flags that are not given are left out, so every default lives
+in its dataclass (``SegmenterConfig``, ``EvalConfig``, ``ServerLimits``, ``TrainConfig``) alone.
+"""
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
+from .classification import CROP_STYLES
 from .errors import ZsegError
-from .image_io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, write_atomically
+from .image_io import write_atomically
+from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
+from .proposals import PROPOSAL_GENERATORS
+from .segmenter import Segmenter, SegmenterConfig
+
+NOT_GIVEN = argparse.SUPPRESS
+
+
+def _default(cls: type, name: str) -> str:
+    """The dataclass's default of a field, for help texts (the dataclass is its only home)."""
+    f = next(f for f in fields(cls) if f.name == name)
+    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    return "the backend's own" if value is None else str(value)
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default="conse", help="conse (offline default), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local directory; zsseg bench also takes clip-vit-b16 / clip-vit-l14 (random weights)")
-    g.add_argument("--proposals", default="graph", help="mask proposal generator: graph, slic, sam, mask2former, maskformer (default: graph)")
-    g.add_argument("--proposals-model", default=None, help="hub id or local folder of the sam / mask2former checkpoint (e.g. facebook/sam-vit-base), or the model.pt of `zsseg train` for maskformer")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
-    g.add_argument("--templates", default=None, help="prompt template set: imagenet80, vild, single, none, or learned:FILE from `zsseg learn-prompts` (default: the backend's)")
-    g.add_argument("--crop", default=None, choices=["masked", "context", "window", "dense"], help="how proposals are cropped for classification (default: the backend's)")
-    g.add_argument("--mask-threshold", type=float, default=0.5, help="mask binarisation threshold for crops (default: 0.5)")
-    g.add_argument("--expand-ratio", type=float, default=1.0, help="box scale for masked crops (default: 1.0)")
-    g.add_argument("--ensemble-weight", type=float, default=0.8, help="lambda of the seen/unseen geometric ensemble (default: 0.8)")
-    g.add_argument("--short-side", type=int, default=None, help="working resolution: shorter image side in pixels (default: the backend's)")
-    g.add_argument("--background-threshold", type=float, default=0.0, help="pixels less confident than this become 'background' when that class is listed (default: off)")
-    g.add_argument("--batch-size", type=int, default=None, help="crops per encoder call (default: the backend's measured best: 2 ConSE, 4 CLIP)")
-    g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})")
+    g = p.add_argument_group("model (defaults: zsseg.SegmenterConfig)")
+    d = lambda name: _default(SegmenterConfig, name)  # noqa: E731
+    g.add_argument("--model", default=NOT_GIVEN, help=f"conse (offline), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local folder (default: {d('model')})")
+    g.add_argument("--proposals", default=NOT_GIVEN, choices=list(PROPOSAL_GENERATORS), help=f"mask proposal generator (default: {d('proposals')})")
+    g.add_argument("--proposals-model", default=NOT_GIVEN, help="the model.pt of `zsseg train` for maskformer (default: the network shipped with zsseg), or a hub id / local folder for sam and mask2former")
+    g.add_argument("--device", default=NOT_GIVEN, help=f"cpu, cuda, cuda:1, ... (default: {d('device')})")
+    g.add_argument("--templates", default=NOT_GIVEN, help="prompt template set: imagenet80, vild, single, none, or learned:FILE from `zsseg learn-prompts` (default: the backend's)")
+    g.add_argument("--crop", default=NOT_GIVEN, choices=CROP_STYLES, help="how proposals are cropped for classification (default: the backend's)")
+    g.add_argument("--mask-threshold", type=float, default=NOT_GIVEN, help=f"mask binarisation threshold for crops (default: {d('mask_threshold')})")
+    g.add_argument("--expand-ratio", type=float, default=NOT_GIVEN, help=f"box scale for masked crops (default: {d('expand_ratio')})")
+    g.add_argument("--ensemble-weight", type=float, default=NOT_GIVEN, help=f"lambda of the seen/unseen geometric ensemble (default: {d('ensemble_weight')})")
+    g.add_argument("--short-side", type=int, default=NOT_GIVEN, help="working resolution: shorter image side in pixels (default: the backend's)")
+    g.add_argument("--background-threshold", type=float, default=NOT_GIVEN, help="pixels less confident than this become 'background' when that class is listed (default: off)")
+    g.add_argument("--batch-size", type=int, default=NOT_GIVEN, help="crops per encoder call (default: the backend's measured best)")
+    g.add_argument("--max-pixels", type=int, default=NOT_GIVEN, help=f"refuse larger images (default: {d('max_pixels')})")
     g.add_argument("--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)")
 
 
-def _segmenter_options(args: argparse.Namespace) -> dict:
-    return dict(
-        proposals_model=args.proposals_model, templates=args.templates, crop=args.crop, mask_threshold=args.mask_threshold, expand_ratio=args.expand_ratio,
-        ensemble_weight=args.ensemble_weight, short_side=args.short_side, background_threshold=args.background_threshold,
-        batch_size=args.batch_size, max_pixels=args.max_pixels,
-    )
+def segmenter_config(args: argparse.Namespace, **overrides) -> SegmenterConfig:
+    """The SegmenterConfig of the flags given (the others keep the dataclass's defaults)."""
+    given = {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
+    return SegmenterConfig(**{**given, **overrides})
 
 
-def _build_segmenter(args: argparse.Namespace):
-    from .segmenter import Segmenter
-
+def _build_segmenter(config: SegmenterConfig, cache_dir: str | None) -> Segmenter:
     _quiet_transformers()
-    return Segmenter.from_pretrained(args.model, args.proposals, device=args.device, cache_dir=args.cache_dir, **_segmenter_options(args))
+    options = {f.name: getattr(config, f.name) for f in fields(SegmenterConfig) if f.name not in ("model", "proposals", "device")}
+    return Segmenter.from_pretrained(config.model, config.proposals, device=config.device, cache_dir=cache_dir, **options)
 
 
 def _quiet_transformers() -> None:
@@ -54,32 +70,6 @@ def _quiet_transformers() -> None:
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
-
-
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns -> image paths."""
-    paths: list[Path] = []
-    for item in items:
-        if any(c in item for c in "*?["):
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
-            if not matches:
-                raise ZsegError(f"{item}: pattern matches no file")
-            paths += matches
-        elif Path(item).is_dir():
-            found = sorted(p for p in Path(item).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise ZsegError(f"{item}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            paths += found
-        elif Path(item).exists():
-            paths.append(Path(item))
-        else:
-            raise ZsegError(f"{item}: no such file or folder")
-    stems: dict[str, Path] = {}
-    for p in paths:
-        if p.stem in stems and stems[p.stem] != p:
-            raise ZsegError(f"{stems[p.stem]} and {p} would write the same outputs ({p.stem}.png); segment them into different --out folders")
-        stems[p.stem] = p
-    return list(dict.fromkeys(paths))
 
 
 def _vocabulary_from_args(args: argparse.Namespace):
@@ -95,24 +85,6 @@ def _vocabulary_from_args(args: argparse.Namespace):
     return load_vocabulary(args.vocab)
 
 
-def _prepare_out_dir(path: str) -> Path:
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZsegError(f"{out}: cannot create output folder ({exc.strerror or exc}); choose another --out") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ZsegError(f"{out}: output folder is not writable; choose another --out")
-    return out
-
-
-def _prepare_out_file(path: str) -> Path:
-    """An output file's path, its folder created and checked writable."""
-    out = Path(path)
-    _prepare_out_dir(str(out.parent))
-    return out
-
-
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -120,8 +92,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     vocab = _vocabulary_from_args(args)
     inputs = expand_inputs(args.inputs)
-    out = _prepare_out_dir(args.out)
-    segmenter = _build_segmenter(args)
+    config = segmenter_config(args)
+    out = prepare_out_dir(args.out)
+    segmenter = _build_segmenter(config, args.cache_dir)
     failures = 0
     for path in tqdm(inputs, desc="segment", unit="img", disable=len(inputs) < 2 or args.quiet):
         try:
@@ -155,63 +128,20 @@ def cmd_vocabularies(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation.datasets import SegmentationDataset, get_spec
-    from .evaluation.distributed import init_from_env, local_device, shutdown
-    from .evaluation.report import write_report
-    from .evaluation.runner import evaluate
-    from .proposals import build_proposals
+    from .evaluation import EvalConfig, run
 
-    spec = get_spec(args.dataset)
-    dataset = SegmentationDataset(args.root, args.split, spec)
-    out = _prepare_out_dir(args.out) if args.out else None
-    unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen else None
-    if unseen:
-        for u in unseen:
-            dataset.vocabulary.index(u)  # a clear error for a misspelt class
-    rank, _ = init_from_env()
-    args.device = local_device(args.device)  # torchrun: one GPU per process
-    try:
-        if args.oracle:
-            short_side = args.short_side or _default_short_side(args.model)
-            generator = build_proposals(args.proposals, model=args.proposals_model, device=args.device)
-            settings = {"proposals": generator.settings(), "short_side": short_side}
-            result = evaluate(dataset, oracle=generator, short_side=short_side, limit=args.limit, unseen=unseen,
-                              progress=not args.quiet, save_predictions=_predictions_dir(args, out))
-        else:
-            if args.per_pixel_model:
-                from .baseline import PerPixelSegmenter
+    _quiet_transformers()
+    unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen else []
+    out = str(prepare_out_dir(args.out)) if args.out else None
+    config = EvalConfig(dataset=args.dataset, root=args.root, split=args.split, limit=args.limit, unseen=unseen, oracle=args.oracle,
+                        per_pixel_model=args.per_pixel_model, segmenter=segmenter_config(args), cache_dir=args.cache_dir, out=out,
+                        save_predictions=args.save_predictions, progress=not args.quiet)
+    result = run(config, command="zsseg " + " ".join(sys.argv[1:]))
+    if int(os.environ.get("RANK", "0")) == 0:
+        from .evaluation.runner import SUMMARY_KEYS
 
-                segmenter = PerPixelSegmenter(args.per_pixel_model, args.short_side or _default_short_side("conse"), args.device, args.max_pixels)
-            else:
-                segmenter = _build_segmenter(args)
-            settings = segmenter.settings()
-            result = evaluate(dataset, segmenter, limit=args.limit, unseen=unseen, progress=not args.quiet,
-                              save_predictions=_predictions_dir(args, out))
-    finally:
-        shutdown()
-    result = {"dataset": spec.name, "root": str(args.root), "split": args.split, "layout": dataset.layout, "oracle": args.oracle,
-              "command": "zsseg " + " ".join(sys.argv[1:]), "settings": settings, **result}
-    if rank != 0:
-        return 0
-    keys = ["mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "recall@0.5", "recall@0.5_seen", "recall@0.5_unseen", "proposals_per_image", "images", "seconds_per_image", "images_per_second"]
-    print(json.dumps({k: result[k] for k in keys if k in result}))
-    if out is not None:
-        write_report(result, out)
+        print(json.dumps({k: result[k] for k in SUMMARY_KEYS if k in result}))
     return 0
-
-
-def _predictions_dir(args: argparse.Namespace, out: Path | None) -> Path | None:
-    if not args.save_predictions:
-        return None
-    if out is None:
-        raise ZsegError("--save-predictions needs --out DIR")
-    return out / "predictions"
-
-
-def _default_short_side(model: str) -> int:
-    from .backends import ClipBackend, ConseBackend
-
-    return ConseBackend.default_short_side if model == "conse" else ClipBackend.default_short_side
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -219,9 +149,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .server import ServerLimits, create_app
 
-    limits = ServerLimits(max_upload_bytes=args.max_upload_mb * 1024 * 1024, max_pixels=args.max_pixels, max_classes=args.max_classes,
-                          request_timeout_s=args.timeout, max_queue=args.max_queue)
-    app = create_app(_build_segmenter(args), limits)
+    given = {"max_upload_bytes": args.max_upload_mb * 1024 * 1024 if hasattr(args, "max_upload_mb") else None,
+             "max_pixels": getattr(args, "max_pixels", None), "max_classes": getattr(args, "max_classes", None),
+             "request_timeout_s": getattr(args, "timeout", None), "max_queue": getattr(args, "max_queue", None)}
+    limits = ServerLimits(**{k: v for k, v in given.items() if v is not None})
+    segmenter = _build_segmenter(segmenter_config(args, max_pixels=limits.max_pixels), args.cache_dir)
+    app = create_app(segmenter, limits)
     print(f"zsseg: serving on http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -231,28 +164,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from .bench import CLIP_ARCHITECTURES, benchmark, random_clip_backend
-    from .prompts import TextEmbeddingCache
     from .proposals import build_proposals
-    from .segmenter import Segmenter, SegmenterConfig
+    from .text_cache import TextEmbeddingCache
 
     if args.threads:
         torch.set_num_threads(args.threads)
     vocab = _vocabulary_from_args(args)
     images = expand_inputs(args.inputs)[: args.limit]
-    if args.model in CLIP_ARCHITECTURES:
-        if not Path(args.bpe).is_file():
-            raise ZsegError(f"{args.bpe}: the CLIP tokenizer vocabulary (bpe_simple_vocab_16e6.txt.gz) is needed for {args.model}; pass --bpe")
+    out = prepare_out_file(args.out) if args.out else None  # a bad --out fails before the benchmark runs
+    config = segmenter_config(args)
+    if config.model in CLIP_ARCHITECTURES:
+        if args.bpe is None or not Path(args.bpe).is_file():
+            raise ZsegError(f"{args.model} needs the CLIP tokenizer vocabulary: pass --bpe PATH/bpe_simple_vocab_16e6.txt.gz (not found: {args.bpe})")
         _quiet_transformers()
-        backend = random_clip_backend(args.model, args.bpe, args.device)
-        config = SegmenterConfig(model=args.model, proposals=args.proposals, device=args.device, **_segmenter_options(args))
-        segmenter = Segmenter(backend, build_proposals(args.proposals, model=args.proposals_model, device=args.device), config, TextEmbeddingCache(None))
+        backend = random_clip_backend(config.model, args.bpe, config.device)
+        segmenter = Segmenter(backend, build_proposals(config.proposals, model=config.proposals_model, device=config.device), config, TextEmbeddingCache(None))
     else:
-        segmenter = _build_segmenter(args)
+        segmenter = _build_segmenter(config, args.cache_dir)
     result = benchmark(segmenter, images, vocab, naive=args.naive, dtype=args.dtype)
     text = json.dumps(result, indent=2)
     print(text)
-    if args.out:
-        out = _prepare_out_file(args.out)
+    if out is not None:
         write_atomically({out: lambda p: p.write_text(text)})
     return 0
 
@@ -273,26 +205,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_learn_prompts(args: argparse.Namespace) -> int:
-    import torch
-
-    from .evaluation.datasets import SegmentationDataset, get_spec
-    from .prompt_learning import PromptLearner, ground_truth_crops, learn_prompts
+    from .datasets import SegmentationDataset, get_spec
+    from .training.coop import learn_prompts_on
 
     dataset = SegmentationDataset(args.root, args.split, get_spec(args.dataset))
-    vocab = dataset.vocabulary
-    unseen = {u.strip().lower() for u in (args.unseen or "").split(",") if u.strip()}
-    for u in unseen:
-        vocab.index(u)
-    segmenter = _build_segmenter(args)
-    seen_ids = [i for i, n in enumerate(vocab.names) if n.lower() not in unseen]
-    names = [vocab.prompts[i][0] for i in seen_ids]
-    embs, labels = ground_truth_crops(segmenter.backend, dataset, seen_ids, segmenter.crop, segmenter.short_side, args.limit)
-    torch.manual_seed(args.seed)
-    learner = PromptLearner(segmenter.backend, n_ctx=args.n_ctx)
-    result = learn_prompts(learner, names, embs, labels, iterations=args.iterations, lr=args.lr, seed=args.seed)
-    meta = {"classes": names, "dataset": f"{args.dataset}:{args.split}", "unseen": sorted(unseen), "iterations": args.iterations, "crops": result.crops,
-            "train_accuracy": result.train_accuracy, "final_loss": result.losses[-1]}
-    out = _prepare_out_file(args.out)
+    unseen = [u.strip() for u in (args.unseen or "").split(",") if u.strip()]
+    out = prepare_out_file(args.out)
+    segmenter = _build_segmenter(segmenter_config(args), args.cache_dir)
+    learner, meta = learn_prompts_on(segmenter, dataset, unseen, n_ctx=args.n_ctx, iterations=args.iterations, lr=args.lr, seed=args.seed, limit=args.limit)
     write_atomically({out: lambda p: learner.save(p, meta)})
     print(json.dumps({k: meta[k] for k in ("crops", "train_accuracy", "final_loss")}))
     return 0
@@ -326,15 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     p.set_defaults(func=cmd_eval)
 
+    from .server import ServerLimits
+
     p = sub.add_parser("serve", help="web page and HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-upload-mb", type=int, default=20, help="largest accepted upload (default: 20)")
-    p.add_argument("--max-classes", type=int, default=256, help="most classes per request (default: 256)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds before a request is answered 504 (default: 120)")
-    p.add_argument("--max-queue", type=int, default=8, help="requests admitted at once; more get 503 + Retry-After (default: 8)")
+    p.add_argument("--max-upload-mb", type=int, default=NOT_GIVEN, help=f"largest accepted upload in MB (default: {ServerLimits.max_upload_bytes // 2**20})")
+    p.add_argument("--max-classes", type=int, default=NOT_GIVEN, help=f"most classes per request (default: {ServerLimits.max_classes})")
+    p.add_argument("--timeout", type=float, default=NOT_GIVEN, help=f"seconds before a request is answered 504 (default: {ServerLimits.request_timeout_s})")
+    p.add_argument("--max-queue", type=int, default=NOT_GIVEN, help=f"requests admitted at once; more get 503 + Retry-After (default: {ServerLimits.max_queue})")
     _add_model_options(p)
-    p.set_defaults(func=cmd_serve, max_pixels=25_000_000)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="per-stage timings, images/s, memory; optionally against the naive path")
     p.add_argument("inputs", nargs="+", help="real images: files, folders or globs")
@@ -345,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast around the default path (the naive reference stays fp32); pays on GPUs, not on CPUs without native bf16")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    p.add_argument("--bpe", default="../shared/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz", help="CLIP BPE vocabulary for the random-weight architectures")
+    p.add_argument("--bpe", default=None, help="CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for the random-weight architectures clip-vit-b16 / clip-vit-l14")
     p.add_argument("--out", default=None, help="write the JSON here too")
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)

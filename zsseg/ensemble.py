@@ -14,6 +14,8 @@ def class_probabilities(backend: Backend, image_emb: torch.Tensor, text_emb: tor
 
     image_emb [Q, D], text_emb [S, D] (one row per prompt name), groups [S] -> class index.
     """
+    if len(image_emb) == 0:
+        return text_emb.new_zeros(0, n_classes)
     logits = backend.class_logits(image_emb.to(text_emb.device), text_emb)  # [Q, S]
     per_class = logits.new_full((logits.shape[0], n_classes), float("-inf"))
     per_class = per_class.scatter_reduce(1, groups.expand(logits.shape[0], -1), logits, reduce="amax")
@@ -34,6 +36,22 @@ def ensemble(p_clip: torch.Tensor, p_q: torch.Tensor | None, seen: torch.Tensor 
     seen_part = p_q.pow(weight) * p_clip.pow(1 - weight)
     unseen_part = p_q.pow(1 - weight) * p_clip.pow(weight)
     return s * seen_part + (1 - s) * unseen_part
+
+
+def combine(p_vlm: torch.Tensor, valid: torch.Tensor, p_q: torch.Tensor | None = None, seen: torch.Tensor | None = None,
+            weight: float = 0.8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-proposal class probabilities: (probs [K, C], keep [Q] bool = the proposals they belong to).
+
+    p_vlm [Q', C]: the VLM's probabilities of the ``valid`` proposals (those with pixels above the
+    crop threshold). Without the generator's own ``p_q`` [Q, C] only the valid proposals count;
+    with it, every proposal does and, like zsseg.baseline, one without a crop keeps p_q alone (its
+    VLM probability is 1), then the geometric ``ensemble``.
+    """
+    if p_q is None:
+        return p_vlm, valid
+    full = torch.ones(len(valid), p_vlm.shape[1], dtype=p_vlm.dtype)
+    full[valid] = p_vlm
+    return ensemble(full, p_q.to(full.dtype), seen, weight), torch.ones_like(valid)
 
 
 def fill_uncovered(masks: torch.Tensor) -> torch.Tensor:

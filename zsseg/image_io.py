@@ -100,6 +100,16 @@ def _array_to_rgb(arr: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
     raise ZsegError(f"{name}: unsupported image dtype {arr.dtype}")
 
 
+def resize_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:
+    """Resize so the shorter side is ``short_side`` (bicubic), keeping the aspect ratio."""
+    h, w = rgb.shape[:2]
+    scale = short_side / min(h, w)
+    if abs(scale - 1) < 1e-6:
+        return rgb
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.array(Image.fromarray(rgb).resize(size, Image.BICUBIC))
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 

@@ -1,16 +1,18 @@
-"""Prompt templates and the disk cache of class-name text embeddings."""
+"""Where class-name text embeddings come from: prompt templates or learned (CoOp) context vectors,
+behind one interface (``PromptSource``), and how a trained network embeds a whole class (``ClassEmbedder``)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-if TYPE_CHECKING:
-    from .backends.base import Backend
+from .backends import Backend, build_backend
+from .errors import ZsegError
+from .text_cache import TextEmbeddingCache, default_cache_dir, encode_with_templates
 
 # The 80 prompt templates CLIP used for ImageNet zero-shot classification (Radford et al. 2021).
 IMAGENET_TEMPLATES: tuple[str, ...] = (
@@ -52,109 +54,141 @@ TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def get_templates(name: str) -> tuple[str, ...]:
-    from .errors import ZsegError
+LEARNED_PREFIX = "learned:"  # --templates learned:FILE: CoOp context vectors from `zsseg learn-prompts`
+PLACEHOLDER = "X"  # one placeholder token per context vector in the prompt text
 
+
+def get_templates(name: str) -> tuple[str, ...]:
     if name not in TEMPLATE_SETS:
-        raise ZsegError(f"unknown template set {name!r}; choose one of {', '.join(TEMPLATE_SETS)}")
+        raise ZsegError(f"unknown template set {name!r}; choose one of {', '.join(TEMPLATE_SETS)} or {LEARNED_PREFIX}FILE")
     return TEMPLATE_SETS[name]
 
 
-def default_cache_dir() -> Path:
-    """$ZSSEG_CACHE_DIR, else $XDG_CACHE_HOME/zsseg, else ~/.cache/zsseg."""
-    if os.environ.get("ZSSEG_CACHE_DIR"):
-        return Path(os.environ["ZSSEG_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "zsseg"
+class PromptSource(ABC):
+    """Turns names into unit text embeddings of one backend."""
+
+    backend: Backend
+    name: str  # recorded in every result's settings
+
+    @abstractmethod
+    def embed(self, names: list[str]) -> torch.Tensor:
+        """Unit embeddings [len(names), D] (float32, CPU), from a cache where the source keeps one."""
+
+    @abstractmethod
+    def encode(self, names: list[str]) -> torch.Tensor:
+        """The same embeddings, encoded afresh (the naive reference path of ``zsseg bench``)."""
 
 
-class TextEmbeddingCache:
-    """Class-name embeddings keyed by (backend, template set, name), in memory and on disk.
+class TemplatePrompts(PromptSource):
+    """Each name under every template, the normalised mean (CLIP's prompt ensembling), cached on disk."""
 
-    One file per (backend, template set) holds every name encoded so far, so a vocabulary such as
-    ADE-847 x 80 templates is encoded once per machine. ``directory=None`` keeps it in memory only.
+    def __init__(self, backend: Backend, templates: str, cache: TextEmbeddingCache | None = None) -> None:
+        self.backend, self.name = backend, templates
+        self.templates = get_templates(templates)
+        self.cache = cache if cache is not None else TextEmbeddingCache(None)
+
+    def embed(self, names: list[str]) -> torch.Tensor:
+        return self.cache.encode(self.backend, names, self.templates)
+
+    def encode(self, names: list[str]) -> torch.Tensor:
+        return encode_with_templates(self.backend, names, self.templates)
+
+
+class PromptLearner(PromptSource):
+    """CoOp (Zhou et al. 2022): learnable context vectors in front of the class name.
+
+    The prompt text is "X X ... X {name}." with one placeholder token per context vector; a forward
+    hook on the text encoder's token-embedding layer puts the learned vectors where the
+    placeholders' embeddings are (found by token id, so tokenizers with or without a start token
+    agree), and the backend's own text path runs unchanged and frozen.
     """
 
-    def __init__(self, directory: str | Path | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else None
-        self._memory: dict[str, dict[str, torch.Tensor]] = {}
-        self.hits = 0
-        self.misses = 0
+    def __init__(self, backend: Backend, n_ctx: int = 16, init_std: float = 0.02, ctx: torch.Tensor | None = None, name: str = "learned") -> None:
+        self.backend, self.name = backend, name
+        dim = backend.token_embedding.embedding_dim
+        self.ctx = nn.Parameter(ctx.clone().float() if ctx is not None else torch.randn(n_ctx, dim) * init_std)
+        self._embedded: dict[str, torch.Tensor] = {}
+        ids = backend.tokenizer(PLACEHOLDER, add_special_tokens=False)["input_ids"]
+        self._placeholder_id = int(ids[0])
 
-    @staticmethod
-    def _key(backend_key: str, templates: tuple[str, ...]) -> str:
-        digest = hashlib.sha1("\x1f".join((backend_key,) + templates).encode()).hexdigest()[:16]
-        return f"{_slug(backend_key)}-{digest}"
+    @property
+    def n_ctx(self) -> int:
+        return int(self.ctx.shape[0])
 
-    def _file(self, key: str) -> Path | None:
-        return None if self.directory is None else self.directory / "text" / f"{key}.pt"
+    def prompts(self, names: list[str]) -> list[str]:
+        return [" ".join([PLACEHOLDER] * self.n_ctx) + f" {name}." for name in names]
 
-    def _table(self, key: str) -> dict[str, torch.Tensor]:
-        if key not in self._memory:
-            table: dict[str, torch.Tensor] = {}
-            path = self._file(key)
-            if path is not None and path.exists():
-                try:
-                    saved = torch.load(path, map_location="cpu", weights_only=True)
-                    table = dict(zip(saved["names"], saved["embeddings"]))
-                except Exception:  # a corrupt cache file is rebuilt, never trusted
-                    table = {}
-            self._memory[key] = table
-        return self._memory[key]
+    def __call__(self, names: list[str]) -> torch.Tensor:
+        """Unit text embeddings [len(names), D] with the learned context (differentiable in ctx)."""
+        layer = self.backend.token_embedding
+        ctx = self.ctx.to(layer.weight.device, layer.weight.dtype)
 
-    def encode(self, backend: "Backend", names: list[str], templates: tuple[str, ...]) -> torch.Tensor:
-        """Normalised mean-over-templates embeddings [len(names), D] (float32, CPU)."""
-        key = self._key(backend.cache_key, templates)
-        table = self._table(key)
-        missing = list(dict.fromkeys(n for n in names if n not in table))
-        self.hits += len(names) - len(missing)
-        self.misses += len(missing)
-        if missing:
-            new = encode_with_templates(backend, missing, templates)
-            table.update(zip(missing, new))
-            self._save(key, table)
-        return torch.stack([table[n] for n in names]) if names else torch.zeros(0, 1)
+        def swap(module, inputs, output):
+            slots = inputs[0] == self._placeholder_id
+            slots &= slots.cumsum(1) <= self.n_ctx  # the first n_ctx placeholders of each prompt
+            if not bool((slots.sum(1) == self.n_ctx).all()):
+                raise ZsegError("the tokenizer split the prompt's placeholders; learned prompts do not work with this text encoder")
+            out = output.clone()
+            out[slots] = ctx.repeat(output.shape[0], 1)
+            return out
 
-    def _save(self, key: str, table: dict[str, torch.Tensor]) -> None:
-        path = self._file(key)
-        if path is None:
-            return
+        handle = layer.register_forward_hook(swap)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            torch.save({"names": list(table), "embeddings": torch.stack(list(table.values()))}, tmp)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # an unwritable cache only costs time
+            return F.normalize(self.backend.text_features(self.prompts(names)).float(), dim=-1)
+        finally:
+            handle.remove()
+
+    def embed(self, names: list[str]) -> torch.Tensor:
+        missing = [n for n in dict.fromkeys(names) if n not in self._embedded]
+        if missing:
+            self._embedded.update(zip(missing, self.encode(missing)))
+        return torch.stack([self._embedded[n] for n in names])
+
+    def encode(self, names: list[str]) -> torch.Tensor:
+        with torch.no_grad():
+            return self(names).cpu()
+
+    def save(self, path: str | Path, meta: dict) -> None:
+        torch.save({"ctx": self.ctx.detach().cpu(), "backend": self.backend.cache_key, **meta}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, backend: Backend) -> "PromptLearner":
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            ctx = state["ctx"]
+        except FileNotFoundError:
+            raise ZsegError(f"{path}: learned prompt file not found") from None
+        except Exception as exc:
+            raise ZsegError(f"{path}: not a learned prompt file ({type(exc).__name__})") from None
+        if state.get("backend") != backend.cache_key:
+            raise ZsegError(f"{path}: learned for backend {state.get('backend')!r}, not {backend.cache_key!r}")
+        return cls(backend, ctx=ctx, name=f"{LEARNED_PREFIX}{path}")
 
 
-def encode_with_templates(backend: "Backend", names: list[str], templates: tuple[str, ...], batch_size: int = 256) -> torch.Tensor:
-    """Embed every name under every template and return the normalised per-name mean."""
-    texts = [t.format(n) for n in names for t in templates]
-    chunks = [backend.encode_texts(texts[i : i + batch_size]).float().cpu() for i in range(0, len(texts), batch_size)]
-    emb = torch.cat(chunks).view(len(names), len(templates), -1)
-    emb = torch.nn.functional.normalize(emb, dim=-1).mean(dim=1)
-    return torch.nn.functional.normalize(emb, dim=-1)
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[-60:]
+def build_prompt_source(templates: str | None, backend: Backend, cache: TextEmbeddingCache | None = None) -> PromptSource:
+    """A template set by name (None: the backend's default) or ``learned:FILE``."""
+    templates = templates or backend.default_templates
+    if templates.startswith(LEARNED_PREFIX):
+        return PromptLearner.load(templates[len(LEARNED_PREFIX):], backend)
+    return TemplatePrompts(backend, templates, cache)
 
 
 class ClassEmbedder:
-    """Unit class embeddings from a named text model, as the trained networks see a vocabulary:
-    per class the normalised mean over its prompt names (each averaged over the templates).
-    Training and inference both go through this, so they embed a class the same way."""
+    """Unit class embeddings as the trained networks see a vocabulary: per class the normalised
+    mean over its prompt names (each averaged over the templates). Training and inference both go
+    through this, so they embed a class the same way."""
 
-    def __init__(self, text_model: str, templates: str | None = None, cache: TextEmbeddingCache | None = None, device: str = "cpu") -> None:
-        from .backends import build_backend
-
-        self.cache = cache if cache is not None else TextEmbeddingCache(default_cache_dir())
-        self.backend = build_backend(text_model, device="cpu", text_cache=self.cache)
-        self.templates = templates or self.backend.default_templates
+    def __init__(self, backend: Backend, templates: str | None = None, cache: TextEmbeddingCache | None = None, device: str | torch.device = "cpu") -> None:
+        self.prompts = TemplatePrompts(backend, templates or backend.default_templates, cache if cache is not None else TextEmbeddingCache(default_cache_dir()))
+        self.templates = self.prompts.name
         self.device = device
 
-    def __call__(self, prompts: "list[tuple[str, ...]] | list[list[str]]") -> torch.Tensor:
-        tmpl = get_templates(self.templates)
-        rows = [torch.nn.functional.normalize(self.cache.encode(self.backend, list(p), tmpl).mean(0), dim=0) for p in prompts]
+    @classmethod
+    def from_name(cls, text_model: str, templates: str | None = None, cache: TextEmbeddingCache | None = None, device: str | torch.device = "cpu") -> "ClassEmbedder":
+        """Loads the text model by name ("conse", "clip", a CLIP hub id or folder) on the CPU."""
+        cache = cache if cache is not None else TextEmbeddingCache(default_cache_dir())
+        return cls(build_backend(text_model, device="cpu", text_cache=cache), templates, cache, device)
+
+    def __call__(self, prompts: list[tuple[str, ...]] | list[list[str]]) -> torch.Tensor:
+        rows = [F.normalize(self.prompts.embed(list(p)).mean(0), dim=0) for p in prompts]
         return torch.stack(rows).to(self.device)

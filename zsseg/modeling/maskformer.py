@@ -56,16 +56,23 @@ class ZeroShotMaskFormer(BackboneFPN):
 
     def forward(self, images: torch.Tensor, text_embeddings: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """images [B, 3, H, W] on 0..255; text_embeddings [C, text_dim] (unit rows, frozen)."""
+        return [{"pred_logits": self.classify(out["class_embeddings"], text_embeddings), "pred_masks": out["pred_masks"]} for out in self.decode(images)]
+
+    def decode(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """The vocabulary-free part, per decoder layer: ``class_embeddings`` [B, Q, text_dim] (unit
+        rows) and ``pred_masks`` [B, Q, H/4, W/4] (logits)."""
         pixel, memory = self.pixel_features(images)
         b, d, h, w = memory.shape
         mem = memory.flatten(2).transpose(1, 2) + sine_positions(h, w, d, memory.device)[None]
         q = self.queries.weight[None].expand(b, -1, -1)
-        classes = torch.cat([F.normalize(text_embeddings, dim=-1), F.normalize(self.no_object, dim=-1)])
         outputs = []
         for layer in self.decoder:
             q = layer(q, mem)
             hq = self.decoder_norm(q)
-            logits = self.config.temperature * F.normalize(self.class_embed(hq), dim=-1) @ classes.t()
-            masks = torch.einsum("bqc,bchw->bqhw", self.mask_embed(hq), pixel)
-            outputs.append({"pred_logits": logits, "pred_masks": masks})
+            outputs.append({"class_embeddings": F.normalize(self.class_embed(hq), dim=-1), "pred_masks": torch.einsum("bqc,bchw->bqhw", self.mask_embed(hq), pixel)})
         return outputs
+
+    def classify(self, class_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor:
+        """Logits [B, Q, C+1] (last = no object): temperature × cosine with the classes' text embeddings."""
+        classes = torch.cat([F.normalize(text_embeddings, dim=-1), F.normalize(self.no_object, dim=-1)])
+        return self.config.temperature * class_embeddings @ classes.t()

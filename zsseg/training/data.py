@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from ..errors import ZsegError
-from ..evaluation.datasets import SegmentationDataset
+from ..datasets import SegmentationDataset
 from ..image_io import load_image
 from ..vocabulary import Vocabulary
 

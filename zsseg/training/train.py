@@ -16,8 +16,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..errors import ZsegError
-from ..evaluation.datasets import SegmentationDataset, get_spec
-from ..evaluation.distributed import init_from_env, local_device, shutdown
+from ..datasets import SegmentationDataset, get_spec
+from ..distributed import init_from_env, local_device, shutdown
 from ..modeling import ModelConfig, build_model
 from ..prompts import ClassEmbedder
 from ..vocabulary import Vocabulary, read_class_file
@@ -107,7 +107,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
 
     datasets = [(SegmentationDataset(s.root, s.split, get_spec(s.dataset)), s.rename) for s in cfg.sources()]
     vocab, sources = build_sources(datasets, _training_classes(cfg.classes), cfg.unseen)
-    embedder = ClassEmbedder(cfg.text_model, cfg.templates, device=device)
+    embedder = ClassEmbedder.from_name(cfg.text_model, cfg.templates, device=device)
     text, templates = embedder(list(vocab.prompts)), embedder.templates
 
     model_cfg = ModelConfig(**{**cfg.model, "text_dim": text.shape[1]})

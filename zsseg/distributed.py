@@ -1,4 +1,4 @@
-"""Sharding and reduction for evaluation under ``torchrun`` (PyTorch's own distributed stack)."""
+"""Sharding and reduction under ``torchrun`` (PyTorch's own distributed stack): evaluation, training and collections."""
 
 from __future__ import annotations
 

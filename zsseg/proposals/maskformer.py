@@ -1,0 +1,70 @@
+"""The stage-1 network trained by ``zsseg train`` (a ``model.pt``) as a proposal generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..backends.base import Backend
+from ..errors import ZsegError
+from ..modeling import load_trained
+from ..modeling.common import network_input
+from ..prompts import ClassEmbedder
+from ..vocabulary import Vocabulary
+from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
+
+
+# The network shipped with zsseg (docs/model-card.md): trained on PASCAL VOC 2012 train + CamVid train.
+SHIPPED_NETWORK = Path(__file__).resolve().parent.parent / "weights" / "scenes.pt"
+
+
+class MaskFormerProposals(ProposalGenerator):
+    """The stage-1 network trained by ``zsseg train`` (a ``model.pt``): its query masks, and its
+    class probabilities for the user's vocabulary as p_q, computed against text embeddings from the
+    same text encoder it was trained with. A class that names a training class (``Vocabulary.match``)
+    is seen and embedded exactly as in training; the others are embedded from their prompt names."""
+
+    name = "maskformer"
+
+    def __init__(self, model: str | Path = SHIPPED_NETWORK, device: str = "cpu", filter: MaskFilter | None = None) -> None:
+        """``filter``: None keeps every query (the network's own no-object class weighs them)."""
+        net, meta = load_trained(model)
+        if net.config.architecture != "maskformer":
+            raise ZsegError(f"{model}: a {net.config.architecture} network gives no mask proposals; evaluate it with `zsseg eval --per-pixel-model`")
+        self.model_name = str(model)
+        self.device = device
+        self.filter = filter
+        self._net = net.to(device)
+        self._trained = [[n, *p] for n, p in zip(meta["classes"], meta["prompts"])]  # each training class's names
+        self._trained_prompts = [tuple(p) for p in meta["prompts"]]
+        self.text_model, self.templates = meta["text_model"], meta["templates"]
+        self._embedder: ClassEmbedder | None = None  # the text encoder is loaded on first use, or shared
+
+    def share_text_backend(self, backend: Backend) -> None:
+        """Use an already-loaded backend of the checkpoint's text model (the segmenter's own)."""
+        self._embedder = ClassEmbedder(backend, self.templates, device=self.device)
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray) -> Proposals:
+        h, w = image.shape[:2]
+        x = network_input(image, self.device)
+        out = self._net.decode(x)[-1]
+        masks = F.interpolate(out["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
+        emb = out["class_embeddings"][0]
+        if self.filter is not None:
+            keep = self.filter(masks)
+            masks, emb = masks[keep], emb[keep]
+        return Proposals(masks, state=emb)
+
+    @torch.no_grad()
+    def score(self, proposals: Proposals, vocabulary: Vocabulary) -> ClassScores:
+        if self._embedder is None:
+            self._embedder = ClassEmbedder.from_name(self.text_model, self.templates, device=self.device)
+        matched = vocabulary.match(self._trained)
+        prompts = [vocabulary.prompts[c] if t is None else self._trained_prompts[t] for c, t in enumerate(matched)]
+        logits = self._net.classify(proposals.state[None], self._embedder(prompts))[0]
+        probs = logits.softmax(-1)[:, :-1].cpu()  # "no object" dropped after the softmax, as zsseg
+        return ClassScores(probs, torch.tensor([t is not None for t in matched]))
