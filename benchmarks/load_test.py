@@ -3,7 +3,8 @@
 Starts the server (real offline model unless --url is given), posts a real image N times from C
 threads, and prints latency percentiles, status codes and the server's memory over the run.
 
-    python benchmarks/load_test.py --requests 200 --concurrency 8 --image ../shared/data/voc2012/val/images/2007_000042.jpg
+    python benchmarks/load_test.py --requests 200 --concurrency 8 \
+        --image ../shared/data/voc2012/val/images/2007_000042.jpg
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def load_test(url: str, image: bytes, classes: str, requests: int, concurrency: int, pid: int, timeout: float = 300.0) -> dict:
+def load_test(
+    url: str, image: bytes, classes: str, requests: int, concurrency: int, pid: int, timeout: float = 300.0
+) -> dict:
     """Fire ``requests`` POSTs, ``concurrency`` at a time; sample the server's RSS meanwhile."""
     latencies: list[float] = []
     codes: Counter = Counter()
@@ -43,7 +46,12 @@ def load_test(url: str, image: bytes, classes: str, requests: int, concurrency: 
     def one(_: int) -> None:
         t = time.perf_counter()
         try:
-            r = httpx.post(url + "/api/segment", files={"image": ("img.jpg", image, "image/jpeg")}, data={"classes": classes}, timeout=timeout)
+            r = httpx.post(
+                url + "/api/segment",
+                files={"image": ("img.jpg", image, "image/jpeg")},
+                data={"classes": classes},
+                timeout=timeout,
+            )
             codes[r.status_code] += 1
         except httpx.HTTPError as exc:
             codes[type(exc).__name__] += 1
@@ -60,10 +68,19 @@ def load_test(url: str, image: bytes, classes: str, requests: int, concurrency: 
     lat = np.array(latencies)
     q = len(memory) // 4 or 1
     return {
-        "requests": requests, "concurrency": concurrency, "wall_s": round(wall, 1), "requests_per_s": round(requests / wall, 3),
+        "requests": requests,
+        "concurrency": concurrency,
+        "wall_s": round(wall, 1),
+        "requests_per_s": round(requests / wall, 3),
         "status": {str(k): v for k, v in sorted(codes.items(), key=str)},
-        "latency_s": {p: round(float(np.percentile(lat, int(p[1:]))), 3) for p in ("p50", "p90", "p99")} | {"max": round(float(lat.max()), 3)},
-        "server_rss_mb": {"start": round(memory[0], 1), "first_quarter_max": round(max(memory[:q]), 1), "last_quarter_max": round(max(memory[-q:]), 1), "end": round(memory[-1], 1)},
+        "latency_s": {p: round(float(np.percentile(lat, int(p[1:]))), 3) for p in ("p50", "p90", "p99")}
+        | {"max": round(float(lat.max()), 3)},
+        "server_rss_mb": {
+            "start": round(memory[0], 1),
+            "first_quarter_max": round(max(memory[:q]), 1),
+            "last_quarter_max": round(max(memory[-q:]), 1),
+            "end": round(memory[-1], 1),
+        },
     }
 
 
@@ -76,7 +93,17 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--server-args", default="", help="extra arguments for zsseg serve")
     args = ap.parse_args()
-    cmd = [sys.executable, "-m", "zsseg.cli", "serve", "--host", "127.0.0.1", "--port", str(args.port), *args.server_args.split()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zsseg.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+        *args.server_args.split(),
+    ]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{args.port}"
     try:
@@ -89,7 +116,12 @@ def main() -> None:
         else:
             raise SystemExit("server did not come up: " + (server.stderr.read() if server.poll() is not None else ""))
         image = Path(args.image).read_bytes()
-        httpx.post(url + "/api/segment", files={"image": ("img.jpg", image, "image/jpeg")}, data={"classes": args.classes}, timeout=300)  # warm-up
+        httpx.post(
+            url + "/api/segment",
+            files={"image": ("img.jpg", image, "image/jpeg")},
+            data={"classes": args.classes},
+            timeout=300,
+        )  # warm-up
         result = load_test(url, image, args.classes, args.requests, args.concurrency, server.pid)
         result["server"] = " ".join(cmd[3:])
         print(json.dumps(result, indent=2))

@@ -11,13 +11,14 @@ import json
 import sys
 import time
 
-from zsseg.image_io import load_image
+from zsseg.image_io import load_image, resize_short_side
 from zsseg.proposals import MaskFormerProposals
-from zsseg.image_io import resize_short_side
 from zsseg.vocabulary import resolve_vocabulary
 
 
-def main(model: str, images: str = "../shared/data/voc2012/val/images/*.jpg", n: int = 4, short_side: int = 512) -> None:
+def main(
+    model: str, images: str = "../shared/data/voc2012/val/images/*.jpg", n: int = 4, short_side: int = 512
+) -> None:
     gen = MaskFormerProposals(model)
     vocab = resolve_vocabulary("vocab:voc21")
     outs = [gen(resize_short_side(load_image(p), short_side), vocab) for p in sorted(glob.glob(images))[:n]]
@@ -29,10 +30,24 @@ def main(model: str, images: str = "../shared/data/voc2012/val/images/*.jpg", n:
     general = []
     for o in outs:
         binary = (o.masks > 0.5).flatten(1).float()
-        general.append(f.select(binary.sum(1), lambda idx, b=binary: b[idx] @ b[idx].t(), binary.shape[1], o.class_probs.max(1).values))
+        general.append(
+            f.select(
+                binary.sum(1), lambda idx, b=binary: b[idx] @ b[idx].t(), binary.shape[1], o.class_probs.max(1).values
+            )
+        )
     general_s = (time.perf_counter() - t) / n
     same = all(a.tolist() == b.tolist() for a, b in zip(ranked, general))
-    print(json.dumps({"images": n, "short_side": short_side, "rank_only_s": round(rank_s, 4), "general_path_s": round(general_s, 4), "same_indices": same}))
+    print(
+        json.dumps(
+            {
+                "images": n,
+                "short_side": short_side,
+                "rank_only_s": round(rank_s, 4),
+                "general_path_s": round(general_s, 4),
+                "same_indices": same,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,15 +15,14 @@ import torch
 
 from zsseg.backends.conse import ConseBackend
 from zsseg.classification import build_crops, normalise_and_resize
-from zsseg.geometry import window_boxes
-from zsseg.ensemble import class_probabilities, fill_uncovered, semantic_map
 from zsseg.datasets import SegmentationDataset, get_spec
+from zsseg.ensemble import class_probabilities, fill_uncovered, semantic_map
 from zsseg.evaluation.metrics import ConfusionMatrix
-from zsseg.image_io import load_image
+from zsseg.geometry import window_boxes
+from zsseg.image_io import load_image, resize_short_side
 from zsseg.prompts import get_templates
-from zsseg.text_cache import TextEmbeddingCache, default_cache_dir
 from zsseg.proposals import GraphProposals
-from zsseg.image_io import resize_short_side
+from zsseg.text_cache import TextEmbeddingCache, default_cache_dir
 
 
 def collect(backend: ConseBackend, dataset: SegmentationDataset, limit: int, short_side: int) -> list[dict]:
@@ -38,9 +37,16 @@ def collect(backend: ConseBackend, dataset: SegmentationDataset, limit: int, sho
             crops = build_crops(img, binary, 224, backend.pixel_mean, backend.pixel_std, style, 1.0, 0.1)
             rec[style] = torch.cat([backend.imagenet_probs(crops[i : i + 32]) for i in range(0, len(crops), 32)])
         boxes = window_boxes(*work.shape[:2], (0.5, 1.0))
-        crops = torch.cat([normalise_and_resize(img[:, y0:y1, x0:x1], 224, backend.pixel_mean, backend.pixel_std) for (x0, y0, x1, y1) in boxes])
+        crops = torch.cat(
+            [
+                normalise_and_resize(img[:, y0:y1, x0:x1], 224, backend.pixel_mean, backend.pixel_std)
+                for (x0, y0, x1, y1) in boxes
+            ]
+        )
         rec["window"] = backend.imagenet_probs(crops)
-        rec["window_weights"] = torch.stack([binary[:, y0:y1, x0:x1].flatten(1).sum(1) for (x0, y0, x1, y1) in boxes], 1).float()
+        rec["window_weights"] = torch.stack(
+            [binary[:, y0:y1, x0:x1].flatten(1).sum(1) for (x0, y0, x1, y1) in boxes], 1
+        ).float()
         records.append(rec)
     return records
 

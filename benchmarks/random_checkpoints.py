@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SamConfig, SamImageProcessorPil, SamModel
+from transformers import (
+    Mask2FormerConfig,
+    Mask2FormerForUniversalSegmentation,
+    SamConfig,
+    SamImageProcessorPil,
+    SamModel,
+)
 
 
 def main(root: str) -> None:
@@ -21,7 +27,9 @@ def main(root: str) -> None:
     SamModel(SamConfig()).save_pretrained(out / "sam-vit-base")  # facebook/sam-vit-base architecture
     SamImageProcessorPil().save_pretrained(out / "sam-vit-base")
     labels = {i: f"class{i}" for i in range(133)}  # COCO panoptic has 133 labels
-    Mask2FormerForUniversalSegmentation(Mask2FormerConfig(id2label=labels, label2id={v: k for k, v in labels.items()})).save_pretrained(out / "mask2former-swin-tiny")
+    Mask2FormerForUniversalSegmentation(
+        Mask2FormerConfig(id2label=labels, label2id={v: k for k, v in labels.items()})
+    ).save_pretrained(out / "mask2former-swin-tiny")
     print(f"wrote {out / 'sam-vit-base'} and {out / 'mask2former-swin-tiny'}")
 
 

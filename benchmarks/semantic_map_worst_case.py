@@ -21,8 +21,18 @@ def main() -> None:
     probs = (torch.ones(50, 847) + 1e-2 * torch.rand(50, 847)).softmax(1)
     t = time.perf_counter()
     semantic_map(probs, masks, (3000, 4000))
-    print(json.dumps({"masks": 50, "classes": 847, "working": [384, 512], "output": [3000, 4000], "seconds": round(time.perf_counter() - t, 1),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+    print(
+        json.dumps(
+            {
+                "masks": 50,
+                "classes": 847,
+                "working": [384, 512],
+                "output": [3000, 4000],
+                "seconds": round(time.perf_counter() - t, 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -22,16 +22,29 @@ def main(results: Path = Path("results")) -> None:
         if not rows:
             continue
         print(f"\n{split}: {rows[0][1]['dataset']} {rows[0][1]['split']}, {rows[0][1]['images']} images\n")
-        print("| method | mIoU seen | mIoU unseen | hIoU | mIoU | s / image * | results/ |\n|---|---|---|---|---|---|---|")
+        print(
+            "| method | mIoU seen | mIoU unseen | hIoU | mIoU | s / image * | results/ |\n|---|---|---|---|---|---|---|"
+        )
         for k, r in rows:
-            print(f"| {ROWS[k]} | {r['mIoU_seen']:.1f} | {r['mIoU_unseen']:.1f} | {r['hIoU']:.1f} | {r['mIoU']:.1f} | {r['seconds_per_image']:.2f} | `zs-{split}-{k}` |")
-        print("\n| proposals | oracle mIoU seen | oracle mIoU unseen | recall@0.5 seen | recall@0.5 unseen | proposals / image | results/ |\n|---|---|---|---|---|---|---|")
+            print(
+                f"| {ROWS[k]} | {r['mIoU_seen']:.1f} | {r['mIoU_unseen']:.1f} | {r['hIoU']:.1f} "
+                f"| {r['mIoU']:.1f} | {r['seconds_per_image']:.2f} | `zs-{split}-{k}` |"
+            )
+        print(
+            "\n| proposals | oracle mIoU seen | oracle mIoU unseen | recall@0.5 seen | "
+            "recall@0.5 unseen | proposals / image | results/ |\n|---|---|---|---|---|---|---|"
+        )
         for k in ORACLE:
             p = results / f"zs-{split}-oracle-{k}" / "metrics.json"
             if p.exists():
                 r = json.loads(p.read_text())
-                print(f"| {k} | {r['mIoU_seen']:.1f} | {r['mIoU_unseen']:.1f} | {r['recall@0.5_seen']:.1f} | {r['recall@0.5_unseen']:.1f} | {r['proposals_per_image']:.0f} | `zs-{split}-oracle-{k}` |")
-    print("\n\\* one thread, with training jobs sharing the 2 cores: compare within a table, not with the Speed section.")
+                print(
+                    f"| {k} | {r['mIoU_seen']:.1f} | {r['mIoU_unseen']:.1f} | {r['recall@0.5_seen']:.1f} | "
+                    f"{r['recall@0.5_unseen']:.1f} | {r['proposals_per_image']:.0f} | `zs-{split}-oracle-{k}` |"
+                )
+    print(
+        "\n\\* one thread, with training jobs sharing the 2 cores: compare within a table, not with the Speed section."
+    )
 
 
 if __name__ == "__main__":

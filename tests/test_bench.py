@@ -8,8 +8,8 @@ from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig, cli
 from zsseg.bench import benchmark, naive_segment
-from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import GraphProposals
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.vocabulary import Vocabulary
 
 from .conftest import require_shared
@@ -50,8 +50,29 @@ def test_bench_cli_quick_mode_clip_architecture(tmp_path, capsys):
     img = tmp_path / "coffee.jpg"
     Image.fromarray(skimage.data.coffee()).save(img)
     out = tmp_path / "bench.json"
-    code = cli.main(["bench", str(img), "--classes", "cup, table", "--model", "clip-vit-b16", "--bpe", str(bpe), "--limit", "1",
-                     "--short-side", "96", "--proposals", "whole", "--naive", "--templates", "single", "--out", str(out)])
+    code = cli.main(
+        [
+            "bench",
+            str(img),
+            "--classes",
+            "cup, table",
+            "--model",
+            "clip-vit-b16",
+            "--bpe",
+            str(bpe),
+            "--limit",
+            "1",
+            "--short-side",
+            "96",
+            "--proposals",
+            "whole",
+            "--naive",
+            "--templates",
+            "single",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     r = json.loads(out.read_text())
     assert r["settings"]["model"] == "clip-vit-b16" and r["settings"]["crop"] == "masked"

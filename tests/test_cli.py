@@ -5,14 +5,20 @@ import pytest
 from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig, cli
-from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import GraphProposals
+from zsseg.text_cache import TextEmbeddingCache
 
 
 @pytest.fixture
 def fake_model(monkeypatch, colour_backend):
     """The CLI with the exact colour backend instead of loading real weights."""
-    monkeypatch.setattr(cli, "_build_segmenter", lambda config, cache_dir: Segmenter(colour_backend, GraphProposals(), SegmenterConfig(max_pixels=config.max_pixels), TextEmbeddingCache(None)))
+    monkeypatch.setattr(
+        cli,
+        "_build_segmenter",
+        lambda config, cache_dir: Segmenter(
+            colour_backend, GraphProposals(), SegmenterConfig(max_pixels=config.max_pixels), TextEmbeddingCache(None)
+        ),
+    )
 
 
 @pytest.fixture
@@ -50,18 +56,23 @@ def test_folder_and_glob_inputs(fake_model, image_file, tmp_path, capsys):
     Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(image_file.parent / "grey.jpg")
     code, _ = run(capsys, "segment", image_file.parent, "--classes", "red, blue", "--out", tmp_path / "o1", "--quiet")
     assert code == 0 and len(list((tmp_path / "o1").iterdir())) == 6
-    code, _ = run(capsys, "segment", str(image_file.parent / "*.png"), "--vocab", "voc21", "--out", tmp_path / "o2", "--quiet")
+    code, _ = run(
+        capsys, "segment", str(image_file.parent / "*.png"), "--vocab", "voc21", "--out", tmp_path / "o2", "--quiet"
+    )
     assert code == 0 and len(list((tmp_path / "o2").iterdir())) == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--classes", ""], "empty class list"),
-    (["--classes", "cat, , dog"], "blank class name"),
-    (["--classes", "cat, dog, cat"], "duplicate class name"),
-    (["--vocab", "nope"], "unknown vocabulary"),
-    (["--classes-file", "/nonexistent/classes.txt"], "class file not found"),
-    ([], "give exactly one of"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--classes", ""], "empty class list"),
+        (["--classes", "cat, , dog"], "blank class name"),
+        (["--classes", "cat, dog, cat"], "duplicate class name"),
+        (["--vocab", "nope"], "unknown vocabulary"),
+        (["--classes-file", "/nonexistent/classes.txt"], "class file not found"),
+        ([], "give exactly one of"),
+    ],
+)
 def test_bad_classes(fake_model, image_file, tmp_path, capsys, args, message):
     code, err = run(capsys, "segment", image_file, *args, "--out", tmp_path / "out")
     assert code == 2
@@ -110,3 +121,18 @@ def test_same_stem_twice(fake_model, image_file, tmp_path, capsys, two_colour_im
 def test_vocabularies_command(capsys):
     assert cli.main(["vocabularies"]) == 0
     assert "ade150" in capsys.readouterr().out
+
+
+def test_negative_short_side_is_refused(fake_model, image_file, tmp_path, capsys):
+    code, err = run(capsys, "segment", image_file, "--classes", "red", "--out", tmp_path / "o", "--short-side", "-5")
+    assert code == 2 and "short-side must be >= 8 pixels, got -5" in err and err.count("\n") == 1
+
+
+def test_bench_out_folder_is_refused_before_running(fake_model, image_file, tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    code, err = run(capsys, "bench", image_file, "--classes", "red", "--out", folder)
+    assert code == 2 and "is a folder; --out takes a file name" in err and err.count("\n") == 1
+    assert (
+        sorted(p.name for p in tmp_path.iterdir()) == ["in", "results"] and list(folder.iterdir()) == []
+    )  # nothing written beside it

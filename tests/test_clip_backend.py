@@ -10,20 +10,33 @@ from zsseg import Segmenter, SegmenterConfig, ZsegError
 from zsseg.backends import ClipBackend, build_clip_tokenizer
 from zsseg.backends.clip import CLIP_MEAN, CLIP_STD
 from zsseg.classification import build_crops
-from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import SlicProposals
+from zsseg.text_cache import TextEmbeddingCache
 
 from .conftest import CLIP_BPE, require_shared
 
 TINY = dict(
-    text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77),
-    vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+    text_config=dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77
+    ),
+    vision_config=dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+    ),
     projection_dim=16,
 )
 # The real ViT-B/16 architecture of openai/clip-vit-base-patch16.
 VIT_B16 = dict(
-    text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8, max_position_embeddings=77),
-    vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=224, patch_size=16),
+    text_config=dict(
+        hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8, max_position_embeddings=77
+    ),
+    vision_config=dict(
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        image_size=224,
+        patch_size=16,
+    ),
     projection_dim=512,
 )
 
@@ -106,7 +119,12 @@ def test_missing_and_corrupt_weights(tmp_path, tokenizer, monkeypatch):
 
 def test_full_pipeline_with_tiny_clip(tokenizer, two_colour_image):
     backend = ClipBackend(make_clip(TINY), tokenizer, identifier="random")
-    seg = Segmenter(backend, SlicProposals(), SegmenterConfig(model="clip", templates="vild", short_side=48), TextEmbeddingCache(None))
+    seg = Segmenter(
+        backend,
+        SlicProposals(),
+        SegmenterConfig(model="clip", templates="vild", short_side=48),
+        TextEmbeddingCache(None),
+    )
     out = seg(two_colour_image, "cat, sofa; couch, wall")
     assert out.labels.shape == two_colour_image.shape[:2]
     assert out.mask_probs.shape[1] == 3 and torch.allclose(out.mask_probs.sum(1), torch.ones(len(out.mask_probs)))
@@ -119,11 +137,27 @@ def test_siglip_through_the_same_backend(tokenizer):
 
     torch.manual_seed(0)
     cfg = SiglipConfig(
-        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, vocab_size=49408, max_position_embeddings=64),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+        text_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            vocab_size=49408,
+            max_position_embeddings=64,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
     )
     model = SiglipModel(cfg).eval()
-    backend = ClipBackend(model, tokenizer, identifier="random-siglip", pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5))
+    backend = ClipBackend(
+        model, tokenizer, identifier="random-siglip", pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5)
+    )
     assert backend.model_type == "siglip"
     texts = ["a photo of a cat.", "a dog"]
     tok = tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
@@ -141,7 +175,9 @@ def test_siglip_through_the_same_backend(tokenizer):
 def test_wrong_model_type(tmp_path):
     from transformers import BertConfig, BertModel
 
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
+    BertModel(
+        BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(tmp_path)
     with pytest.raises(ZsegError, match="is a 'bert' checkpoint; the clip backend needs a CLIP or SigLIP one"):
         ClipBackend.from_pretrained(str(tmp_path))
 
@@ -158,5 +194,9 @@ def test_dense_mode_maskclip_grid(tokenizer):
         x = torch.randn(1, 3, 32, 32)
         hs = vision(pixel_values=x, output_hidden_states=True).hidden_states[-2][:, 1:]
         last = vision.encoder.layers[-1]
-        ref = model.visual_projection(vision.post_layernorm(last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(hs)))))
-    assert torch.allclose(backend.encode_dense(x).flatten(0, 1), torch.nn.functional.normalize(ref[0], dim=-1), atol=1e-5)
+        ref = model.visual_projection(
+            vision.post_layernorm(last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(hs))))
+        )
+    assert torch.allclose(
+        backend.encode_dense(x).flatten(0, 1), torch.nn.functional.normalize(ref[0], dim=-1), atol=1e-5
+    )

@@ -102,7 +102,9 @@ def build_coco(root):
 
 def build_cityscapes(root):
     _rgb(root / "leftImg8bit" / "val" / "lindau" / "lindau_000000_000019_leftImg8bit.png")
-    _save(root / "gtFine" / "val" / "lindau" / "lindau_000000_000019_gtFine_labelIds.png", np.full((4, 6), 26, np.uint8))
+    _save(
+        root / "gtFine" / "val" / "lindau" / "lindau_000000_000019_gtFine_labelIds.png", np.full((4, 6), 26, np.uint8)
+    )
     return 13  # labelId 26 = car = train id 13
 
 
@@ -112,15 +114,36 @@ def build_camvid(root):
     return 8
 
 
-@pytest.mark.parametrize("name, build", [("voc21", build_voc), ("ade150", build_ade), ("ade847", build_ade847), ("pc59", build_pc59),
-                                         ("coco_stuff171", build_coco), ("cityscapes", build_cityscapes), ("camvid", build_camvid)])
+@pytest.mark.parametrize(
+    "name, build",
+    [
+        ("voc21", build_voc),
+        ("ade150", build_ade),
+        ("ade847", build_ade847),
+        ("pc59", build_pc59),
+        ("coco_stuff171", build_coco),
+        ("cityscapes", build_cityscapes),
+        ("camvid", build_camvid),
+    ],
+)
 def test_official_layouts(tmp_path, name, build):
     expected = build(tmp_path)
     ds = SegmentationDataset(tmp_path, "val", get_spec(name))
     assert ds.layout != "generic" and len(ds) >= 1
     s = ds.samples[0]
     assert (ds.read_label(s, (4, 6)) == expected).all()
-    assert len(ds.vocabulary) == {"voc21": 21, "ade150": 150, "ade847": 847, "pc59": 59, "coco_stuff171": 171, "cityscapes": 19, "camvid": 11}[name]
+    assert (
+        len(ds.vocabulary)
+        == {
+            "voc21": 21,
+            "ade150": 150,
+            "ade847": 847,
+            "pc59": 59,
+            "coco_stuff171": 171,
+            "cityscapes": 19,
+            "camvid": 11,
+        }[name]
+    )
 
 
 def test_pc459_needs_its_class_file(tmp_path):
@@ -134,7 +157,15 @@ def test_pc459_needs_its_class_file(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("folder, spec, count", [("voc2012", "voc21", 112), ("camvid", "camvid", 101), ("ade20k", "ade150", 3), ("coco_stuff", "coco_stuff171", 10)])
+@pytest.mark.parametrize(
+    "folder, spec, count",
+    [
+        ("voc2012", "voc21", 112),
+        ("camvid", "camvid", 101),
+        ("ade20k", "ade150", 3),
+        ("coco_stuff", "coco_stuff171", 10),
+    ],
+)
 def test_real_shared_data(folder, spec, count):
     root = require_shared("data", folder)
     ds = SegmentationDataset(root, "val", get_spec(spec))

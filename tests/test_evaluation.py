@@ -67,15 +67,37 @@ def test_oracle_on_blocks_is_perfect(blocks, monkeypatch):
     # one whole-image mask per image: it matches no segment of the split-off class
     split = evaluate(ds, oracle=WholeImageProposal(), short_side=40, progress=False, unseen=[ds.vocabulary.names[2]])
     assert split["per_class_recall@0.5"] == {"red": 0.0, "green": 100.0, "blue": 0.0}  # green covers most of each image
-    assert (split["recall@0.5_seen"], split["recall@0.5_unseen"]) == (50.0, 0.0)  # seen: no red segment, every green one
+    assert (split["recall@0.5_seen"], split["recall@0.5_unseen"]) == (
+        50.0,
+        0.0,
+    )  # seen: no red segment, every green one
 
 
 def test_eval_cli_writes_report(blocks, tmp_path, capsys, monkeypatch):
     from zsseg import datasets
 
-    monkeypatch.setitem(datasets.DATASETS, "blocks", datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"))
+    monkeypatch.setitem(
+        datasets.DATASETS,
+        "blocks",
+        datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"),
+    )
     out = tmp_path / "report"
-    code = cli.main(["eval", "--dataset", "blocks", "--root", str(blocks), "--oracle", "--short-side", "40", "--out", str(out), "--save-predictions", "--quiet"])
+    code = cli.main(
+        [
+            "eval",
+            "--dataset",
+            "blocks",
+            "--root",
+            str(blocks),
+            "--oracle",
+            "--short-side",
+            "40",
+            "--out",
+            str(out),
+            "--save-predictions",
+            "--quiet",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["mIoU"] > 99
@@ -88,16 +110,41 @@ def test_eval_cli_writes_report(blocks, tmp_path, capsys, monkeypatch):
 def test_eval_cli_unknown_unseen_class(blocks, tmp_path, capsys, monkeypatch):
     from zsseg import datasets
 
-    monkeypatch.setitem(datasets.DATASETS, "blocks", datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"))
+    monkeypatch.setitem(
+        datasets.DATASETS,
+        "blocks",
+        datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"),
+    )
     code = cli.main(["eval", "--dataset", "blocks", "--root", str(blocks), "--oracle", "--unseen", "purple"])
     assert code == 2 and "purple" in capsys.readouterr().err
 
 
 def test_torchrun_two_processes_equal_one(blocks, tmp_path):
     """The same oracle evaluation under torchrun with 2 CPU processes (gloo) gives the same matrix."""
+
     def run(nproc, out):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(29500 + nproc + os.getpid() % 1000),
-               "-m", "zsseg.cli", "eval", "--dataset", "voc21", "--root", str(blocks), "--oracle", "--short-side", "40", "--out", str(out), "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(nproc),
+            "--master_port",
+            str(29500 + nproc + os.getpid() % 1000),
+            "-m",
+            "zsseg.cli",
+            "eval",
+            "--dataset",
+            "voc21",
+            "--root",
+            str(blocks),
+            "--oracle",
+            "--short-side",
+            "40",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
         assert done.returncode == 0, done.stderr[-2000:]

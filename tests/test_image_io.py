@@ -9,7 +9,11 @@ from zsseg.image_io import load_image, write_atomically
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "CMYK", "1", "I;16", "I"])
 def test_modes_convert_to_rgb(tmp_path, mode):
     arr = (np.arange(12 * 10) % 251).reshape(10, 12).astype(np.uint8)
-    img = Image.fromarray(arr).convert(mode) if mode not in ("I;16", "I") else Image.fromarray((arr.astype(np.uint16) * 257))
+    img = (
+        Image.fromarray(arr).convert(mode)
+        if mode not in ("I;16", "I")
+        else Image.fromarray((arr.astype(np.uint16) * 257))
+    )
     if mode == "I":
         img = img.convert("I")
     path = tmp_path / f"x.{'tif' if mode in ('CMYK', 'I') else 'png'}"

@@ -22,7 +22,11 @@ def test_efficientnet_loads_strict_and_recognises_photos():
     from PIL import Image
 
     for photo, expected in [(skimage.data.chelsea(), "cat"), (skimage.data.coffee(), "espresso")]:
-        x = torch.from_numpy(np.array(Image.fromarray(photo).resize((224, 224), Image.BICUBIC))).permute(2, 0, 1).float()[None]
+        x = (
+            torch.from_numpy(np.array(Image.fromarray(photo).resize((224, 224), Image.BICUBIC)))
+            .permute(2, 0, 1)
+            .float()[None]
+        )
         with torch.no_grad():
             top = names[int(net((x - 127) / 128).argmax())]
         assert expected in top.lower()
@@ -60,7 +64,19 @@ def test_cli_end_to_end_offline(tmp_path, capsys):
 
     img = tmp_path / "chelsea.jpg"
     Image.fromarray(skimage.data.chelsea()).save(img)
-    code = cli.main(["segment", str(img), "--classes", "cat, floor, wall", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    code = cli.main(
+        [
+            "segment",
+            str(img),
+            "--classes",
+            "cat, floor, wall",
+            "--out",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     summary = json.loads((tmp_path / "out" / "chelsea.json").read_text())
     assert max(summary["pixel_share"], key=summary["pixel_share"].get) == "cat"
@@ -70,7 +86,9 @@ def test_cli_end_to_end_offline(tmp_path, capsys):
 def test_dense_mode_offline(conse_segmenter):
     from zsseg import Segmenter, SegmenterConfig
 
-    dense = Segmenter(conse_segmenter.backend, conse_segmenter.proposals, SegmenterConfig(crop="dense"), conse_segmenter.text_cache)
+    dense = Segmenter(
+        conse_segmenter.backend, conse_segmenter.proposals, SegmenterConfig(crop="dense"), conse_segmenter.text_cache
+    )
     seg = dense(skimage.data.chelsea(), "cat, car, bicycle, airplane")
     assert seg.pixel_shares().get("cat", 0) > 0.5, seg.pixel_shares()
     assert seg.settings["num_crops"] == 1

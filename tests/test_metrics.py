@@ -15,7 +15,8 @@ def test_matches_sklearn_on_random_maps():
         pred = rng.integers(0, 6, (17, 23))
         cm.update(pred, gt)
         keep = gt != 255
-        all_gt.append(gt[keep]); all_pred.append(pred[keep])
+        all_gt.append(gt[keep])
+        all_pred.append(pred[keep])
     ref = confusion_matrix(np.concatenate(all_gt), np.concatenate(all_pred), labels=range(6))
     assert np.array_equal(cm.matrix, ref)
     tp = np.diag(ref)

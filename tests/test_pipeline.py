@@ -1,12 +1,14 @@
 """The whole two-stage pipeline on synthetic images with the exact colour backend."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from zsseg import Segmenter, SegmenterConfig, ZsegError
-from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import ClassScores, GraphProposals, ProposalGenerator, Proposals
+from zsseg.text_cache import TextEmbeddingCache
 
 
 def make(backend, proposals=None, **cfg):
@@ -121,3 +123,35 @@ def test_dense_mode_pools_grid_cells(colour_backend, two_colour_image):
 def test_dense_mode_unsupported_backend_message(colour_backend, two_colour_image):
     with pytest.raises(ZsegError, match="no dense mode"):
         make(colour_backend, crop="dense")(two_colour_image, "red, blue")
+
+
+def test_set_image_then_predict_equals_a_fresh_call(colour_backend, two_colour_image):
+    """The image is encoded once; each class list then costs only the class-dependent stages, and
+    gives the labels a one-call segmentation gives."""
+    seg = make(colour_backend, crop="window")
+    state = seg.set_image(two_colour_image)
+    for classes in ("red, blue", "blue, green, red", ["warm; red", "cold; blue", "grass; green"]):
+        relabelled = seg.predict(classes)
+        fresh = seg(two_colour_image, classes)
+        assert np.array_equal(relabelled.labels, fresh.labels) and torch.allclose(
+            relabelled.mask_probs, fresh.mask_probs
+        )
+        assert "proposals" not in relabelled.timings and "proposals" in fresh.timings
+    assert seg.image is state and seg.predict("red", image=state).labels.shape == (48, 64)
+    with pytest.raises(ZsegError, match="call set_image"):
+        make(colour_backend).predict("red")
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("short_side", -5, "short-side must be >= 8 pixels, got -5"),
+        ("mask_threshold", 1.5, "mask-threshold must be in [0, 1)"),
+        ("ensemble_weight", 2.0, "ensemble-weight must be in [0, 1]"),
+        ("batch_size", 0, "batch-size must be >= 1"),
+        ("crop", "squashed", "crop must be one of masked, context, window, dense"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(option, value, message):
+    with pytest.raises(ZsegError, match=re.escape(message)):
+        SegmenterConfig(**{option: value})

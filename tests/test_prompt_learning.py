@@ -4,9 +4,9 @@ import torch
 from zsseg import Segmenter, SegmenterConfig, ZsegError
 from zsseg.backends import ClipBackend, build_clip_tokenizer
 from zsseg.prompts import PromptLearner
-from zsseg.training.coop import learn_prompts
-from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import SlicProposals
+from zsseg.text_cache import TextEmbeddingCache
+from zsseg.training.coop import learn_prompts
 
 from .conftest import CLIP_BPE, require_shared
 from .test_clip_backend import TINY, make_clip
@@ -50,7 +50,12 @@ def test_save_load_and_use_in_the_segmenter(tiny_clip, tmp_path, two_colour_imag
     learner.save(path, {"classes": ["cat"]})
     loaded = PromptLearner.load(path, tiny_clip)
     assert torch.equal(loaded.ctx, learner.ctx)
-    seg = Segmenter(tiny_clip, SlicProposals(), SegmenterConfig(templates=f"learned:{path}", short_side=48), TextEmbeddingCache(None))
+    seg = Segmenter(
+        tiny_clip,
+        SlicProposals(),
+        SegmenterConfig(templates=f"learned:{path}", short_side=48),
+        TextEmbeddingCache(None),
+    )
     out = seg(two_colour_image, "cat, dog")
     assert out.labels.shape == two_colour_image.shape[:2] and out.settings["templates"] == f"learned:{path}"
     other = ClipBackend(make_clip(TINY), tiny_clip.tokenizer, identifier="another")

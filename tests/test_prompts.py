@@ -19,7 +19,9 @@ def test_class_embedding_is_normalised_mean_over_templates(colour_backend):
     red = colour_backend.encode_texts(["red"])[0]
     assert torch.allclose(emb[0], red, atol=1e-6)
     mixed = encode_with_templates(colour_backend, ["ignored"], ("{} red", "{} blue"))
-    expected = torch.nn.functional.normalize(colour_backend.encode_texts(["red"])[0] + colour_backend.encode_texts(["blue"])[0], dim=0)
+    expected = torch.nn.functional.normalize(
+        colour_backend.encode_texts(["red"])[0] + colour_backend.encode_texts(["blue"])[0], dim=0
+    )
     assert torch.allclose(mixed[0], expected, atol=1e-6)
     assert torch.allclose(emb.norm(dim=1), torch.ones(2))
 

@@ -8,11 +8,11 @@ from zsseg.proposals import GraphProposals, MaskFilter, SlicProposals, build_pro
 
 def test_mask_filter_drops_tiny_duplicates_and_caps():
     masks = torch.zeros(5, 10, 10)
-    masks[0, :5] = 1            # 50 px
-    masks[1, :5, :9] = 1        # 45 px, IoU 0.9 with mask 0 -> duplicate
-    masks[2, 5:] = 1            # 50 px
-    masks[3, 9, 9] = 1          # 1 px -> tiny
-    masks[4, :, :3] = 1         # 30 px
+    masks[0, :5] = 1  # 50 px
+    masks[1, :5, :9] = 1  # 45 px, IoU 0.9 with mask 0 -> duplicate
+    masks[2, 5:] = 1  # 50 px
+    masks[3, 9, 9] = 1  # 1 px -> tiny
+    masks[4, :, :3] = 1  # 30 px
     keep = MaskFilter(min_area=0.05, dedup_iou=0.85, max_masks=10)(masks)
     assert sorted(keep.tolist()) == [0, 2, 4]
     assert MaskFilter(min_area=0.05, dedup_iou=0.85, max_masks=2)(masks).tolist() == [0, 2]
@@ -45,7 +45,9 @@ def test_blank_image_gives_one_mask():
 
 def dense_segment_masks(label_maps):
     """Every segment of every map as a dense mask, maps in order, ids ascending (the reference)."""
-    return torch.cat([torch.from_numpy(lab)[None] == torch.unique(torch.from_numpy(lab))[:, None, None] for lab in label_maps]).float()
+    return torch.cat(
+        [torch.from_numpy(lab)[None] == torch.unique(torch.from_numpy(lab))[:, None, None] for lab in label_maps]
+    ).float()
 
 
 def test_label_map_filter_from_joint_histograms_equals_filtering_dense_masks():
@@ -59,11 +61,15 @@ def test_label_map_filter_from_joint_histograms_equals_filtering_dense_masks():
     for image in (resize_short_side(data.astronaut(), 160), resize_short_side(data.coffee(), 160)):
         gen = GraphProposals()
         min_size = max(16, int(gen.filter.min_area * image.shape[0] * image.shape[1]))
-        dense = dense_segment_masks([felzenszwalb(image, scale=s, sigma=gen.sigma, min_size=min_size) for s in gen.scales])
+        dense = dense_segment_masks(
+            [felzenszwalb(image, scale=s, sigma=gen.sigma, min_size=min_size) for s in gen.scales]
+        )
         got = gen(image).masks
         assert len(got) > 10 and torch.equal(got, dense[gen.filter(dense)])
         sp = SlicProposals()
-        dense = dense_segment_masks([slic(image, n_segments=n, compactness=sp.compactness, start_label=0) for n in sp.n_segments])
+        dense = dense_segment_masks(
+            [slic(image, n_segments=n, compactness=sp.compactness, start_label=0) for n in sp.n_segments]
+        )
         got = sp(image).masks
         assert len(got) > 10 and torch.equal(got, dense[sp.filter(dense)])
 

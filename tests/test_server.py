@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig
-from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import GraphProposals
 from zsseg.server import ServerLimits, create_app
+from zsseg.text_cache import TextEmbeddingCache
 
 
 def png_bytes(arr, fmt="PNG"):
@@ -64,27 +64,34 @@ def test_jpeg_and_vocabulary(client, two_colour_image):
 
 def test_page_health_vocabularies_openapi(client):
     page = client.get("/")
-    assert page.status_code == 200 and "<form" in page.text and "http" not in page.text.split("<script>")[0].replace("http-equiv", "")
+    assert (
+        page.status_code == 200
+        and "<form" in page.text
+        and "http" not in page.text.split("<script>")[0].replace("http-equiv", "")
+    )
     assert client.get("/api/health").json()["status"] == "ok"
     assert "voc21" in client.get("/api/vocabularies").json()
     spec = client.get("/openapi.json").json()
     assert "/api/segment" in spec["paths"]
 
 
-@pytest.mark.parametrize("case, status, fragment", [
-    ("not an image", 400, "not an image"),
-    ("truncated", 400, "truncated"),
-    ("empty file", 400, "empty"),
-    ("empty classes", 400, "no classes"),
-    ("blank class", 400, "blank class name"),
-    ("duplicate classes", 400, "duplicate"),
-    ("too many classes", 400, "too many classes"),
-    ("oversized image", 413, "over the limit"),
-    ("upload too big", 413, "upload is over"),
-    ("wrong content type", 415, "unsupported content type"),
-    ("unknown vocabulary", 400, "unknown vocabulary"),
-    ("vocabulary path", 400, "unknown vocabulary"),
-])
+@pytest.mark.parametrize(
+    "case, status, fragment",
+    [
+        ("not an image", 400, "not an image"),
+        ("truncated", 400, "truncated"),
+        ("empty file", 400, "empty"),
+        ("empty classes", 400, "no classes"),
+        ("blank class", 400, "blank class name"),
+        ("duplicate classes", 400, "duplicate"),
+        ("too many classes", 400, "too many classes"),
+        ("oversized image", 413, "over the limit"),
+        ("upload too big", 413, "upload is over"),
+        ("wrong content type", 415, "unsupported content type"),
+        ("unknown vocabulary", 400, "unknown vocabulary"),
+        ("vocabulary path", 400, "unknown vocabulary"),
+    ],
+)
 def test_bad_inputs(client, two_colour_image, case, status, fragment):
     good = png_bytes(two_colour_image)
     rng = np.random.default_rng(0)
@@ -165,3 +172,68 @@ def test_timeout_answers_504(segmenter, two_colour_image):
     client = TestClient(create_app(Stuck(), ServerLimits(request_timeout_s=0.2)))
     r = post(client, png_bytes(two_colour_image))
     assert r.status_code == 504 and "longer than" in r.json()["error"]
+
+
+def test_relabel_scores_new_classes_without_the_image(segmenter, two_colour_image, monkeypatch):
+    """The page edits the classes after a first result: /api/relabel labels the same image with no
+    upload and no image pass, and gives the labels a fresh /api/segment gives."""
+    client = TestClient(create_app(segmenter, ServerLimits(cached_images=1)))
+    first = post(client, png_bytes(two_colour_image), classes="red, blue").json()
+    calls = []
+    original = segmenter.encode_image
+    monkeypatch.setattr(segmenter, "encode_image", lambda *a: calls.append(1) or original(*a))
+    r = client.post("/api/relabel", data={"image_id": first["image_id"], "classes": "blue, green, red"})
+    assert r.status_code == 200, r.text
+    relabelled = r.json()
+    assert (
+        calls == []
+        and relabelled["image_id"] == first["image_id"]
+        and set(relabelled["timings_s"]) >= {"text", "semantic_map", "total"}
+    )
+    fresh = (
+        TestClient(create_app(segmenter))
+        .post(
+            "/api/segment",
+            files={"image": ("x.png", png_bytes(two_colour_image), "image/png")},
+            data={"classes": "blue, green, red"},
+        )
+        .json()
+    )
+    assert relabelled["label_png"] == fresh["label_png"] and calls == [1]
+    post(
+        client, png_bytes(two_colour_image[:, ::-1].copy())
+    )  # another image: the one cached before is dropped (cached_images=1)
+    r = client.post("/api/relabel", data={"image_id": first["image_id"], "classes": "red"})
+    assert r.status_code == 404 and "upload it again" in r.json()["error"]
+
+
+def test_after_a_timeout_the_next_request_waits_for_the_abandoned_one(segmenter, two_colour_image):
+    """One inference at a time, also after a 504: the worker of the request that timed out still
+    holds the model until it finishes, so a second request never runs beside it."""
+    import time
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    class Counting:
+        config = segmenter.config
+        predict = segmenter.predict
+
+        def encode_image(self, *a, **k):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.6)
+            with lock:
+                running[0] -= 1
+            return segmenter.encode_image(*a, **k)
+
+    client = TestClient(create_app(Counting(), ServerLimits(request_timeout_s=0.2)))
+    first = post(client, png_bytes(two_colour_image))
+    assert first.status_code == 504
+    other = two_colour_image.copy()
+    other[0, 0] = 0  # another upload, so that it is encoded too
+    second = client.post(
+        "/api/segment", files={"image": ("y.png", png_bytes(other), "image/png")}, data={"classes": "red"}
+    )
+    assert second.status_code == 504 and most[0] == 1

@@ -5,14 +5,19 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from zsseg import Segmenter, SegmenterConfig
-from zsseg.text_cache import TextEmbeddingCache
 from zsseg.proposals import SlicProposals
 from zsseg.server import ServerLimits, create_app
+from zsseg.text_cache import TextEmbeddingCache
 
 from .conftest import ColourBackend
 
 app = create_app(
-    Segmenter(ColourBackend(), SlicProposals(n_segments=(4,)), SegmenterConfig(model="colour-test", short_side=32), TextEmbeddingCache(None)),
+    Segmenter(
+        ColourBackend(),
+        SlicProposals(n_segments=(4,)),
+        SegmenterConfig(model="colour-test", short_side=32),
+        TextEmbeddingCache(None),
+    ),
     ServerLimits(max_pixels=1_000_000),
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)

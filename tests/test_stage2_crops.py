@@ -100,13 +100,25 @@ def test_gpu_batches_are_padded_to_powers_of_two_and_trimmed():
 
 
 def test_gpu_segmenter_batches_64_crops():
-    from zsseg.text_cache import TextEmbeddingCache
     from zsseg.proposals import GraphProposals
     from zsseg.segmenter import GPU_BATCH_SIZE, Segmenter, SegmenterConfig
+    from zsseg.text_cache import TextEmbeddingCache
 
-    assert Segmenter(_ReportsCuda(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size == GPU_BATCH_SIZE == 64
-    assert Segmenter(ColourBackend(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size == ColourBackend.default_batch_size
-    assert Segmenter(_ReportsCuda(), GraphProposals(), SegmenterConfig(batch_size=5), TextEmbeddingCache(None)).crop.batch_size == 5
+    assert (
+        Segmenter(_ReportsCuda(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size
+        == GPU_BATCH_SIZE
+        == 64
+    )
+    assert (
+        Segmenter(ColourBackend(), GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None)).crop.batch_size
+        == ColourBackend.default_batch_size
+    )
+    assert (
+        Segmenter(
+            _ReportsCuda(), GraphProposals(), SegmenterConfig(batch_size=5), TextEmbeddingCache(None)
+        ).crop.batch_size
+        == 5
+    )
 
 
 def test_identical_masks_share_one_crop():
@@ -120,5 +132,7 @@ def test_identical_masks_share_one_crop():
     backend = ColourBackend()
     reuse = RegionClassifier(backend, CropConfig(style="masked", batch_size=2))
     emb, valid, n = reuse.embed(image, masks.float())
-    ref, _, n_ref = RegionClassifier(backend, CropConfig(style="masked", batch_size=2, reuse_identical=False)).embed(image, masks.float())
+    ref, _, n_ref = RegionClassifier(backend, CropConfig(style="masked", batch_size=2, reuse_identical=False)).embed(
+        image, masks.float()
+    )
     assert (n, n_ref) == (4, 6) and valid.all() and torch.equal(emb, ref)

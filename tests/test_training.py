@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import zsseg
-
 from zsseg import ZsegError, cli
 from zsseg.modeling import ModelConfig, PerPixelBaseline, ZeroShotMaskFormer
 from zsseg.training.loss import criterion, per_pixel_loss, semantic_targets
@@ -29,7 +28,9 @@ def test_shapes_through_the_model():
     assert len(outs) == 2  # one per decoder layer (deep supervision)
     assert outs[-1]["pred_logits"].shape == (2, 6, 6)  # 5 classes + no object
     assert outs[-1]["pred_masks"].shape == (2, 6, 16, 24)  # stride 4
-    per_pixel = PerPixelBaseline(ModelConfig(architecture="per_pixel", hidden_dim=32, mask_dim=16, text_dim=8, pretrained_backbone=False))
+    per_pixel = PerPixelBaseline(
+        ModelConfig(architecture="per_pixel", hidden_dim=32, mask_dim=16, text_dim=8, pretrained_backbone=False)
+    )
     assert per_pixel(torch.rand(2, 3, 64, 96) * 255, torch.randn(5, 8)).shape == (2, 5, 16, 24)
     from zsseg import ZsegError
 
@@ -53,9 +54,18 @@ def test_per_pixel_loss_by_hand():
 
 
 def write_config(tmp_path, root, **extra):
-    cfg = {"data": [{"dataset": "voc21", "root": str(root), "split": "val"}], "unseen": [], "model": {**TINY_MODEL, "pretrained_backbone": False},
-           "iterations": 4, "batch_size": 2, "augment": {"crop": 32, "base_short_side": 40, "scale": [0.8, 1.2]}, "log_every": 1,
-           "checkpoint_every": 2, "output": str(tmp_path / "run"), **extra}
+    cfg = {
+        "data": [{"dataset": "voc21", "root": str(root), "split": "val"}],
+        "unseen": [],
+        "model": {**TINY_MODEL, "pretrained_backbone": False},
+        "iterations": 4,
+        "batch_size": 2,
+        "augment": {"crop": 32, "base_short_side": 40, "scale": [0.8, 1.2]},
+        "log_every": 1,
+        "checkpoint_every": 2,
+        "output": str(tmp_path / "run"),
+        **extra,
+    }
     path = tmp_path / "train.json"
     path.write_text(json.dumps(cfg))
     return path
@@ -96,8 +106,21 @@ def test_bad_config(tmp_path, capsys):
 
 def test_ddp_two_processes_on_cpu(tmp_path, blocks_root):
     config = write_config(tmp_path, blocks_root, iterations=2)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(29700 + os.getpid() % 1000),
-           "-m", "zsseg.cli", "train", "--config", str(config), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(29700 + os.getpid() % 1000),
+        "-m",
+        "zsseg.cli",
+        "train",
+        "--config",
+        str(config),
+        "--quiet",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 2
@@ -138,8 +161,8 @@ def test_overfits_a_handful_of_images():
 
 def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour_backend):
     from zsseg import Segmenter, SegmenterConfig, ZsegError
-    from zsseg.text_cache import TextEmbeddingCache
     from zsseg.proposals import build_proposals
+    from zsseg.text_cache import TextEmbeddingCache
 
     config = write_config(tmp_path, blocks_root, iterations=1, unseen=["sheep"])
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
@@ -152,8 +175,28 @@ def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour
     seg = Segmenter(colour_backend, gen, SegmenterConfig(short_side=40), TextEmbeddingCache(None))
     assert seg(image, "aeroplane, sheep, teapot").labels.shape == (40, 60)
     model = str(tmp_path / "run" / "model.pt")  # the oracle hands the generator the dataset's vocabulary
-    assert cli.main(["eval", "--dataset", "voc21", "--root", str(blocks_root), "--oracle", "--proposals", "maskformer", "--proposals-model", model,
-                     "--unseen", "sheep", "--short-side", "64", "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--dataset",
+                "voc21",
+                "--root",
+                str(blocks_root),
+                "--oracle",
+                "--proposals",
+                "maskformer",
+                "--proposals-model",
+                model,
+                "--unseen",
+                "sheep",
+                "--short-side",
+                "64",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     with pytest.raises(ZsegError, match="not found"):
         build_proposals("maskformer", model=str(tmp_path / "none.pt"))
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
@@ -168,14 +211,38 @@ def test_per_pixel_baseline_trains_and_evaluates(tmp_path, blocks_root, capsys):
     from zsseg.baseline import PerPixelSegmenter
     from zsseg.proposals import build_proposals
 
-    config = write_config(tmp_path, blocks_root, iterations=2, unseen=["sheep"], model={**TINY_MODEL, "architecture": "per_pixel", "pretrained_backbone": False})
+    config = write_config(
+        tmp_path,
+        blocks_root,
+        iterations=2,
+        unseen=["sheep"],
+        model={**TINY_MODEL, "architecture": "per_pixel", "pretrained_backbone": False},
+    )
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
     run = tmp_path / "run"
     rows = list(csv.DictReader((run / "losses.csv").open()))
     assert rows[-1]["ce"] != "" and rows[-1]["focal"] == ""  # no mask losses in a per-pixel run
-    seg = PerPixelSegmenter(str(run / "model.pt"), short_side=40)(np.zeros((30, 50, 3), np.uint8), "aeroplane, sheep, teapot")
+    seg = PerPixelSegmenter(str(run / "model.pt"), short_side=40)(
+        np.zeros((30, 50, 3), np.uint8), "aeroplane, sheep, teapot"
+    )
     assert seg.labels.shape == (30, 50) and seg.labels.max() < 3
-    assert cli.main(["eval", "--dataset", "voc21", "--root", str(blocks_root), "--per-pixel-model", str(run / "model.pt"), "--unseen", "sheep", "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--dataset",
+                "voc21",
+                "--root",
+                str(blocks_root),
+                "--per-pixel-model",
+                str(run / "model.pt"),
+                "--unseen",
+                "sheep",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     with pytest.raises(ZsegError, match="gives no mask proposals"):
         build_proposals("maskformer", model=str(run / "model.pt"))
 
@@ -193,7 +260,9 @@ def test_training_and_inference_embed_a_class_alike(tmp_path, blocks_root, monke
     gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
     vocab = shipped_vocabulary(get_spec("voc21").vocabulary)
     calls, real = [], ClassEmbedder.__call__
-    monkeypatch.setattr(ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts))
+    monkeypatch.setattr(
+        ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts)
+    )
     gen.score(gen(np.zeros((64, 64, 3), np.uint8)), vocab)
     assert calls == [list(vocab.prompts)] and ("potted plant", "house plant") in calls[0]
 
@@ -209,7 +278,11 @@ def test_two_datasets_merge_into_one_class_list(tmp_path, blocks_root):
     voc = datasets.SegmentationDataset(blocks_root, "val", datasets.get_spec("voc21"))
     blocks = datasets.SegmentationDataset(other, "val", spec)
     vocab, sources = build_sources([(voc, {}), (blocks, {"red": "aeroplane"})], None, ["sheep"])
-    assert vocab.names[:2] == ("background", "aeroplane") and vocab.names[-2:] == ("green", "blue") and "sheep" not in vocab.names
+    assert (
+        vocab.names[:2] == ("background", "aeroplane")
+        and vocab.names[-2:] == ("green", "blue")
+        and "sheep" not in vocab.names
+    )
     assert len(vocab) == 20 + 2
     assert sources[1].lut.tolist() == [1, 20, 21]  # red -> aeroplane, green and blue appended
     assert sources[1].label_space.sum() == 3 and sources[0].label_space.sum() == 20  # VOC minus sheep
@@ -225,16 +298,31 @@ def test_two_datasets_merge_into_one_class_list(tmp_path, blocks_root):
 def test_train_on_two_datasets_with_a_class_file(tmp_path, blocks_root, monkeypatch, capsys):
     from zsseg import datasets
 
-    monkeypatch.setitem(datasets.DATASETS, "blocks", datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"))
+    monkeypatch.setitem(
+        datasets.DATASETS,
+        "blocks",
+        datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"),
+    )
     other = make_dataset(tmp_path / "other")
     classes = tmp_path / "classes.txt"
     classes.write_text("background\naeroplane: aeroplane; airplane\ngreen\nblue\n")
-    config = write_config(tmp_path, blocks_root, iterations=2, classes=str(classes),
-                          data=[{"dataset": "voc21", "root": str(blocks_root), "split": "val"},
-                                {"dataset": "blocks", "root": str(other), "split": "val", "rename": {"red": "aeroplane"}}])
+    config = write_config(
+        tmp_path,
+        blocks_root,
+        iterations=2,
+        classes=str(classes),
+        data=[
+            {"dataset": "voc21", "root": str(blocks_root), "split": "val"},
+            {"dataset": "blocks", "root": str(other), "split": "val", "rename": {"red": "aeroplane"}},
+        ],
+    )
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 2
     assert "class 'bicycle' of voc21 is not a training class" in capsys.readouterr().err
-    voc = [line for line in (Path(zsseg.__file__).parent / "vocabularies" / "voc21.txt").read_text().splitlines() if line and not line.startswith("#")]
+    voc = [
+        line
+        for line in (Path(zsseg.__file__).parent / "vocabularies" / "voc21.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     classes.write_text("\n".join(["background"] + voc[1:] + ["green", "blue"]))
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
     meta = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
@@ -252,7 +340,13 @@ def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_trainin
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
     gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
     calls, real = [], ClassEmbedder.__call__
-    monkeypatch.setattr(ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts))
-    scores = gen.score(gen(np.zeros((64, 64, 3), np.uint8)), Vocabulary.from_lines(["kettle", "telly: television", "Background"]))
+    monkeypatch.setattr(
+        ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts)
+    )
+    scores = gen.score(
+        gen(np.zeros((64, 64, 3), np.uint8)), Vocabulary.from_lines(["kettle", "telly: television", "Background"])
+    )
     assert scores.seen.tolist() == [False, True, True]
-    assert calls == [[("kettle",), ("tv monitor", "television", "computer monitor"), tuple(shipped_vocabulary("voc21").prompts[0])]]
+    assert calls == [
+        [("kettle",), ("tv monitor", "television", "computer monitor"), tuple(shipped_vocabulary("voc21").prompts[0])]
+    ]

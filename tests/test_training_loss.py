@@ -2,7 +2,16 @@ import math
 
 import torch
 
-from zsseg.training.loss import LossWeights, Target, criterion, dice_loss, layer_loss, match, semantic_targets, sigmoid_focal
+from zsseg.training.loss import (
+    LossWeights,
+    Target,
+    criterion,
+    dice_loss,
+    layer_loss,
+    match,
+    semantic_targets,
+    sigmoid_focal,
+)
 
 
 def test_focal_by_hand():
@@ -66,7 +75,10 @@ def test_deep_supervision_sums_layers_and_ignored_pixels_do_not_count():
     torch.manual_seed(0)
     outs = [{"pred_logits": torch.randn(1, 3, 3), "pred_masks": torch.randn(1, 3, 4, 4)} for _ in range(2)]
     total = criterion(outs, [t])["total"]
-    per_layer = sum(1.0 * p["ce"] + 20.0 * p["focal"] + 1.0 * p["dice"] for p in (layer_loss(o["pred_logits"], o["pred_masks"], [t], LossWeights(), 2) for o in outs))
+    per_layer = sum(
+        1.0 * p["ce"] + 20.0 * p["focal"] + 1.0 * p["dice"]
+        for p in (layer_loss(o["pred_logits"], o["pred_masks"], [t], LossWeights(), 2) for o in outs)
+    )
     assert torch.allclose(total, per_layer)
     changed = [{"pred_logits": o["pred_logits"], "pred_masks": o["pred_masks"].clone()} for o in outs]
     for o in changed:

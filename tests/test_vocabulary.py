@@ -15,12 +15,15 @@ def test_display_name_with_prompts():
     assert v.prompts == (("tv monitor", "television"), ("dog",))
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    ("", "empty class list"),
-    ("  ,  ", "empty class list"),
-    ("cat, , dog", "blank class name"),
-    ("cat, dog, Cat", "duplicate class name 'Cat'"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ("", "empty class list"),
+        ("  ,  ", "empty class list"),
+        ("cat, , dog", "blank class name"),
+        ("cat, dog, Cat", "duplicate class name 'Cat'"),
+    ],
+)
 def test_bad_class_lists(bad, fragment):
     with pytest.raises(ZsegError, match=fragment):
         Vocabulary.from_names(bad)
@@ -28,7 +31,15 @@ def test_bad_class_lists(bad, fragment):
 
 def test_shipped_vocabularies_sizes():
     sizes = {n: len(load_vocabulary(n)) for n in list_vocabularies()}
-    assert sizes == {"ade150": 150, "camvid11": 11, "cityscapes19": 19, "coco_stuff171": 171, "pc59": 59, "voc20": 20, "voc21": 21}
+    assert sizes == {
+        "ade150": 150,
+        "camvid11": 11,
+        "cityscapes19": 19,
+        "coco_stuff171": 171,
+        "pc59": 59,
+        "voc20": 20,
+        "voc21": 21,
+    }
     voc = load_vocabulary("voc21")
     assert voc.background_index == 0
     assert voc.names[voc.index("tvmonitor")] == "tvmonitor"
@@ -49,13 +60,15 @@ def test_class_file(tmp_path):
 
 def test_match_by_display_name_then_prompt_names():
     known = [["background"], ["person", "pedestrian"], ["sidewalk", "pavement"], ["tree"]]
-    vocab = Vocabulary.from_lines([
-        "background: sky; wall; tree",  # the display name wins over the stuff prompt names
-        "pavement",  # a synonym of a known class
-        "people: pedestrian; human",  # a prompt name
-        "Tree",  # case is ignored
-        "tree trunk",
-        "woman: person",  # person is taken by "people" already
-    ])
+    vocab = Vocabulary.from_lines(
+        [
+            "background: sky; wall; tree",  # the display name wins over the stuff prompt names
+            "pavement",  # a synonym of a known class
+            "people: pedestrian; human",  # a prompt name
+            "Tree",  # case is ignored
+            "tree trunk",
+            "woman: person",  # person is taken by "people" already
+        ]
+    )
     assert vocab.match(known) == [0, 2, 1, 3, None, None]
     assert Vocabulary.from_names("wall-other").match([["wall"]], normalise=lambda n: n.replace("-other", "")) == [0]

@@ -6,5 +6,13 @@ from .errors import ZsegError
 from .segmenter import Segmentation, Segmenter, SegmenterConfig
 from .vocabulary import Vocabulary, list_vocabularies, load_vocabulary
 
-__all__ = ["Segmenter", "SegmenterConfig", "Segmentation", "Vocabulary", "ZsegError", "list_vocabularies", "load_vocabulary"]
+__all__ = [
+    "Segmenter",
+    "SegmenterConfig",
+    "Segmentation",
+    "Vocabulary",
+    "ZsegError",
+    "list_vocabularies",
+    "load_vocabulary",
+]
 __version__ = "0.1.0"

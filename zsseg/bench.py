@@ -32,13 +32,39 @@ from .vocabulary import Vocabulary
 # the architecture's, so randomly initialised weights measure it exactly).
 CLIP_ARCHITECTURES = {
     "clip-vit-b16": dict(
-        text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8, max_position_embeddings=77),
-        vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=224, patch_size=16),
+        text_config=dict(
+            hidden_size=512,
+            intermediate_size=2048,
+            num_hidden_layers=12,
+            num_attention_heads=8,
+            max_position_embeddings=77,
+        ),
+        vision_config=dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            image_size=224,
+            patch_size=16,
+        ),
         projection_dim=512,
     ),
     "clip-vit-l14": dict(
-        text_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77),
-        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16, image_size=224, patch_size=14),
+        text_config=dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+        ),
+        vision_config=dict(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            image_size=224,
+            patch_size=14,
+        ),
         projection_dim=768,
     ),
 }
@@ -85,11 +111,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive: bool = False, dtype: str = "fp32") -> dict:
+def benchmark(
+    segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive: bool = False, dtype: str = "fp32"
+) -> dict:
     """Per-stage mean seconds per image, images/s and crops/s of the default path; with ``naive``,
     the naive path on the same images, the speed ratio and the share of pixels labelled alike."""
     b = segmenter.backend
-    autocast = torch.autocast(device_type=str(b.device).split(":")[0], dtype=torch.bfloat16) if dtype == "bf16" else contextlib.nullcontext()
+    autocast = (
+        torch.autocast(device_type=str(b.device).split(":")[0], dtype=torch.bfloat16)
+        if dtype == "bf16"
+        else contextlib.nullcontext()
+    )
     names, _ = vocab.flat_prompts()
     prompts = segmenter.prompts
     with autocast, tempfile.TemporaryDirectory() as cache_dir:
@@ -123,9 +155,18 @@ def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive
     n = len(images)
     out = {
         "settings": {
-            "model": segmenter.config.model, "proposals": segmenter.config.proposals, "crop": segmenter.crop.style,
-            "templates": segmenter.prompts.name, "short_side": segmenter.short_side, "batch_size": segmenter.crop.batch_size,
-            "dtype": dtype, "device": torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else "cpu", "torch": torch.__version__, "threads": torch.get_num_threads(), "classes": len(vocab), "images": n,
+            "model": segmenter.config.model,
+            "proposals": segmenter.config.proposals,
+            "crop": segmenter.crop.style,
+            "templates": segmenter.prompts.name,
+            "short_side": segmenter.short_side,
+            "batch_size": segmenter.crop.batch_size,
+            "dtype": dtype,
+            "device": torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else "cpu",
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "classes": len(vocab),
+            "images": n,
         },
         "seconds_per_image": {k: round(v / n, 4) for k, v in stages.items()},
         "text_encoder_s": text,
@@ -148,7 +189,9 @@ def _text_encoder_seconds(prompts, names: list[str], cache_dir: str) -> dict:
         prompts.encode(names)
         return {"cold": round(time.perf_counter() - t, 4), "prompts": len(names)}
     t = time.perf_counter()
-    TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir)).embed(names)  # encodes, writes the disk cache
+    TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir)).embed(
+        names
+    )  # encodes, writes the disk cache
     cold = time.perf_counter() - t
     warm = TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir))  # reads the file
     t = time.perf_counter()
@@ -157,4 +200,9 @@ def _text_encoder_seconds(prompts, names: list[str], cache_dir: str) -> dict:
     t = time.perf_counter()
     warm.embed(names)
     memory = time.perf_counter() - t
-    return {"cold": round(cold, 4), "warm_from_disk": round(disk, 4), "warm_in_memory": round(memory, 6), "prompts": len(names) * len(prompts.templates)}
+    return {
+        "cold": round(cold, 4),
+        "warm_from_disk": round(disk, 4),
+        "warm_in_memory": round(memory, 6),
+        "prompts": len(names) * len(prompts.templates),
+    }

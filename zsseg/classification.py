@@ -75,7 +75,9 @@ def build_crops(
     return torch.cat(crops)
 
 
-def normalise_and_resize(region: torch.Tensor, size: int, mean: tuple[float, float, float], std: tuple[float, float, float]) -> torch.Tensor:
+def normalise_and_resize(
+    region: torch.Tensor, size: int, mean: tuple[float, float, float], std: tuple[float, float, float]
+) -> torch.Tensor:
     """One image region [3, h, w] (0..255) -> normalised [1, 3, size, size] (size 0: keep h x w)."""
     mean_t = torch.tensor(mean, dtype=torch.float32, device=region.device).view(3, 1, 1) * 255
     std_t = torch.tensor(std, dtype=torch.float32, device=region.device).view(3, 1, 1) * 255
@@ -113,7 +115,9 @@ class RegionClassifier:
         self.backend = backend
         self.crop = crop
 
-    def embed(self, image: torch.Tensor, masks: torch.Tensor, watch: Stopwatch | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def embed(
+        self, image: torch.Tensor, masks: torch.Tensor, watch: Stopwatch | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
         """image [3, H, W] 0..255, masks [Q, H, W] -> (embeddings [Q', D] and valid [Q] bool, both on
         the backend's device, and the number of encoder inputs). Masks with no pixel above the
         threshold are not valid and get no embedding. Seconds spent building crops and in the
@@ -148,7 +152,12 @@ class RegionClassifier:
         with watch("crops"):
             _, h, w = image.shape
             boxes = window_boxes(h, w, self.crop.window_scales)
-            crops = torch.cat([normalise_and_resize(image[:, y0:y1, x0:x1], b.input_size, b.pixel_mean, b.pixel_std) for (x0, y0, x1, y1) in boxes])
+            crops = torch.cat(
+                [
+                    normalise_and_resize(image[:, y0:y1, x0:x1], b.input_size, b.pixel_mean, b.pixel_std)
+                    for (x0, y0, x1, y1) in boxes
+                ]
+            )
             # weight of window k for mask q = number of the mask's pixels inside the window
             weights = box_pixel_counts(binary, boxes)
             weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
@@ -162,7 +171,16 @@ class RegionClassifier:
             shared = identical_masks(binary) if self.crop.reuse_identical else None
             if shared is not None:
                 binary = binary[shared[0].to(binary.device)]
-            crops = build_crops(image, binary, b.input_size, b.pixel_mean, b.pixel_std, self.crop.style, self.crop.expand_ratio, self.crop.context)
+            crops = build_crops(
+                image,
+                binary,
+                b.input_size,
+                b.pixel_mean,
+                b.pixel_std,
+                self.crop.style,
+                self.crop.expand_ratio,
+                self.crop.context,
+            )
         with watch("encoder"):
             emb = encode_batched(b, crops, self.crop.batch_size)
         if shared is not None:

@@ -34,20 +34,85 @@ def _default(cls: type, name: str) -> str:
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (defaults: zsseg.SegmenterConfig)")
     d = lambda name: _default(SegmenterConfig, name)  # noqa: E731
-    g.add_argument("--model", default=NOT_GIVEN, help=f"conse (offline), clip (= openai/clip-vit-base-patch16), or a CLIP/SigLIP hub id or local folder (default: {d('model')})")
-    g.add_argument("--proposals", default=NOT_GIVEN, choices=list(PROPOSAL_GENERATORS), help=f"mask proposal generator (default: {d('proposals')})")
-    g.add_argument("--proposals-model", default=NOT_GIVEN, help="the model.pt of `zsseg train` for maskformer (default: the network shipped with zsseg), or a hub id / local folder for sam and mask2former")
+    g.add_argument(
+        "--model",
+        default=NOT_GIVEN,
+        help=(
+            "conse (offline), clip (= openai/clip-vit-base-patch16), or "
+            f"a CLIP/SigLIP hub id or local folder (default: {d('model')})"
+        ),
+    )
+    g.add_argument(
+        "--proposals",
+        default=NOT_GIVEN,
+        choices=list(PROPOSAL_GENERATORS),
+        help=f"mask proposal generator (default: {d('proposals')})",
+    )
+    g.add_argument(
+        "--proposals-model",
+        default=NOT_GIVEN,
+        help=(
+            "the model.pt of `zsseg train` for maskformer (default: the network "
+            "shipped with zsseg), or a hub id / local folder for sam and mask2former"
+        ),
+    )
     g.add_argument("--device", default=NOT_GIVEN, help=f"cpu, cuda, cuda:1, ... (default: {d('device')})")
-    g.add_argument("--templates", default=NOT_GIVEN, help="prompt template set: imagenet80, vild, single, none, or learned:FILE from `zsseg learn-prompts` (default: the backend's)")
-    g.add_argument("--crop", default=NOT_GIVEN, choices=CROP_STYLES, help="how proposals are cropped for classification (default: the backend's)")
-    g.add_argument("--mask-threshold", type=float, default=NOT_GIVEN, help=f"mask binarisation threshold for crops (default: {d('mask_threshold')})")
-    g.add_argument("--expand-ratio", type=float, default=NOT_GIVEN, help=f"box scale for masked crops (default: {d('expand_ratio')})")
-    g.add_argument("--ensemble-weight", type=float, default=NOT_GIVEN, help=f"lambda of the seen/unseen geometric ensemble (default: {d('ensemble_weight')})")
-    g.add_argument("--short-side", type=int, default=NOT_GIVEN, help="working resolution: shorter image side in pixels (default: the backend's)")
-    g.add_argument("--background-threshold", type=float, default=NOT_GIVEN, help="pixels less confident than this become 'background' when that class is listed (default: off)")
-    g.add_argument("--batch-size", type=int, default=NOT_GIVEN, help="crops per encoder call (default: the backend's measured best)")
-    g.add_argument("--max-pixels", type=int, default=NOT_GIVEN, help=f"refuse larger images (default: {d('max_pixels')})")
-    g.add_argument("--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)")
+    g.add_argument(
+        "--templates",
+        default=NOT_GIVEN,
+        help=(
+            "prompt template set: imagenet80, vild, single, none, or "
+            "learned:FILE from `zsseg learn-prompts` (default: the backend's)"
+        ),
+    )
+    g.add_argument(
+        "--crop",
+        default=NOT_GIVEN,
+        choices=CROP_STYLES,
+        help="how proposals are cropped for classification (default: the backend's)",
+    )
+    g.add_argument(
+        "--mask-threshold",
+        type=float,
+        default=NOT_GIVEN,
+        help=f"mask binarisation threshold for crops (default: {d('mask_threshold')})",
+    )
+    g.add_argument(
+        "--expand-ratio",
+        type=float,
+        default=NOT_GIVEN,
+        help=f"box scale for masked crops (default: {d('expand_ratio')})",
+    )
+    g.add_argument(
+        "--ensemble-weight",
+        type=float,
+        default=NOT_GIVEN,
+        help=f"lambda of the seen/unseen geometric ensemble (default: {d('ensemble_weight')})",
+    )
+    g.add_argument(
+        "--short-side",
+        type=int,
+        default=NOT_GIVEN,
+        help="working resolution: shorter image side in pixels (default: the backend's)",
+    )
+    g.add_argument(
+        "--background-threshold",
+        type=float,
+        default=NOT_GIVEN,
+        help="pixels less confident than this become 'background' when that class is listed (default: off)",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=NOT_GIVEN,
+        help="crops per encoder call (default: the backend's measured best)",
+    )
+    g.add_argument(
+        "--max-pixels", type=int, default=NOT_GIVEN, help=f"refuse larger images (default: {d('max_pixels')})"
+    )
+    g.add_argument(
+        "--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)"
+    )
 
 
 def segmenter_config(args: argparse.Namespace, **overrides) -> SegmenterConfig:
@@ -58,8 +123,14 @@ def segmenter_config(args: argparse.Namespace, **overrides) -> SegmenterConfig:
 
 def _build_segmenter(config: SegmenterConfig, cache_dir: str | None) -> Segmenter:
     _quiet_transformers()
-    options = {f.name: getattr(config, f.name) for f in fields(SegmenterConfig) if f.name not in ("model", "proposals", "device")}
-    return Segmenter.from_pretrained(config.model, config.proposals, device=config.device, cache_dir=cache_dir, **options)
+    options = {
+        f.name: getattr(config, f.name)
+        for f in fields(SegmenterConfig)
+        if f.name not in ("model", "proposals", "device")
+    }
+    return Segmenter.from_pretrained(
+        config.model, config.proposals, device=config.device, cache_dir=cache_dir, **options
+    )
 
 
 def _quiet_transformers() -> None:
@@ -77,7 +148,7 @@ def _vocabulary_from_args(args: argparse.Namespace):
 
     given = [x for x in (args.classes, args.classes_file, args.vocab) if x is not None]
     if len(given) != 1:
-        raise ZsegError("give exactly one of --classes \"a, b, c\", --classes-file FILE or --vocab NAME")
+        raise ZsegError('give exactly one of --classes "a, b, c", --classes-file FILE or --vocab NAME')
     if args.classes is not None:
         return Vocabulary.from_names(args.classes)
     if args.classes_file is not None:
@@ -101,11 +172,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
             seg = segmenter(path, vocab)
             summary = {"image": str(path), **seg.summary()}
             over = seg.overlay(path)
-            write_atomically({
-                out / f"{path.stem}.png": lambda p: save_label_png(seg.labels, p, len(vocab)),
-                out / f"{path.stem}_overlay.png": lambda p: over.save(p, format="PNG"),
-                out / f"{path.stem}.json": lambda p: p.write_text(json.dumps(summary, indent=2)),
-            })
+            write_atomically(
+                {
+                    out / f"{path.stem}.png": lambda p: save_label_png(seg.labels, p, len(vocab)),
+                    out / f"{path.stem}_overlay.png": lambda p: over.save(p, format="PNG"),
+                    out / f"{path.stem}.json": lambda p: p.write_text(json.dumps(summary, indent=2)),
+                }
+            )
         except ZsegError as exc:
             failures += 1
             print(f"zsseg: error: {exc}", file=sys.stderr)
@@ -133,9 +206,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _quiet_transformers()
     unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen else []
     out = str(prepare_out_dir(args.out)) if args.out else None
-    config = EvalConfig(dataset=args.dataset, root=args.root, split=args.split, limit=args.limit, unseen=unseen, oracle=args.oracle,
-                        per_pixel_model=args.per_pixel_model, segmenter=segmenter_config(args), cache_dir=args.cache_dir, out=out,
-                        save_predictions=args.save_predictions, progress=not args.quiet)
+    config = EvalConfig(
+        dataset=args.dataset,
+        root=args.root,
+        split=args.split,
+        limit=args.limit,
+        unseen=unseen,
+        oracle=args.oracle,
+        per_pixel_model=args.per_pixel_model,
+        segmenter=segmenter_config(args),
+        cache_dir=args.cache_dir,
+        out=out,
+        save_predictions=args.save_predictions,
+        progress=not args.quiet,
+    )
     result = run(config, command="zsseg " + " ".join(sys.argv[1:]))
     if int(os.environ.get("RANK", "0")) == 0:
         from .evaluation.runner import SUMMARY_KEYS
@@ -149,9 +233,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .server import ServerLimits, create_app
 
-    given = {"max_upload_bytes": args.max_upload_mb * 1024 * 1024 if hasattr(args, "max_upload_mb") else None,
-             "max_pixels": getattr(args, "max_pixels", None), "max_classes": getattr(args, "max_classes", None),
-             "request_timeout_s": getattr(args, "timeout", None), "max_queue": getattr(args, "max_queue", None)}
+    given = {
+        "max_upload_bytes": args.max_upload_mb * 1024 * 1024 if hasattr(args, "max_upload_mb") else None,
+        "max_pixels": getattr(args, "max_pixels", None),
+        "max_classes": getattr(args, "max_classes", None),
+        "request_timeout_s": getattr(args, "timeout", None),
+        "max_queue": getattr(args, "max_queue", None),
+    }
     limits = ServerLimits(**{k: v for k, v in given.items() if v is not None})
     segmenter = _build_segmenter(segmenter_config(args, max_pixels=limits.max_pixels), args.cache_dir)
     app = create_app(segmenter, limits)
@@ -175,10 +263,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = segmenter_config(args)
     if config.model in CLIP_ARCHITECTURES:
         if args.bpe is None or not Path(args.bpe).is_file():
-            raise ZsegError(f"{args.model} needs the CLIP tokenizer vocabulary: pass --bpe PATH/bpe_simple_vocab_16e6.txt.gz (not found: {args.bpe})")
+            raise ZsegError(
+                f"{args.model} needs the CLIP tokenizer vocabulary: pass --bpe "
+                f"PATH/bpe_simple_vocab_16e6.txt.gz (not found: {args.bpe})"
+            )
         _quiet_transformers()
         backend = random_clip_backend(config.model, args.bpe, config.device)
-        segmenter = Segmenter(backend, build_proposals(config.proposals, model=config.proposals_model, device=config.device), config, TextEmbeddingCache(None))
+        segmenter = Segmenter(
+            backend,
+            build_proposals(config.proposals, model=config.proposals_model, device=config.device),
+            config,
+            TextEmbeddingCache(None),
+        )
     else:
         segmenter = _build_segmenter(config, args.cache_dir)
     result = benchmark(segmenter, images, vocab, naive=args.naive, dtype=args.dtype)
@@ -212,7 +308,16 @@ def cmd_learn_prompts(args: argparse.Namespace) -> int:
     unseen = [u.strip() for u in (args.unseen or "").split(",") if u.strip()]
     out = prepare_out_file(args.out)
     segmenter = _build_segmenter(segmenter_config(args), args.cache_dir)
-    learner, meta = learn_prompts_on(segmenter, dataset, unseen, n_ctx=args.n_ctx, iterations=args.iterations, lr=args.lr, seed=args.seed, limit=args.limit)
+    learner, meta = learn_prompts_on(
+        segmenter,
+        dataset,
+        unseen,
+        n_ctx=args.n_ctx,
+        iterations=args.iterations,
+        lr=args.lr,
+        seed=args.seed,
+        limit=args.limit,
+    )
     write_atomically({out: lambda p: learner.save(p, meta)})
     print(json.dumps({k: meta[k] for k in ("crops", "train_accuracy", "final_loss")}))
     return 0
@@ -233,15 +338,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("eval", help="mean IoU on a benchmark (official layouts or ROOT/SPLIT/{images,labels})")
-    p.add_argument("--dataset", required=True, help="voc21, voc20, ade150, ade847, pc59, pc459, coco_stuff171, cityscapes, camvid")
+    p.add_argument(
+        "--dataset", required=True, help="voc21, voc20, ade150, ade847, pc59, pc459, coco_stuff171, cityscapes, camvid"
+    )
     p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md for each layout)")
     p.add_argument("--split", default="val")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
-    p.add_argument("--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU")
-    p.add_argument("--oracle", action="store_true", help="score the proposals labelled by the ground truth (stage-1 upper bound) and their recall")
+    p.add_argument(
+        "--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU"
+    )
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="score the proposals labelled by the ground truth (stage-1 upper bound) and their recall",
+    )
     p.add_argument("--out", default=None, help="folder for metrics.json, report.md and per_class_iou.png")
     p.add_argument("--save-predictions", action="store_true", help="also write each label map to OUT/predictions/")
-    p.add_argument("--per-pixel-model", default=None, help="evaluate this per-pixel baseline (a model.pt of a per_pixel run of `zsseg train`) instead of the two-stage segmenter")
+    p.add_argument(
+        "--per-pixel-model",
+        default=None,
+        help=(
+            "evaluate this per-pixel baseline (a model.pt of a per_pixel "
+            "run of `zsseg train`) instead of the two-stage segmenter"
+        ),
+    )
     p.add_argument("--quiet", action="store_true")
     _add_model_options(p)
     p.set_defaults(func=cmd_eval)
@@ -251,10 +371,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="web page and HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-upload-mb", type=int, default=NOT_GIVEN, help=f"largest accepted upload in MB (default: {ServerLimits.max_upload_bytes // 2**20})")
-    p.add_argument("--max-classes", type=int, default=NOT_GIVEN, help=f"most classes per request (default: {ServerLimits.max_classes})")
-    p.add_argument("--timeout", type=float, default=NOT_GIVEN, help=f"seconds before a request is answered 504 (default: {ServerLimits.request_timeout_s})")
-    p.add_argument("--max-queue", type=int, default=NOT_GIVEN, help=f"requests admitted at once; more get 503 + Retry-After (default: {ServerLimits.max_queue})")
+    p.add_argument(
+        "--max-upload-mb",
+        type=int,
+        default=NOT_GIVEN,
+        help=f"largest accepted upload in MB (default: {ServerLimits.max_upload_bytes // 2**20})",
+    )
+    p.add_argument(
+        "--max-classes",
+        type=int,
+        default=NOT_GIVEN,
+        help=f"most classes per request (default: {ServerLimits.max_classes})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=NOT_GIVEN,
+        help=f"seconds before a request is answered 504 (default: {ServerLimits.request_timeout_s})",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=NOT_GIVEN,
+        help=f"requests admitted at once; more get 503 + Retry-After (default: {ServerLimits.max_queue})",
+    )
     _add_model_options(p)
     p.set_defaults(func=cmd_serve)
 
@@ -264,10 +404,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes-file")
     p.add_argument("--vocab")
     p.add_argument("--limit", type=int, default=5, help="images to time (default: 5)")
-    p.add_argument("--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast around the default path (the naive reference stays fp32); pays on GPUs, not on CPUs without native bf16")
+    p.add_argument(
+        "--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement"
+    )
+    p.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=["fp32", "bf16"],
+        help=(
+            "bf16: autocast around the default path (the naive reference "
+            "stays fp32); pays on GPUs, not on CPUs without native bf16"
+        ),
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    p.add_argument("--bpe", default=None, help="CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for the random-weight architectures clip-vit-b16 / clip-vit-l14")
+    p.add_argument(
+        "--bpe",
+        default=None,
+        help=(
+            "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for the "
+            "random-weight architectures clip-vit-b16 / clip-vit-l14"
+        ),
+    )
     p.add_argument("--out", default=None, help="write the JSON here too")
     _add_model_options(p)
     p.set_defaults(func=cmd_bench)
@@ -280,7 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("learn-prompts", help="CoOp: learn context vectors on crops of seen classes (use with --templates learned:FILE)")
+    p = sub.add_parser(
+        "learn-prompts", help="CoOp: learn context vectors on crops of seen classes (use with --templates learned:FILE)"
+    )
     p.add_argument("--dataset", required=True)
     p.add_argument("--root", required=True)
     p.add_argument("--split", default="train")

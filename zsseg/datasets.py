@@ -55,7 +55,10 @@ CITYSCAPES_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27
 
 
 def cityscapes_19() -> np.ndarray:
-    return _lut({lid: i for i, lid in enumerate(CITYSCAPES_LABEL_IDS)}, void=tuple(v for v in range(256) if v not in CITYSCAPES_LABEL_IDS))
+    return _lut(
+        {lid: i for i, lid in enumerate(CITYSCAPES_LABEL_IDS)},
+        void=tuple(v for v in range(256) if v not in CITYSCAPES_LABEL_IDS),
+    )
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,14 @@ class Sample:
 Layout = Callable[[Path, str], list[Sample]]
 
 
-def _pairs(image_dir: Path, label_dir: Path, label_suffix: str = ".png", image_glob: str = "*", strip: str = "") -> list[Sample]:
+def _pairs(
+    image_dir: Path, label_dir: Path, label_suffix: str = ".png", image_glob: str = "*", strip: str = ""
+) -> list[Sample]:
     for d in (image_dir, label_dir):
         if not d.is_dir():
-            raise ZsegError(f"{d}: folder not found; check --root and --split against the dataset's layout (docs/evaluation.md)")
+            raise ZsegError(
+                f"{d}: folder not found; check --root and --split against the dataset's layout (docs/evaluation.md)"
+            )
     images = sorted(p for p in image_dir.glob(image_glob) if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise ZsegError(f"{image_dir}: no images found")
@@ -92,7 +99,10 @@ def voc_layout(root: Path, split: str) -> list[Sample]:
     """VOCdevkit/VOC2012: JPEGImages, SegmentationClass, ImageSets/Segmentation/<split>.txt."""
     listing = root / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not listing.is_file():
-        raise ZsegError(f"{listing}: split list not found; --root must be the VOC2012 folder (with JPEGImages, SegmentationClass, ImageSets)")
+        raise ZsegError(
+            f"{listing}: split list not found; --root must be the VOC2012 "
+            "folder (with JPEGImages, SegmentationClass, ImageSets)"
+        )
     ids = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
     return [Sample(i, root / "JPEGImages" / f"{i}.jpg", root / "SegmentationClass" / f"{i}.png") for i in ids]
 
@@ -153,29 +163,78 @@ class DatasetSpec:
             return load_vocabulary(self.vocabulary)
         path = Path(root or ".") / "classes.txt"
         if not path.is_file():
-            raise ZsegError(f"{path}: {self.name} needs its class-name file there, one name per line in label order (docs/evaluation.md)")
+            raise ZsegError(
+                f"{path}: {self.name} needs its class-name file there, "
+                "one name per line in label order (docs/evaluation.md)"
+            )
         return read_class_file(path)
 
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        DatasetSpec("voc21", "voc21", identity(21), voc_layout, "PASCAL VOC 2012, 21 classes incl. background; 255 ignored"),
-        DatasetSpec("voc20", "voc20", reduce_zero(20), voc_layout, "PASCAL VOC 2012, 20 classes, background ignored (PAS-20)"),
+        DatasetSpec(
+            "voc21", "voc21", identity(21), voc_layout, "PASCAL VOC 2012, 21 classes incl. background; 255 ignored"
+        ),
+        DatasetSpec(
+            "voc20", "voc20", reduce_zero(20), voc_layout, "PASCAL VOC 2012, 20 classes, background ignored (PAS-20)"
+        ),
         DatasetSpec("ade150", "ade150", reduce_zero(150), ade_layout, "ADE20K-150: 0 = other ignored, k -> k-1"),
-        DatasetSpec("ade847", None, identity(847, void=(65535,), size=65536), detectron2_layout("images_detectron2/{split}", "annotations_detectron2/{split}", ".tif"), "ADE20K-847: 16-bit TIFF, 65535 ignored"),
-        DatasetSpec("pc59", "pc59", reduce_zero(59), detectron2_layout("JPEGImages", "annotations_detectron2/pc59_{split}", ".png"), "PASCAL Context-59: 0 = background ignored, k -> k-1"),
-        DatasetSpec("pc459", None, identity(459, void=(65535,), size=65536), detectron2_layout("JPEGImages", "annotations_detectron2/pc459_{split}", ".tif"), "PASCAL Context-459: 16-bit TIFF, 65535 ignored"),
-        DatasetSpec("coco_stuff171", "coco_stuff171", coco_stuff_171(), coco_stuff_layout, "COCO-Stuff-171: value = id-1, 11 unused ids and 255 ignored"),
-        DatasetSpec("cityscapes", "cityscapes19", cityscapes_19(), cityscapes_layout, "Cityscapes gtFine labelIds -> 19 train ids"),
-        DatasetSpec("camvid", "camvid11", identity(11, void=(11, 255)), camvid_layout, "CamVid 11 classes (SegNet), 11 = unlabelled ignored"),
+        DatasetSpec(
+            "ade847",
+            None,
+            identity(847, void=(65535,), size=65536),
+            detectron2_layout("images_detectron2/{split}", "annotations_detectron2/{split}", ".tif"),
+            "ADE20K-847: 16-bit TIFF, 65535 ignored",
+        ),
+        DatasetSpec(
+            "pc59",
+            "pc59",
+            reduce_zero(59),
+            detectron2_layout("JPEGImages", "annotations_detectron2/pc59_{split}", ".png"),
+            "PASCAL Context-59: 0 = background ignored, k -> k-1",
+        ),
+        DatasetSpec(
+            "pc459",
+            None,
+            identity(459, void=(65535,), size=65536),
+            detectron2_layout("JPEGImages", "annotations_detectron2/pc459_{split}", ".tif"),
+            "PASCAL Context-459: 16-bit TIFF, 65535 ignored",
+        ),
+        DatasetSpec(
+            "coco_stuff171",
+            "coco_stuff171",
+            coco_stuff_171(),
+            coco_stuff_layout,
+            "COCO-Stuff-171: value = id-1, 11 unused ids and 255 ignored",
+        ),
+        DatasetSpec(
+            "cityscapes",
+            "cityscapes19",
+            cityscapes_19(),
+            cityscapes_layout,
+            "Cityscapes gtFine labelIds -> 19 train ids",
+        ),
+        DatasetSpec(
+            "camvid",
+            "camvid11",
+            identity(11, void=(11, 255)),
+            camvid_layout,
+            "CamVid 11 classes (SegNet), 11 = unlabelled ignored",
+        ),
     )
 }
 
 
 def get_spec(name: str) -> DatasetSpec:
     key = name.lower().replace("-", "_")
-    key = {"voc": "voc21", "pas20": "voc20", "ade": "ade150", "coco_stuff": "coco_stuff171", "cocostuff": "coco_stuff171"}.get(key, key)
+    key = {
+        "voc": "voc21",
+        "pas20": "voc20",
+        "ade": "ade150",
+        "coco_stuff": "coco_stuff171",
+        "cocostuff": "coco_stuff171",
+    }.get(key, key)
     if key not in DATASETS:
         raise ZsegError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[key]
@@ -213,9 +272,14 @@ class SegmentationDataset:
         except Exception as exc:
             raise ZsegError(f"{sample.label_path}: unreadable label ({type(exc).__name__})") from None
         if raw.ndim != 2:
-            raise ZsegError(f"{sample.label_path}: label must be a single-channel (index or grayscale) image, got shape {raw.shape}")
+            raise ZsegError(
+                f"{sample.label_path}: label must be a single-channel (index or grayscale) image, got shape {raw.shape}"
+            )
         if expected_size is not None and raw.shape != tuple(expected_size):
-            raise ZsegError(f"{sample.label_path}: label is {raw.shape[1]}x{raw.shape[0]} but its image is {expected_size[1]}x{expected_size[0]}")
+            raise ZsegError(
+                f"{sample.label_path}: label is {raw.shape[1]}x{raw.shape[0]} "
+                f"but its image is {expected_size[1]}x{expected_size[0]}"
+            )
         if raw.min(initial=0) < 0 or raw.max(initial=0) >= len(self.spec.lut):
             raise ZsegError(f"{sample.label_path}: label value {int(raw.max())} out of range for {self.spec.name}")
         ids = self.spec.lut[raw.astype(np.int64)]
@@ -224,5 +288,7 @@ class SegmentationDataset:
             raise ZsegError(f"{sample.label_path}: label values {bad} are not classes of {self.spec.name}")
         top = int(ids.max(initial=IGNORE))
         if top >= len(self.vocabulary):
-            raise ZsegError(f"{sample.label_path}: label id {top} but the vocabulary has {len(self.vocabulary)} classes")
+            raise ZsegError(
+                f"{sample.label_path}: label id {top} but the vocabulary has {len(self.vocabulary)} classes"
+            )
         return ids

@@ -9,7 +9,9 @@ from scipy import ndimage
 from .backends.base import Backend
 
 
-def class_probabilities(backend: Backend, image_emb: torch.Tensor, text_emb: torch.Tensor, groups: torch.Tensor, n_classes: int) -> torch.Tensor:
+def class_probabilities(
+    backend: Backend, image_emb: torch.Tensor, text_emb: torch.Tensor, groups: torch.Tensor, n_classes: int
+) -> torch.Tensor:
     """Softmax over classes of the backend's logits; a class's logit is the max over its synonyms.
 
     image_emb [Q, D], text_emb [S, D] (one row per prompt name), groups [S] -> class index.
@@ -38,8 +40,13 @@ def ensemble(p_clip: torch.Tensor, p_q: torch.Tensor | None, seen: torch.Tensor 
     return s * seen_part + (1 - s) * unseen_part
 
 
-def combine(p_vlm: torch.Tensor, valid: torch.Tensor, p_q: torch.Tensor | None = None, seen: torch.Tensor | None = None,
-            weight: float = 0.8) -> tuple[torch.Tensor, torch.Tensor]:
+def combine(
+    p_vlm: torch.Tensor,
+    valid: torch.Tensor,
+    p_q: torch.Tensor | None = None,
+    seen: torch.Tensor | None = None,
+    weight: float = 0.8,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-proposal class probabilities: (probs [K, C], keep [Q] bool = the proposals they belong to).
 
     p_vlm [Q', C]: the VLM's probabilities of the ``valid`` proposals (those with pixels above the
@@ -106,7 +113,9 @@ def semantic_map(
         return labels, best_out / total_out.clamp(min=1e-12)
     cy, cx = mixed.nonzero(as_tuple=True)
     ty, tx = ry[cy], rx[cx]
-    corners = torch.stack([ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1)  # [M, 4]
+    corners = torch.stack(
+        [ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1
+    )  # [M, 4]
     cell_id = torch.full((h, w), -1, dtype=torch.int32)
     cell_id[ty, tx] = torch.arange(len(ty), dtype=torch.int32)
     out_cell = cell_id[y0][:, x0]
@@ -139,7 +148,9 @@ def semantic_map(
     return labels, best_out / confidence_total.clamp(min=1e-12)
 
 
-def _running_argmax(probs: torch.Tensor, masks: torch.Tensor, size: tuple[int, int], max_chunk_bytes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _running_argmax(
+    probs: torch.Tensor, masks: torch.Tensor, size: tuple[int, int], max_chunk_bytes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per pixel at ``size``: (argmax, max, sum) over classes of the scores sum_q probs[q, c] * masks[q],
     bilinearly resized when ``size`` is not the masks' own (classes in chunks, running max)."""
     h, w = masks.shape[1:]

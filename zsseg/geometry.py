@@ -120,7 +120,9 @@ def point_grid(n: int) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1)
 
 
-def crop_boxes(height: int, width: int, n_layers: int, overlap_ratio: float) -> list[tuple[tuple[int, int, int, int], int]]:
+def crop_boxes(
+    height: int, width: int, n_layers: int, overlap_ratio: float
+) -> list[tuple[tuple[int, int, int, int], int]]:
     """(box, layer) for the whole image and, per layer i >= 1, (2^i)^2 overlapping crops (SAM's scheme)."""
     out = [((0, 0, width, height), 0)]
     short = min(height, width)
@@ -129,8 +131,8 @@ def crop_boxes(height: int, width: int, n_layers: int, overlap_ratio: float) -> 
         overlap = int(overlap_ratio * short * (2 / per_side))
         cw = math.ceil((overlap * (per_side - 1) + width) / per_side)
         ch = math.ceil((overlap * (per_side - 1) + height) / per_side)
-        for x0, y0 in product([int((cw - overlap) * i) for i in range(per_side)], [int((ch - overlap) * i) for i in range(per_side)]):
+        for x0, y0 in product(
+            [int((cw - overlap) * i) for i in range(per_side)], [int((ch - overlap) * i) for i in range(per_side)]
+        ):
             out.append(((x0, y0, min(x0 + cw, width), min(y0 + ch, height)), layer))
     return out
-
-

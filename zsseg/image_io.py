@@ -48,7 +48,9 @@ def _decode(source, name: str, max_pixels: int) -> np.ndarray:
     except Image.DecompressionBombError:
         raise ZsegError(f"{name}: image is too large to decode safely; downscale it first") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ZsegError(f"{name}: unreadable or truncated image ({_one_line(exc)}); re-export or re-download it") from None
+        raise ZsegError(
+            f"{name}: unreadable or truncated image ({_one_line(exc)}); re-export or re-download it"
+        ) from None
 
 
 def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
@@ -81,7 +83,9 @@ def _array_to_rgb(arr: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ZsegError(f"{name}: expected an image array of shape [H, W], [H, W, 3] or [H, W, 4], got {list(arr.shape)}")
+        raise ZsegError(
+            f"{name}: expected an image array of shape [H, W], [H, W, 3] or [H, W, 4], got {list(arr.shape)}"
+        )
     _check_size((arr.shape[1], arr.shape[0]), name, max_pixels)
     arr = arr[..., :3]
     if arr.dtype == np.uint8:

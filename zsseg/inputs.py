@@ -31,7 +31,10 @@ def expand_inputs(items: list[str]) -> list[Path]:
     stems: dict[str, Path] = {}
     for p in paths:
         if p.stem in stems and stems[p.stem] != p:
-            raise ZsegError(f"{stems[p.stem]} and {p} would write the same outputs ({p.stem}.png); segment them into different --out folders")
+            raise ZsegError(
+                f"{stems[p.stem]} and {p} would write the same outputs "
+                f"({p.stem}.png); segment them into different --out folders"
+            )
         stems[p.stem] = p
     return list(dict.fromkeys(paths))
 

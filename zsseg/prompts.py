@@ -16,33 +16,103 @@ from .text_cache import TextEmbeddingCache, default_cache_dir, encode_with_templ
 
 # The 80 prompt templates CLIP used for ImageNet zero-shot classification (Radford et al. 2021).
 IMAGENET_TEMPLATES: tuple[str, ...] = (
-    "a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.", "a photo of the hard to see {}.",
-    "a low resolution photo of the {}.", "a rendering of a {}.", "graffiti of a {}.", "a bad photo of the {}.",
-    "a cropped photo of the {}.", "a tattoo of a {}.", "the embroidered {}.", "a photo of a hard to see {}.",
-    "a bright photo of a {}.", "a photo of a clean {}.", "a photo of a dirty {}.", "a dark photo of the {}.",
-    "a drawing of a {}.", "a photo of my {}.", "the plastic {}.", "a photo of the cool {}.",
-    "a close-up photo of a {}.", "a black and white photo of the {}.", "a painting of the {}.", "a painting of a {}.",
-    "a pixelated photo of the {}.", "a sculpture of the {}.", "a bright photo of the {}.", "a cropped photo of a {}.",
-    "a plastic {}.", "a photo of the dirty {}.", "a jpeg corrupted photo of a {}.", "a blurry photo of the {}.",
-    "a photo of the {}.", "a good photo of the {}.", "a rendering of the {}.", "a {} in a video game.",
-    "a photo of one {}.", "a doodle of a {}.", "a close-up photo of the {}.", "a photo of a {}.",
-    "the origami {}.", "the {} in a video game.", "a sketch of a {}.", "a doodle of the {}.",
-    "a origami {}.", "a low resolution photo of a {}.", "the toy {}.", "a rendition of the {}.",
-    "a photo of the clean {}.", "a photo of a large {}.", "a rendition of a {}.", "a photo of a nice {}.",
-    "a photo of a weird {}.", "a blurry photo of a {}.", "a cartoon {}.", "art of a {}.",
-    "a sketch of the {}.", "a embroidered {}.", "a pixelated photo of a {}.", "itap of the {}.",
-    "a jpeg corrupted photo of the {}.", "a good photo of a {}.", "a plushie {}.", "a photo of the nice {}.",
-    "a photo of the small {}.", "a photo of the weird {}.", "the cartoon {}.", "art of the {}.",
-    "a drawing of the {}.", "a photo of the large {}.", "a black and white photo of a {}.", "the plushie {}.",
-    "a dark photo of a {}.", "itap of a {}.", "graffiti of the {}.", "a toy {}.",
-    "itap of my {}.", "a photo of a cool {}.", "a photo of a small {}.", "a tattoo of the {}.",
+    "a bad photo of a {}.",
+    "a photo of many {}.",
+    "a sculpture of a {}.",
+    "a photo of the hard to see {}.",
+    "a low resolution photo of the {}.",
+    "a rendering of a {}.",
+    "graffiti of a {}.",
+    "a bad photo of the {}.",
+    "a cropped photo of the {}.",
+    "a tattoo of a {}.",
+    "the embroidered {}.",
+    "a photo of a hard to see {}.",
+    "a bright photo of a {}.",
+    "a photo of a clean {}.",
+    "a photo of a dirty {}.",
+    "a dark photo of the {}.",
+    "a drawing of a {}.",
+    "a photo of my {}.",
+    "the plastic {}.",
+    "a photo of the cool {}.",
+    "a close-up photo of a {}.",
+    "a black and white photo of the {}.",
+    "a painting of the {}.",
+    "a painting of a {}.",
+    "a pixelated photo of the {}.",
+    "a sculpture of the {}.",
+    "a bright photo of the {}.",
+    "a cropped photo of a {}.",
+    "a plastic {}.",
+    "a photo of the dirty {}.",
+    "a jpeg corrupted photo of a {}.",
+    "a blurry photo of the {}.",
+    "a photo of the {}.",
+    "a good photo of the {}.",
+    "a rendering of the {}.",
+    "a {} in a video game.",
+    "a photo of one {}.",
+    "a doodle of a {}.",
+    "a close-up photo of the {}.",
+    "a photo of a {}.",
+    "the origami {}.",
+    "the {} in a video game.",
+    "a sketch of a {}.",
+    "a doodle of the {}.",
+    "a origami {}.",
+    "a low resolution photo of a {}.",
+    "the toy {}.",
+    "a rendition of the {}.",
+    "a photo of the clean {}.",
+    "a photo of a large {}.",
+    "a rendition of a {}.",
+    "a photo of a nice {}.",
+    "a photo of a weird {}.",
+    "a blurry photo of a {}.",
+    "a cartoon {}.",
+    "art of a {}.",
+    "a sketch of the {}.",
+    "a embroidered {}.",
+    "a pixelated photo of a {}.",
+    "itap of the {}.",
+    "a jpeg corrupted photo of the {}.",
+    "a good photo of a {}.",
+    "a plushie {}.",
+    "a photo of the nice {}.",
+    "a photo of the small {}.",
+    "a photo of the weird {}.",
+    "the cartoon {}.",
+    "art of the {}.",
+    "a drawing of the {}.",
+    "a photo of the large {}.",
+    "a black and white photo of a {}.",
+    "the plushie {}.",
+    "a dark photo of a {}.",
+    "itap of a {}.",
+    "graffiti of the {}.",
+    "a toy {}.",
+    "itap of my {}.",
+    "a photo of a cool {}.",
+    "a photo of a small {}.",
+    "a tattoo of the {}.",
 )
 # The 14 templates of ViLD (Gu et al. 2022), as used by zsseg.baseline.
 VILD_TEMPLATES: tuple[str, ...] = (
-    "a photo of a {}.", "This is a photo of a {}", "There is a {} in the scene", "There is the {} in the scene",
-    "a photo of a {} in the scene", "a photo of a small {}.", "a photo of a medium {}.", "a photo of a large {}.",
-    "This is a photo of a small {}.", "This is a photo of a medium {}.", "This is a photo of a large {}.",
-    "There is a small {} in the scene.", "There is a medium {} in the scene.", "There is a large {} in the scene.",
+    "a photo of a {}.",
+    "This is a photo of a {}",
+    "There is a {} in the scene",
+    "There is the {} in the scene",
+    "a photo of a {} in the scene",
+    "a photo of a small {}.",
+    "a photo of a medium {}.",
+    "a photo of a large {}.",
+    "This is a photo of a small {}.",
+    "This is a photo of a medium {}.",
+    "This is a photo of a large {}.",
+    "There is a small {} in the scene.",
+    "There is a medium {} in the scene.",
+    "There is a large {} in the scene.",
 )
 SINGLE_TEMPLATE: tuple[str, ...] = ("a photo of a {}.",)
 
@@ -60,7 +130,9 @@ PLACEHOLDER = "X"  # one placeholder token per context vector in the prompt text
 
 def get_templates(name: str) -> tuple[str, ...]:
     if name not in TEMPLATE_SETS:
-        raise ZsegError(f"unknown template set {name!r}; choose one of {', '.join(TEMPLATE_SETS)} or {LEARNED_PREFIX}FILE")
+        raise ZsegError(
+            f"unknown template set {name!r}; choose one of {', '.join(TEMPLATE_SETS)} or {LEARNED_PREFIX}FILE"
+        )
     return TEMPLATE_SETS[name]
 
 
@@ -103,7 +175,14 @@ class PromptLearner(PromptSource):
     agree), and the backend's own text path runs unchanged and frozen.
     """
 
-    def __init__(self, backend: Backend, n_ctx: int = 16, init_std: float = 0.02, ctx: torch.Tensor | None = None, name: str = "learned") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        n_ctx: int = 16,
+        init_std: float = 0.02,
+        ctx: torch.Tensor | None = None,
+        name: str = "learned",
+    ) -> None:
         self.backend, self.name = backend, name
         dim = backend.token_embedding.embedding_dim
         self.ctx = nn.Parameter(ctx.clone().float() if ctx is not None else torch.randn(n_ctx, dim) * init_std)
@@ -127,7 +206,9 @@ class PromptLearner(PromptSource):
             slots = inputs[0] == self._placeholder_id
             slots &= slots.cumsum(1) <= self.n_ctx  # the first n_ctx placeholders of each prompt
             if not bool((slots.sum(1) == self.n_ctx).all()):
-                raise ZsegError("the tokenizer split the prompt's placeholders; learned prompts do not work with this text encoder")
+                raise ZsegError(
+                    "the tokenizer split the prompt's placeholders; learned prompts do not work with this text encoder"
+                )
             out = output.clone()
             out[slots] = ctx.repeat(output.shape[0], 1)
             return out
@@ -165,11 +246,13 @@ class PromptLearner(PromptSource):
         return cls(backend, ctx=ctx, name=f"{LEARNED_PREFIX}{path}")
 
 
-def build_prompt_source(templates: str | None, backend: Backend, cache: TextEmbeddingCache | None = None) -> PromptSource:
+def build_prompt_source(
+    templates: str | None, backend: Backend, cache: TextEmbeddingCache | None = None
+) -> PromptSource:
     """A template set by name (None: the backend's default) or ``learned:FILE``."""
     templates = templates or backend.default_templates
     if templates.startswith(LEARNED_PREFIX):
-        return PromptLearner.load(templates[len(LEARNED_PREFIX):], backend)
+        return PromptLearner.load(templates[len(LEARNED_PREFIX) :], backend)
     return TemplatePrompts(backend, templates, cache)
 
 
@@ -178,13 +261,29 @@ class ClassEmbedder:
     mean over its prompt names (each averaged over the templates). Training and inference both go
     through this, so they embed a class the same way."""
 
-    def __init__(self, backend: Backend, templates: str | None = None, cache: TextEmbeddingCache | None = None, device: str | torch.device = "cpu") -> None:
-        self.prompts = TemplatePrompts(backend, templates or backend.default_templates, cache if cache is not None else TextEmbeddingCache(default_cache_dir()))
+    def __init__(
+        self,
+        backend: Backend,
+        templates: str | None = None,
+        cache: TextEmbeddingCache | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.prompts = TemplatePrompts(
+            backend,
+            templates or backend.default_templates,
+            cache if cache is not None else TextEmbeddingCache(default_cache_dir()),
+        )
         self.templates = self.prompts.name
         self.device = device
 
     @classmethod
-    def from_name(cls, text_model: str, templates: str | None = None, cache: TextEmbeddingCache | None = None, device: str | torch.device = "cpu") -> "ClassEmbedder":
+    def from_name(
+        cls,
+        text_model: str,
+        templates: str | None = None,
+        cache: TextEmbeddingCache | None = None,
+        device: str | torch.device = "cpu",
+    ) -> "ClassEmbedder":
         """Loads the text model by name ("conse", "clip", a CLIP hub id or folder) on the CPU."""
         cache = cache if cache is not None else TextEmbeddingCache(default_cache_dir())
         return cls(build_backend(text_model, device="cpu", text_cache=cache), templates, cache, device)

@@ -47,7 +47,7 @@ def overlay(
     """The image blended with class colours, class boundaries darkened, and a legend on the right
     listing the classes present (colour, name, pixel share), largest first."""
     colours = palette(len(names))
-    blend = (image.astype(np.float32) * (1 - alpha) + colours[labels].astype(np.float32) * alpha)
+    blend = image.astype(np.float32) * (1 - alpha) + colours[labels].astype(np.float32) * alpha
     edges = np.zeros(labels.shape, bool)
     edges[1:, :] |= labels[1:, :] != labels[:-1, :]
     edges[:, 1:] |= labels[:, 1:] != labels[:, :-1]

@@ -60,7 +60,10 @@ class Segmentation:
         """The image blended with class colours, plus a legend of the classes present."""
         rgb = load_image(image, max_pixels=max(DEFAULT_MAX_PIXELS, self.labels.size))
         if rgb.shape[:2] != self.labels.shape:
-            raise ZsegError(f"overlay image is {rgb.shape[1]}x{rgb.shape[0]} but the segmentation is {self.labels.shape[1]}x{self.labels.shape[0]}")
+            raise ZsegError(
+                f"overlay image is {rgb.shape[1]}x{rgb.shape[0]} but the "
+                f"segmentation is {self.labels.shape[1]}x{self.labels.shape[0]}"
+            )
         return render_overlay(rgb, self.labels, self.classes, alpha=alpha, legend=legend)
 
     def summary(self) -> dict:
@@ -142,7 +145,8 @@ class Segmenter:
             style=cfg.crop or backend.default_crop,
             mask_threshold=cfg.mask_threshold,
             expand_ratio=cfg.expand_ratio,
-            batch_size=cfg.batch_size or (GPU_BATCH_SIZE if backend.device.type == "cuda" else backend.default_batch_size),
+            batch_size=cfg.batch_size
+            or (GPU_BATCH_SIZE if backend.device.type == "cuda" else backend.default_batch_size),
         )
         self.classifier = RegionClassifier(backend, self.crop)
         self.short_side = cfg.short_side or backend.default_short_side
@@ -176,8 +180,14 @@ class Segmenter:
         config = SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=device, **options)
         cache = TextEmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir())
         backend = build_backend(config.model, device=device, text_cache=cache)
-        generator = build_proposals(proposals if isinstance(proposals, ProposalGenerator) else config.proposals, model=config.proposals_model, device=device)
-        if getattr(generator, "text_model", None) == config.model:  # a trained network on the same text encoder: share it
+        generator = build_proposals(
+            proposals if isinstance(proposals, ProposalGenerator) else config.proposals,
+            model=config.proposals_model,
+            device=device,
+        )
+        if (
+            getattr(generator, "text_model", None) == config.model
+        ):  # a trained network on the same text encoder: share it
             generator.share_text_backend(backend)
         return cls(backend, generator, config, cache)
 
@@ -215,7 +225,12 @@ class Segmenter:
         return self.image
 
     @torch.no_grad()
-    def predict(self, classes: str | Sequence[str] | Vocabulary, unseen: Sequence[str] | None = None, image: ImageState | None = None) -> Segmentation:
+    def predict(
+        self,
+        classes: str | Sequence[str] | Vocabulary,
+        unseen: Sequence[str] | None = None,
+        image: ImageState | None = None,
+    ) -> Segmentation:
         """Label the image of ``set_image`` (or ``image``) with ``classes`` ("a, b", a list, a
         Vocabulary or "vocab:NAME"). ``unseen`` names classes to treat as never trained on, for
         generators that score classes themselves (the ensemble's seen/unseen weights)."""
@@ -237,9 +252,25 @@ class Segmenter:
             area = masks.flatten(1).sum(1)
             class_scores = (probs * area[:, None]).sum(0) / area.sum().clamp(min=1e-9)
         settings = {**self.settings(), "num_crops": state.num_crops}
-        return Segmentation(labels.numpy().astype(np.int32), vocab, class_scores.numpy(), masks, probs, confidence.numpy(), watch.total(), settings)
+        return Segmentation(
+            labels.numpy().astype(np.int32),
+            vocab,
+            class_scores.numpy(),
+            masks,
+            probs,
+            confidence.numpy(),
+            watch.total(),
+            settings,
+        )
 
-    def _combine(self, state: ImageState, text_emb: torch.Tensor, groups: torch.Tensor, vocab: Vocabulary, unseen: Sequence[str] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _combine(
+        self,
+        state: ImageState,
+        text_emb: torch.Tensor,
+        groups: torch.Tensor,
+        vocab: Vocabulary,
+        unseen: Sequence[str] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(class probabilities [K, C] on the CPU, the masks they belong to [K, h, w])."""
         p_vlm = class_probabilities(self.backend, state.embeddings, text_emb, groups, len(vocab)).cpu()
         scores = self.proposals.score(state.proposals, vocab)
@@ -253,7 +284,9 @@ class Segmenter:
         return probs, state.proposals.masks[keep]
 
     @torch.no_grad()
-    def __call__(self, image: ImageInput, classes: str | Sequence[str] | Vocabulary, unseen: Sequence[str] | None = None) -> Segmentation:
+    def __call__(
+        self, image: ImageInput, classes: str | Sequence[str] | Vocabulary, unseen: Sequence[str] | None = None
+    ) -> Segmentation:
         """Segment one image into ``classes``: ``encode_image`` then ``predict`` (the state is not kept)."""
         vocab = resolve_vocabulary(classes)  # a bad class list fails before the image is encoded
         state = self.encode_image(image)

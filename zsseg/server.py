@@ -7,12 +7,12 @@ import base64
 import contextlib
 import hashlib
 import io
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from importlib import resources
 
 import numpy as np
-
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -85,7 +85,8 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
     limits = limits or ServerLimits()
     app = FastAPI(title="zsseg", version=__version__, description="Open-vocabulary semantic segmentation.")
     state = {"admitted": 0}
-    model_lock = asyncio.Lock()  # one inference at a time: the CPU is the bottleneck
+    model_lock = asyncio.Lock()  # requests take turns (the CPU is the bottleneck) ...
+    inference = threading.Lock()  # ... and a worker thread runs the model only while it holds this
     images: OrderedDict[str, tuple[np.ndarray, ImageState]] = OrderedDict()  # image_id -> (pixels, encoded image)
 
     @app.exception_handler(ApiError)
@@ -94,7 +95,9 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -107,26 +110,39 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
 
     @app.get("/api/health", response_model=HealthResponse)
     async def health() -> HealthResponse:
-        return HealthResponse(status="ok", version=__version__, model=segmenter.config.model, proposals=segmenter.config.proposals,
-                              queued=state["admitted"], limits=asdict(limits))
+        return HealthResponse(
+            status="ok",
+            version=__version__,
+            model=segmenter.config.model,
+            proposals=segmenter.config.proposals,
+            queued=state["admitted"],
+            limits=asdict(limits),
+        )
 
     @app.get("/api/vocabularies", response_model=dict[str, list[str]])
     async def vocabularies() -> dict[str, list[str]]:
         return {name: list(shipped_vocabulary(name).names) for name in list_vocabularies()}
 
     async def run_model(work, *args):
-        """``work(*args)`` in a worker thread, one at a time. The lock is released when the worker is
-        done, not when the request gives up: after a 504 the abandoned inference still holds the
-        model, so the next request waits for it instead of running beside it."""
-        await model_lock.acquire()
-        job = asyncio.ensure_future(run_in_threadpool(work, *args))
-        job.add_done_callback(lambda _: model_lock.release())
-        try:
-            return await asyncio.wait_for(asyncio.shield(job), timeout=limits.request_timeout_s)
-        except asyncio.TimeoutError:
-            raise ApiError(504, f"segmentation took longer than {limits.request_timeout_s:.0f} s; try a smaller image or fewer classes") from None
-        except ZsegError as exc:
-            raise ApiError(400, str(exc)) from None
+        """``work(*args)`` in a worker thread, one at a time. The worker holds ``inference`` until it
+        is done, not until the request gives up: after a 504 the abandoned inference still holds the
+        model, and the next request's worker waits for it instead of running beside it."""
+
+        def exclusive():
+            with inference:
+                return work(*args)
+
+        async with model_lock:
+            try:
+                return await asyncio.wait_for(run_in_threadpool(exclusive), timeout=limits.request_timeout_s)
+            except asyncio.TimeoutError:
+                raise ApiError(
+                    504,
+                    f"segmentation took longer than {limits.request_timeout_s:.0f} "
+                    "s; try a smaller image or fewer classes",
+                ) from None
+            except ZsegError as exc:
+                raise ApiError(400, str(exc)) from None
 
     @contextlib.contextmanager
     def admitted():
@@ -149,7 +165,9 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
         vocabulary = _vocabulary(classes, vocab, limits)
         ctype = (image.content_type or "").split(";")[0].strip().lower()
         if ctype and not (ctype.startswith("image/") or ctype == "application/octet-stream"):
-            raise ApiError(415, f"unsupported content type {ctype!r}: upload an image file (image/jpeg, image/png, ...)")
+            raise ApiError(
+                415, f"unsupported content type {ctype!r}: upload an image file (image/jpeg, image/png, ...)"
+            )
         data = await image.read(limits.max_upload_bytes + 1)
         if len(data) > limits.max_upload_bytes:
             raise ApiError(413, f"upload is over {limits.max_upload_bytes // (1024 * 1024)} MB; send a smaller image")
@@ -178,7 +196,11 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
         vocabulary = _vocabulary(classes, vocab, limits)
         cached = images.get(image_id)
         if cached is None:
-            raise ApiError(404, f"image {image_id!r} is no longer held by the server (it keeps the last {limits.cached_images}); upload it again with /api/segment")
+            raise ApiError(
+                404,
+                f"image {image_id!r} is no longer held by the server (it keeps the "
+                f"last {limits.cached_images}); upload it again with /api/segment",
+            )
         with admitted():
             rgb, encoded = cached
             _remember(images, image_id, rgb, encoded, limits.cached_images)
@@ -199,7 +221,11 @@ def _vocabulary(classes: str | None, vocab: str | None, limits: ServerLimits) ->
     if (classes is None or not classes.strip()) and not vocab:
         raise ApiError(400, 'no classes: give "classes" (e.g. "cat, sofa, floor") or a "vocab" name')
     try:  # a vocabulary name only, never a path on the server
-        v = shipped_vocabulary(vocab) if vocab and not (classes and classes.strip()) else Vocabulary.from_names(classes or "", source="classes")
+        v = (
+            shipped_vocabulary(vocab)
+            if vocab and not (classes and classes.strip())
+            else Vocabulary.from_names(classes or "", source="classes")
+        )
     except ZsegError as exc:
         raise ApiError(400, str(exc)) from None
     if len(v) > limits.max_classes:
@@ -229,7 +255,15 @@ def _response(image_id: str, seg, rgb, alpha: float) -> SegmentResponse:
         image_id=image_id,
         width=int(seg.labels.shape[1]),
         height=int(seg.labels.shape[0]),
-        classes=[ClassInfo(index=i, name=n, colour="#%02x%02x%02x" % tuple(int(c) for c in colours[i]), share=round(shares.get(n, 0.0), 6)) for i, n in enumerate(names)],
+        classes=[
+            ClassInfo(
+                index=i,
+                name=n,
+                colour="#%02x%02x%02x" % tuple(int(c) for c in colours[i]),
+                share=round(shares.get(n, 0.0), 6),
+            )
+            for i, n in enumerate(names)
+        ],
         present=list(shares),
         timings_s={k: round(v, 4) for k, v in seg.timings.items()},
         label_png=_png_base64(lambda f: save_label_png(seg.labels, f, len(names))),

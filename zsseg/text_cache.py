@@ -87,7 +87,9 @@ class TextEmbeddingCache:
             pass  # an unwritable cache only costs time
 
 
-def encode_with_templates(backend: TextEncoder, names: list[str], templates: tuple[str, ...], batch_size: int = 256) -> torch.Tensor:
+def encode_with_templates(
+    backend: TextEncoder, names: list[str], templates: tuple[str, ...], batch_size: int = 256
+) -> torch.Tensor:
     """Embed every name under every template and return the normalised per-name mean."""
     texts = [t.format(n) for n in names for t in templates]
     chunks = [backend.encode_texts(texts[i : i + batch_size]).float().cpu() for i in range(0, len(texts), batch_size)]
@@ -98,5 +100,3 @@ def encode_with_templates(backend: TextEncoder, names: list[str], templates: tup
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[-60:]
-
-

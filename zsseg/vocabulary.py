@@ -42,7 +42,9 @@ class Vocabulary:
 
     def flat_prompts(self) -> tuple[list[str], list[int]]:
         """Every prompt name of every class, and the class index of each."""
-        return [p for prompts in self.prompts for p in prompts], [i for i, prompts in enumerate(self.prompts) for _ in prompts]
+        return [p for prompts in self.prompts for p in prompts], [
+            i for i, prompts in enumerate(self.prompts) for _ in prompts
+        ]
 
     def match(self, known: Sequence[Sequence[str]], normalise=None) -> list[int | None]:
         """For each class, the index of the ``known`` class (a list of names each) it names, or None.
@@ -99,7 +101,7 @@ class Vocabulary:
         else:
             items = list(classes)
         if not items or all(not str(c).strip() for c in items):
-            raise ZsegError(f"empty class list from {source}; give at least one class name, e.g. --classes \"cat, sofa\"")
+            raise ZsegError(f'empty class list from {source}; give at least one class name, e.g. --classes "cat, sofa"')
         for c in items:
             if not str(c).strip() or not str(c).strip(" ;:"):
                 raise ZsegError(f"blank class name in {source} ({classes!r}); remove the stray comma")
@@ -113,7 +115,10 @@ class Vocabulary:
         for i, n in enumerate(names):
             key = n.lower()
             if key in seen:
-                raise ZsegError(f"duplicate class name {n!r} in {source} (positions {seen[key] + 1} and {i + 1}); each class must be listed once")
+                raise ZsegError(
+                    f"duplicate class name {n!r} in {source} (positions "
+                    f"{seen[key] + 1} and {i + 1}); each class must be listed once"
+                )
             seen[key] = i
         return cls(tuple(names), tuple(prompts), source)
 
@@ -123,9 +128,18 @@ def list_vocabularies() -> list[str]:
     return sorted(p.name[:-4] for p in resources.files(PRESETS_PACKAGE).iterdir() if p.name.endswith(".txt"))
 
 
-ALIASES = {"voc": "voc21", "voc_21": "voc21", "voc_20": "voc20", "ade": "ade150", "ade_150": "ade150",
-           "coco_stuff": "coco_stuff171", "cocostuff": "coco_stuff171", "pc_59": "pc59", "camvid": "camvid11",
-           "cityscapes": "cityscapes19"}
+ALIASES = {
+    "voc": "voc21",
+    "voc_21": "voc21",
+    "voc_20": "voc20",
+    "ade": "ade150",
+    "ade_150": "ade150",
+    "coco_stuff": "coco_stuff171",
+    "cocostuff": "coco_stuff171",
+    "pc_59": "pc59",
+    "camvid": "camvid11",
+    "cityscapes": "cityscapes19",
+}
 
 
 def shipped_vocabulary(name: str) -> Vocabulary:
@@ -147,7 +161,9 @@ def load_vocabulary(name_or_path: str) -> Vocabulary:
     path = Path(name_or_path)
     if path.is_file():
         return read_class_file(path)
-    raise ZsegError(f"unknown vocabulary {name_or_path!r}; choose one of {', '.join(list_vocabularies())} or give a class file")
+    raise ZsegError(
+        f"unknown vocabulary {name_or_path!r}; choose one of {', '.join(list_vocabularies())} or give a class file"
+    )
 
 
 def read_class_file(path: str | Path) -> Vocabulary:
@@ -157,7 +173,9 @@ def read_class_file(path: str | Path) -> Vocabulary:
     except FileNotFoundError:
         raise ZsegError(f"{path}: class file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ZsegError(f"{path}: cannot read class file ({exc.__class__.__name__}); it must be UTF-8 text, one class per line") from None
+        raise ZsegError(
+            f"{path}: cannot read class file ({exc.__class__.__name__}); it must be UTF-8 text, one class per line"
+        ) from None
     return Vocabulary.from_lines(text.splitlines(), source=str(path))
 
 
@@ -166,5 +184,5 @@ def resolve_vocabulary(classes: "str | Sequence[str] | Vocabulary") -> Vocabular
     if isinstance(classes, Vocabulary):
         return classes
     if isinstance(classes, str) and classes.startswith("vocab:"):
-        return load_vocabulary(classes[len("vocab:"):])
+        return load_vocabulary(classes[len("vocab:") :])
     return Vocabulary.from_names(classes)

@@ -12,7 +12,15 @@ from .conse import ConseBackend
 # Named backends; any other name is a Hugging Face hub id or local folder of a CLIP/SigLIP checkpoint.
 BACKENDS: dict[str, type[Backend]] = {"conse": ConseBackend, "clip": ClipBackend}
 
-__all__ = ["BACKENDS", "Backend", "ClipBackend", "ConseBackend", "backend_class", "build_backend", "build_clip_tokenizer"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "ClipBackend",
+    "ConseBackend",
+    "backend_class",
+    "build_backend",
+    "build_clip_tokenizer",
+]
 
 
 def backend_class(model: str) -> type[Backend]:
@@ -20,7 +28,9 @@ def backend_class(model: str) -> type[Backend]:
     return BACKENDS.get(model, ClipBackend)
 
 
-def build_backend(model: str = "conse", device: str | torch.device = "cpu", text_cache: TextEmbeddingCache | None = None) -> Backend:
+def build_backend(
+    model: str = "conse", device: str | torch.device = "cpu", text_cache: TextEmbeddingCache | None = None
+) -> Backend:
     """``"conse"`` -> the offline ConSE backend; ``"clip"`` -> CLIP ViT-B/16; anything else is a
     Hugging Face hub id or local directory of a CLIP/SigLIP checkpoint."""
     if backend_class(model) is ConseBackend:

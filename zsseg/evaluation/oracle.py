@@ -29,7 +29,9 @@ def oracle_probs(masks: torch.Tensor, gt_small: np.ndarray, n_classes: int) -> t
     return probs, keep
 
 
-def segment_recall(masks: torch.Tensor, gt_small: np.ndarray, n_classes: int, iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def segment_recall(
+    masks: torch.Tensor, gt_small: np.ndarray, n_classes: int, iou: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """(segments per class, segments matched per class) for one image."""
     binary = (masks > 0.5).flatten(1).float()
     gt = torch.from_numpy(gt_small.ravel())
@@ -45,7 +47,9 @@ def segment_recall(masks: torch.Tensor, gt_small: np.ndarray, n_classes: int, io
     return total, matched
 
 
-def oracle_labels(props: Proposals, gt: np.ndarray, work_shape: tuple[int, int], n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def oracle_labels(
+    props: Proposals, gt: np.ndarray, work_shape: tuple[int, int], n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(oracle label map at gt's size, segments per class, matched segments per class)."""
     gt_small = _resize_nearest(gt, work_shape)
     probs, keep = oracle_probs(props.masks, gt_small, n_classes)

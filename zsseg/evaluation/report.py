@@ -29,14 +29,33 @@ def markdown(r: dict) -> str:
         "| metric | value |",
         "|---|---|",
     ]
-    for key in ("mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "fwIoU", "mAcc", "pAcc", "recall@0.5", "proposals_per_image", "seconds_per_image", "images_per_second", "processes"):
+    for key in (
+        "mIoU",
+        "mIoU_seen",
+        "mIoU_unseen",
+        "hIoU",
+        "fwIoU",
+        "mAcc",
+        "pAcc",
+        "recall@0.5",
+        "proposals_per_image",
+        "seconds_per_image",
+        "images_per_second",
+        "processes",
+    ):
         if r.get(key) is not None:
             lines.append(f"| {key} | {r[key]} |")
     if r.get("stage_seconds_per_image"):
         lines += ["", "## Time per image (s)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in r["stage_seconds_per_image"].items()]
     recall = r.get("per_class_recall@0.5", {})
-    lines += ["", "## Per class", "", "| class | IoU | predicted share |" + (" recall@0.5 |" if recall else ""), "|---|---|---|" + ("---|" if recall else "")]
+    lines += [
+        "",
+        "## Per class",
+        "",
+        "| class | IoU | predicted share |" + (" recall@0.5 |" if recall else ""),
+        "|---|---|---|" + ("---|" if recall else ""),
+    ]
     for name, iou in r["per_class_IoU"].items():
         row = f"| {name} | {'—' if iou is None else f'{iou:.1f}'} | {r['predicted_share'].get(name, 0):.3f} |"
         if recall:

@@ -24,8 +24,19 @@ from .metrics import ConfusionMatrix, unseen_mask
 from .oracle import oracle_labels
 from .report import write_report
 
-SUMMARY_KEYS = ("mIoU", "mIoU_seen", "mIoU_unseen", "hIoU", "recall@0.5", "recall@0.5_seen", "recall@0.5_unseen", "proposals_per_image",
-                "images", "seconds_per_image", "images_per_second")
+SUMMARY_KEYS = (
+    "mIoU",
+    "mIoU_seen",
+    "mIoU_unseen",
+    "hIoU",
+    "recall@0.5",
+    "recall@0.5_seen",
+    "recall@0.5_unseen",
+    "proposals_per_image",
+    "images",
+    "seconds_per_image",
+    "images_per_second",
+)
 
 
 @dataclass
@@ -64,16 +75,38 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
             short_side = seg_cfg.short_side or backend_class(seg_cfg.model).default_short_side
             generator = build_proposals(seg_cfg.proposals, model=seg_cfg.proposals_model, device=device)
             settings = {"proposals": generator.settings(), "short_side": short_side}
-            result = evaluate(dataset, oracle=generator, short_side=short_side, limit=config.limit, unseen=config.unseen,
-                              progress=config.progress, save_predictions=predictions)
+            result = evaluate(
+                dataset,
+                oracle=generator,
+                short_side=short_side,
+                limit=config.limit,
+                unseen=config.unseen,
+                progress=config.progress,
+                save_predictions=predictions,
+            )
         else:
             segmenter = _segmenter(config, device)
             settings = segmenter.settings()
-            result = evaluate(dataset, segmenter, limit=config.limit, unseen=config.unseen, progress=config.progress, save_predictions=predictions)
+            result = evaluate(
+                dataset,
+                segmenter,
+                limit=config.limit,
+                unseen=config.unseen,
+                progress=config.progress,
+                save_predictions=predictions,
+            )
     finally:
         shutdown()
-    result = {"dataset": dataset.spec.name, "root": str(config.root), "split": config.split, "layout": dataset.layout, "oracle": config.oracle,
-              "command": command, "settings": settings, **result}
+    result = {
+        "dataset": dataset.spec.name,
+        "root": str(config.root),
+        "split": config.split,
+        "layout": dataset.layout,
+        "oracle": config.oracle,
+        "command": command,
+        "settings": settings,
+        **result,
+    }
     if rank == 0 and out is not None:
         write_report(result, out)
     return result
@@ -84,7 +117,9 @@ def _segmenter(config: EvalConfig, device: str):
         cfg = config.segmenter
         return PerPixelSegmenter(config.per_pixel_model, cfg.short_side, device, cfg.max_pixels)
     kwargs = {k: v for k, v in vars(config.segmenter).items() if k not in ("model", "proposals", "device")}
-    return Segmenter.from_pretrained(config.segmenter.model, config.segmenter.proposals, device=device, cache_dir=config.cache_dir, **kwargs)
+    return Segmenter.from_pretrained(
+        config.segmenter.model, config.segmenter.proposals, device=device, cache_dir=config.cache_dir, **kwargs
+    )
 
 
 def evaluate(
@@ -118,7 +153,9 @@ def evaluate(
     stage_seconds: dict[str, float] = {}
     out_dir = Path(save_predictions) if save_predictions else None
     wall = time.perf_counter()
-    for sample in tqdm(samples[rank::world], desc=f"eval {dataset.spec.name}", disable=not progress or rank != 0, unit="img"):
+    for sample in tqdm(
+        samples[rank::world], desc=f"eval {dataset.spec.name}", disable=not progress or rank != 0, unit="img"
+    ):
         rgb = load_image(sample.image_path)
         gt = dataset.read_label(sample, rgb.shape[:2])
         t = time.perf_counter()
@@ -151,11 +188,15 @@ def evaluate(
         seconds_per_image=round(scalars[0] / max(1, images), 3),
         images_per_second=round(images / wall, 3) if rank == 0 or world == 1 else None,
         proposals_per_image=round(scalars[1] / max(1, images), 1),
-        predicted_share={nm: round(float(c) / max(1, counts["pred"].sum()), 4) for nm, c in zip(vocab.names, counts["pred"])},
+        predicted_share={
+            nm: round(float(c) / max(1, counts["pred"].sum()), 4) for nm, c in zip(vocab.names, counts["pred"])
+        },
         confusion_matrix=cm.matrix.tolist(),
     )
     if stage_seconds:
-        result["stage_seconds_per_image"] = {k: round(v / max(1, len(samples[rank::world])), 4) for k, v in stage_seconds.items()}
+        result["stage_seconds_per_image"] = {
+            k: round(v / max(1, len(samples[rank::world])), 4) for k, v in stage_seconds.items()
+        }
     if oracle is not None:
         tot, mat = counts["seg_total"], counts["seg_matched"]
         result["recall@0.5"] = round(100.0 * mat.sum() / max(1, tot.sum()), 2)
@@ -163,5 +204,7 @@ def evaluate(
             is_unseen = unseen_mask(vocab.names, unseen)
             for part, sel in (("seen", ~is_unseen), ("unseen", is_unseen)):
                 result[f"recall@0.5_{part}"] = round(100.0 * mat[sel].sum() / max(1, tot[sel].sum()), 2)
-        result["per_class_recall@0.5"] = {nm: (round(100.0 * m / t, 2) if t else None) for nm, m, t in zip(vocab.names, mat, tot)}
+        result["per_class_recall@0.5"] = {
+            nm: (round(100.0 * m / t, 2) if t else None) for nm, m, t in zip(vocab.names, mat, tot)
+        }
     return result

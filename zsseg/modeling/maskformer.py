@@ -44,7 +44,9 @@ class ZeroShotMaskFormer(BackboneFPN):
         cfg = config or ModelConfig()
         super().__init__(cfg)
         self.decoder = nn.ModuleList(
-            nn.TransformerDecoderLayer(cfg.hidden_dim, cfg.num_heads, cfg.dim_feedforward, cfg.dropout, batch_first=True, norm_first=True)
+            nn.TransformerDecoderLayer(
+                cfg.hidden_dim, cfg.num_heads, cfg.dim_feedforward, cfg.dropout, batch_first=True, norm_first=True
+            )
             for _ in range(cfg.dec_layers)
         )
         self.decoder_norm = nn.LayerNorm(cfg.hidden_dim)
@@ -56,7 +58,10 @@ class ZeroShotMaskFormer(BackboneFPN):
 
     def forward(self, images: torch.Tensor, text_embeddings: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """images [B, 3, H, W] on 0..255; text_embeddings [C, text_dim] (unit rows, frozen)."""
-        return [{"pred_logits": self.classify(out["class_embeddings"], text_embeddings), "pred_masks": out["pred_masks"]} for out in self.decode(images)]
+        return [
+            {"pred_logits": self.classify(out["class_embeddings"], text_embeddings), "pred_masks": out["pred_masks"]}
+            for out in self.decode(images)
+        ]
 
     def decode(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """The vocabulary-free part, per decoder layer: ``class_embeddings`` [B, Q, text_dim] (unit
@@ -69,7 +74,12 @@ class ZeroShotMaskFormer(BackboneFPN):
         for layer in self.decoder:
             q = layer(q, mem)
             hq = self.decoder_norm(q)
-            outputs.append({"class_embeddings": F.normalize(self.class_embed(hq), dim=-1), "pred_masks": torch.einsum("bqc,bchw->bqhw", self.mask_embed(hq), pixel)})
+            outputs.append(
+                {
+                    "class_embeddings": F.normalize(self.class_embed(hq), dim=-1),
+                    "pred_masks": torch.einsum("bqc,bchw->bqhw", self.mask_embed(hq), pixel),
+                }
+            )
         return outputs
 
     def classify(self, class_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor:

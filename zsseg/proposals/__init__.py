@@ -20,7 +20,9 @@ PROPOSAL_GENERATORS: dict[str, type[ProposalGenerator]] = {
 TAKES_MODEL = ("maskformer", "sam", "mask2former")  # a checkpoint: --proposals-model
 
 
-def build_proposals(name: str | ProposalGenerator, model: str | None = None, device: str = "cpu", **kwargs) -> ProposalGenerator:
+def build_proposals(
+    name: str | ProposalGenerator, model: str | None = None, device: str = "cpu", **kwargs
+) -> ProposalGenerator:
     """A generator by name; ``model`` (a model.pt, hub id or local folder) for the trained ones,
     each of which has a default (maskformer: the network shipped with zsseg)."""
     if isinstance(name, ProposalGenerator):
@@ -36,6 +38,20 @@ def build_proposals(name: str | ProposalGenerator, model: str | None = None, dev
     return PROPOSAL_GENERATORS[name](**kwargs)
 
 
-__all__ = ["PROPOSAL_GENERATORS", "SHIPPED_NETWORK", "TAKES_MODEL", "ClassScores", "GraphProposals", "Mask2FormerProposals", "MaskFilter",
-           "MaskFormerProposals", "ProposalGenerator", "Proposals", "SamProposals", "SlicProposals", "WholeImageProposal", "build_proposals",
-           "label_map_proposals"]
+__all__ = [
+    "PROPOSAL_GENERATORS",
+    "SHIPPED_NETWORK",
+    "TAKES_MODEL",
+    "ClassScores",
+    "GraphProposals",
+    "Mask2FormerProposals",
+    "MaskFilter",
+    "MaskFormerProposals",
+    "ProposalGenerator",
+    "Proposals",
+    "SamProposals",
+    "SlicProposals",
+    "WholeImageProposal",
+    "build_proposals",
+    "label_map_proposals",
+]

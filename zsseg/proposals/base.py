@@ -49,7 +49,10 @@ class ProposalGenerator(ABC):
 
     def settings(self) -> dict:
         """JSON-friendly description, recorded with every result."""
-        return {"name": self.name, **{k: (asdict(v) if is_dataclass(v) else v) for k, v in vars(self).items() if not k.startswith("_")}}
+        return {
+            "name": self.name,
+            **{k: (asdict(v) if is_dataclass(v) else v) for k, v in vars(self).items() if not k.startswith("_")},
+        }
 
 
 @dataclass
@@ -69,7 +72,9 @@ class MaskFilter:
         binary = (masks > 0.5).flatten(1).float()
         return self.select(binary.sum(1), lambda idx: binary[idx] @ binary[idx].t(), binary.shape[1], scores)
 
-    def select(self, area: torch.Tensor, intersection, n_pixels: int, scores: torch.Tensor | None = None) -> torch.Tensor:
+    def select(
+        self, area: torch.Tensor, intersection, n_pixels: int, scores: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The filter on mask areas [Q] and ``intersection(indices) -> [K, K]`` pixel counts, so
         callers that know the overlaps cheaper than from dense masks (label maps) need not build them."""
         keep = torch.nonzero(area >= self.min_area * n_pixels).flatten()

@@ -13,7 +13,6 @@ from ..modeling.common import pad_to_multiple
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
 
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -43,11 +42,20 @@ class Mask2FormerProposals(ProposalGenerator):
         if _model is None:
             from transformers import AutoModelForUniversalSegmentation
 
-            load_config(self.model_name, "mask2former model", "--proposals-model", ("mask2former", "maskformer"), "--proposals mask2former needs one of: mask2former, maskformer")
+            load_config(
+                self.model_name,
+                "mask2former model",
+                "--proposals-model",
+                ("mask2former", "maskformer"),
+                "--proposals mask2former needs one of: mask2former, maskformer",
+            )
             try:
                 _model = AutoModelForUniversalSegmentation.from_pretrained(self.model_name)
             except Exception as exc:
-                raise ZsegError(f"cannot load the weights of {self.model_name!r} ({type(exc).__name__}); the download may be incomplete") from None
+                raise ZsegError(
+                    f"cannot load the weights of {self.model_name!r} "
+                    f"({type(exc).__name__}); the download may be incomplete"
+                ) from None
         self._model = _model.eval().to(device)
         labels = getattr(self._model.config, "id2label", {}) or {}
         by_id = {int(k): str(v) for k, v in labels.items()}
@@ -60,7 +68,13 @@ class Mask2FormerProposals(ProposalGenerator):
         x = (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
         x = pad_to_multiple(x, 32)[None].to(self.device)  # the backbones need sizes divisible by 32
         out = self._model(pixel_values=x)
-        masks = F.interpolate(out.masks_queries_logits, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
+        masks = (
+            F.interpolate(out.masks_queries_logits, size=x.shape[-2:], mode="bilinear", align_corners=False)[
+                0, :, :h, :w
+            ]
+            .sigmoid()
+            .cpu()
+        )
         probs = out.class_queries_logits[0].softmax(-1)[:, :-1].cpu()  # drop "no object" after the softmax
         score = probs.max(1).values
         keep = self.filter(masks, score)
@@ -79,6 +93,6 @@ class Mask2FormerProposals(ProposalGenerator):
 
 
 def _norm(name: str) -> str:
-    return " ".join(str(name).lower().replace("-merged", "").replace("-other", "").replace("-", " ").replace("_", " ").split())
-
-
+    return " ".join(
+        str(name).lower().replace("-merged", "").replace("-other", "").replace("-", " ").replace("_", " ").split()
+    )

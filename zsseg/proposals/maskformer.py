@@ -16,7 +16,6 @@ from ..prompts import ClassEmbedder
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
 
-
 # The network shipped with zsseg (docs/model-card.md): trained on PASCAL VOC 2012 train + CamVid train.
 SHIPPED_NETWORK = Path(__file__).resolve().parent.parent / "weights" / "scenes.pt"
 
@@ -29,11 +28,16 @@ class MaskFormerProposals(ProposalGenerator):
 
     name = "maskformer"
 
-    def __init__(self, model: str | Path = SHIPPED_NETWORK, device: str = "cpu", filter: MaskFilter | None = None) -> None:
+    def __init__(
+        self, model: str | Path = SHIPPED_NETWORK, device: str = "cpu", filter: MaskFilter | None = None
+    ) -> None:
         """``filter``: None keeps every query (the network's own no-object class weighs them)."""
         net, meta = load_trained(model)
         if net.config.architecture != "maskformer":
-            raise ZsegError(f"{model}: a {net.config.architecture} network gives no mask proposals; evaluate it with `zsseg eval --per-pixel-model`")
+            raise ZsegError(
+                f"{model}: a {net.config.architecture} network gives no mask "
+                "proposals; evaluate it with `zsseg eval --per-pixel-model`"
+            )
         self.model_name = str(model)
         self.device = device
         self.filter = filter
@@ -52,7 +56,11 @@ class MaskFormerProposals(ProposalGenerator):
         h, w = image.shape[:2]
         x = network_input(image, self.device)
         out = self._net.decode(x)[-1]
-        masks = F.interpolate(out["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w].sigmoid().cpu()
+        masks = (
+            F.interpolate(out["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w]
+            .sigmoid()
+            .cpu()
+        )
         emb = out["class_embeddings"][0]
         if self.filter is not None:
             keep = self.filter(masks)

@@ -53,12 +53,17 @@ class SamProposals(ProposalGenerator):
         if _model is None:
             from transformers import SamImageProcessorPil, SamModel
 
-            load_config(self.model_name, "sam model", "--proposals-model", ("sam",), "--proposals sam needs one of: sam")
+            load_config(
+                self.model_name, "sam model", "--proposals-model", ("sam",), "--proposals sam needs one of: sam"
+            )
             try:
                 _model = SamModel.from_pretrained(self.model_name)
                 _processor = SamImageProcessorPil.from_pretrained(self.model_name)
             except Exception as exc:
-                raise ZsegError(f"cannot load the SAM weights or preprocessor of {self.model_name!r} ({type(exc).__name__}); the download may be incomplete") from None
+                raise ZsegError(
+                    f"cannot load the SAM weights or preprocessor of {self.model_name!r} "
+                    f"({type(exc).__name__}); the download may be incomplete"
+                ) from None
         self._model = _model.eval().to(device)
         self._processor = _processor
 
@@ -66,65 +71,81 @@ class SamProposals(ProposalGenerator):
     def generate(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Binary masks [N, H, W] and their predicted IoUs [N], after the filters and box NMS."""
         h, w = image.shape[:2]
-        target = self._processor.size.get("longest_edge", self._processor.size.get("height"))
-        all_masks, all_scores, all_boxes = [], [], []
-        for (x0, y0, x1, y1), layer in crop_boxes(h, w, self.crop_n_layers, self.crop_overlap_ratio):
-            crop = image[y0:y1, x0:x1]
-            ch, cw = crop.shape[:2]
-            inputs = self._processor(images=crop, return_tensors="pt")
-            embedding = self._model.get_image_embeddings(inputs["pixel_values"].to(self.device))
-            if isinstance(embedding, tuple):  # SAM-HQ style outputs
-                embedding = embedding[0]
-            n = int(self.points_per_side / (self.crop_n_points_downscale_factor**layer))
-            scale = target / max(ch, cw)
-            rw, rh = int(cw * scale + 0.5), int(ch * scale + 0.5)
-            points = point_grid(n) * np.array([cw, ch]) * np.array([rw / cw, rh / ch])  # in the resized crop's pixels
-            points_t = torch.tensor(points, dtype=torch.float32)
-            for i in range(0, len(points_t), self.points_per_batch):
-                batch = points_t[i : i + self.points_per_batch]
-                out = self._model(
-                    image_embeddings=embedding,
-                    input_points=batch[None, :, None, :].to(self.device),
-                    input_labels=torch.ones(1, len(batch), 1, dtype=torch.long, device=self.device),
-                    multimask_output=True,
-                )
-                logits = self._processor.post_process_masks(out.pred_masks.cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"], binarize=False)[0]
-                logits, iou = logits.flatten(0, 1), out.iou_scores[0].cpu().flatten(0, 1)
-                keep = torch.ones(len(iou), dtype=torch.bool)
-                if self.pred_iou_thresh > 0:
-                    keep &= iou > self.pred_iou_thresh
-                if self.stability_score_thresh > 0:
-                    hi = (logits > self.mask_threshold + self.stability_score_offset).flatten(1).sum(1)
-                    lo = (logits > self.mask_threshold - self.stability_score_offset).flatten(1).sum(1)
-                    keep &= (hi / lo.clamp(min=1)) > self.stability_score_thresh
-                masks = logits[keep] > self.mask_threshold
-                scores = iou[keep]
-                boxes = mask_boxes_inclusive(masks)
-                # drop masks cut by a crop edge that is not an image edge
-                crop_edge = torch.tensor([x0, y0, x1, y1], dtype=torch.float32)
-                image_edge = torch.tensor([0, 0, w, h], dtype=torch.float32)
-                shifted = boxes.float() + torch.tensor([x0, y0, x0, y0], dtype=torch.float32)
-                near_crop = torch.isclose(shifted, crop_edge[None], atol=20.0, rtol=0)
-                near_image = torch.isclose(shifted, image_edge[None], atol=20.0, rtol=0)
-                inside = ~(near_crop & ~near_image).any(1)
-                masks, scores, boxes = masks[inside], scores[inside], shifted[inside]
-                if (x0, y0, x1, y1) != (0, 0, w, h):
-                    masks = F.pad(masks, (x0, w - x1, y0, h - y1))
-                all_masks.append(masks)
-                all_scores.append(scores)
-                all_boxes.append(boxes)
-        masks = torch.cat(all_masks) if all_masks else torch.zeros(0, h, w, dtype=torch.bool)
-        scores = torch.cat(all_scores) if all_scores else torch.zeros(0)
-        boxes = torch.cat(all_boxes) if all_boxes else torch.zeros(0, 4)
+        parts = [
+            self._crop_masks(image, box, layer)
+            for box, layer in crop_boxes(h, w, self.crop_n_layers, self.crop_overlap_ratio)
+        ]
+        masks = torch.cat([m for m, _, _ in parts])
+        scores = torch.cat([s for _, s, _ in parts])
+        boxes = torch.cat([b for _, _, b in parts])
         if len(masks) == 0:
             return masks, scores
         keep = box_nms(boxes, scores, self.box_nms_thresh)
         return masks[keep], scores[keep]
+
+    def _crop_masks(self, image: np.ndarray, box: tuple[int, int, int, int], layer: int) -> tuple[torch.Tensor, ...]:
+        """One crop: its image embedding once, then the point grid in batches -> (masks [N, H, W]
+        pasted into the whole image, predicted IoUs [N], boxes [N, 4] in image coordinates)."""
+        x0, y0, x1, y1 = box
+        h, w = image.shape[:2]
+        crop = image[y0:y1, x0:x1]
+        ch, cw = crop.shape[:2]
+        inputs = self._processor(images=crop, return_tensors="pt")
+        embedding = self._model.get_image_embeddings(inputs["pixel_values"].to(self.device))
+        if isinstance(embedding, tuple):  # SAM-HQ style outputs
+            embedding = embedding[0]
+        n = int(self.points_per_side / (self.crop_n_points_downscale_factor**layer))
+        target = self._processor.size.get("longest_edge", self._processor.size.get("height"))
+        scale = target / max(ch, cw)
+        resized = np.array([int(cw * scale + 0.5), int(ch * scale + 0.5)])
+        points = torch.tensor(point_grid(n) * resized, dtype=torch.float32)  # in the resized crop's pixels
+        masks, scores, boxes = [], [], []
+        for i in range(0, len(points), self.points_per_batch):
+            m, s = self._point_batch(embedding, points[i : i + self.points_per_batch], inputs)
+            m, s, b = self._inside_crop(m, s, box, (w, h))
+            if box != (0, 0, w, h):
+                m = F.pad(m, (x0, w - x1, y0, h - y1))
+            masks.append(m)
+            scores.append(s)
+            boxes.append(b)
+        return torch.cat(masks), torch.cat(scores), torch.cat(boxes)
+
+    def _point_batch(self, embedding: torch.Tensor, points: torch.Tensor, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masks of a batch of point prompts (3 per point) at the crop's size that pass the
+        predicted-IoU and stability filters: (binary masks [N, h, w], predicted IoUs [N])."""
+        out = self._model(
+            image_embeddings=embedding,
+            input_points=points[None, :, None, :].to(self.device),
+            input_labels=torch.ones(1, len(points), 1, dtype=torch.long, device=self.device),
+            multimask_output=True,
+        )
+        logits = self._processor.post_process_masks(
+            out.pred_masks.cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"], binarize=False
+        )[0]
+        logits, iou = logits.flatten(0, 1), out.iou_scores[0].cpu().flatten(0, 1)
+        keep = torch.ones(len(iou), dtype=torch.bool)
+        if self.pred_iou_thresh > 0:
+            keep &= iou > self.pred_iou_thresh
+        if self.stability_score_thresh > 0:
+            hi = (logits > self.mask_threshold + self.stability_score_offset).flatten(1).sum(1)
+            lo = (logits > self.mask_threshold - self.stability_score_offset).flatten(1).sum(1)
+            keep &= (hi / lo.clamp(min=1)) > self.stability_score_thresh
+        return logits[keep] > self.mask_threshold, iou[keep]
+
+    @staticmethod
+    def _inside_crop(
+        masks: torch.Tensor, scores: torch.Tensor, box: tuple[int, int, int, int], size: tuple[int, int]
+    ) -> tuple[torch.Tensor, ...]:
+        """Drop masks cut by a crop edge that is not an image edge: (masks, scores, boxes in image coordinates)."""
+        x0, y0, x1, y1 = box
+        shifted = mask_boxes_inclusive(masks).float() + torch.tensor([x0, y0, x0, y0], dtype=torch.float32)
+        near_crop = torch.isclose(shifted, torch.tensor(box, dtype=torch.float32)[None], atol=20.0, rtol=0)
+        near_image = torch.isclose(shifted, torch.tensor([0, 0, *size], dtype=torch.float32)[None], atol=20.0, rtol=0)
+        inside = ~(near_crop & ~near_image).any(1)
+        return masks[inside], scores[inside], shifted[inside]
 
     def __call__(self, image: np.ndarray) -> Proposals:
         masks, scores = self.generate(image)
         masks = masks.float()
         keep = self.filter(masks, scores)
         return Proposals(masks[keep], info={"predicted_iou": scores[keep].tolist()})
-
-

@@ -40,7 +40,9 @@ class GraphProposals(ProposalGenerator):
 
     name = "graph"
 
-    def __init__(self, scales: tuple[float, ...] = (300.0, 1000.0, 3000.0), sigma: float = 0.8, filter: MaskFilter | None = None) -> None:
+    def __init__(
+        self, scales: tuple[float, ...] = (300.0, 1000.0, 3000.0), sigma: float = 0.8, filter: MaskFilter | None = None
+    ) -> None:
         self.scales = tuple(scales)
         self.sigma = sigma
         self.filter = filter or MaskFilter()
@@ -49,7 +51,10 @@ class GraphProposals(ProposalGenerator):
         from skimage.segmentation import felzenszwalb
 
         area = image.shape[0] * image.shape[1]
-        maps = [felzenszwalb(image, scale=s, sigma=self.sigma, min_size=max(16, int(self.filter.min_area * area))) for s in self.scales]
+        maps = [
+            felzenszwalb(image, scale=s, sigma=self.sigma, min_size=max(16, int(self.filter.min_area * area)))
+            for s in self.scales
+        ]
         return Proposals(label_map_proposals(maps, self.filter))
 
 
@@ -58,7 +63,9 @@ class SlicProposals(ProposalGenerator):
 
     name = "slic"
 
-    def __init__(self, n_segments: tuple[int, ...] = (12, 36, 100), compactness: float = 10.0, filter: MaskFilter | None = None) -> None:
+    def __init__(
+        self, n_segments: tuple[int, ...] = (12, 36, 100), compactness: float = 10.0, filter: MaskFilter | None = None
+    ) -> None:
         self.n_segments = tuple(n_segments)
         self.compactness = compactness
         self.filter = filter or MaskFilter()
@@ -68,5 +75,3 @@ class SlicProposals(ProposalGenerator):
 
         maps = [slic(image, n_segments=n, compactness=self.compactness, start_label=0) for n in self.n_segments]
         return Proposals(label_map_proposals(maps, self.filter))
-
-

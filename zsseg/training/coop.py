@@ -25,7 +25,9 @@ class PromptTrainingResult:
     train_accuracy: float
 
 
-def ground_truth_crops(backend: Backend, dataset, seen_ids: list[int], crop: CropConfig, short_side: int, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def ground_truth_crops(
+    backend: Backend, dataset, seen_ids: list[int], crop: CropConfig, short_side: int, limit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen image embeddings of every seen class's ground-truth region, and its class (index into seen_ids)."""
     clf = RegionClassifier(backend, crop)
     lut = {c: i for i, c in enumerate(seen_ids)}
@@ -50,8 +52,14 @@ def ground_truth_crops(backend: Backend, dataset, seen_ids: list[int], crop: Cro
 
 
 def learn_prompts(
-    learner: PromptLearner, names: list[str], embs: torch.Tensor, labels: torch.Tensor,
-    iterations: int = 200, lr: float = 0.02, batch_size: int = 32, seed: int = 0,
+    learner: PromptLearner,
+    names: list[str],
+    embs: torch.Tensor,
+    labels: torch.Tensor,
+    iterations: int = 200,
+    lr: float = 0.02,
+    batch_size: int = 32,
+    seed: int = 0,
 ) -> PromptTrainingResult:
     """SGD (momentum 0.9) with a cosine schedule on cross-entropy over the seen classes."""
     backend = learner.backend
@@ -70,12 +78,22 @@ def learn_prompts(
         opt.step()
         losses.append(float(loss.detach()))
     with torch.no_grad():
-        acc = float((backend.class_logits(embs.to(text.device), learner(names)).argmax(1).cpu() == labels).float().mean())
+        acc = float(
+            (backend.class_logits(embs.to(text.device), learner(names)).argmax(1).cpu() == labels).float().mean()
+        )
     return PromptTrainingResult(len(embs), losses, acc)
 
 
-def learn_prompts_on(segmenter, dataset, unseen: list[str], n_ctx: int = 16, iterations: int = 300, lr: float = 0.02, seed: int = 0,
-                     limit: int | None = None) -> tuple[PromptLearner, dict]:
+def learn_prompts_on(
+    segmenter,
+    dataset,
+    unseen: list[str],
+    n_ctx: int = 16,
+    iterations: int = 300,
+    lr: float = 0.02,
+    seed: int = 0,
+    limit: int | None = None,
+) -> tuple[PromptLearner, dict]:
     """CoOp on ``dataset``'s seen classes with ``segmenter``'s backend, crop style and working
     resolution: (the learned prompt, its metadata for ``PromptLearner.save``)."""
     vocab = dataset.vocabulary
@@ -88,6 +106,13 @@ def learn_prompts_on(segmenter, dataset, unseen: list[str], n_ctx: int = 16, ite
     torch.manual_seed(seed)
     learner = PromptLearner(segmenter.backend, n_ctx=n_ctx)
     result = learn_prompts(learner, names, embs, labels, iterations=iterations, lr=lr, seed=seed)
-    meta = {"classes": names, "dataset": f"{dataset.spec.name}:{dataset.split}", "unseen": sorted(left_out), "iterations": iterations,
-            "crops": result.crops, "train_accuracy": result.train_accuracy, "final_loss": result.losses[-1]}
+    meta = {
+        "classes": names,
+        "dataset": f"{dataset.spec.name}:{dataset.split}",
+        "unseen": sorted(left_out),
+        "iterations": iterations,
+        "crops": result.crops,
+        "train_accuracy": result.train_accuracy,
+        "final_loss": result.losses[-1],
+    }
     return learner, meta

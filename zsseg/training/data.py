@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import ZsegError
 from ..datasets import SegmentationDataset
+from ..errors import ZsegError
 from ..image_io import load_image
 from ..vocabulary import Vocabulary
 
@@ -23,7 +23,9 @@ class Augment:
     colour: float = 0.2  # brightness / contrast / saturation jitter amplitude
 
 
-def augment(rgb: np.ndarray, label: np.ndarray, aug: Augment, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def augment(
+    rgb: np.ndarray, label: np.ndarray, aug: Augment, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale jitter, random crop (padded with ignore), horizontal flip, colour jitter."""
     h, w = label.shape
     s = aug.base_short_side * rng.uniform(*aug.scale) / min(h, w)
@@ -64,7 +66,9 @@ class Source:
         return np.where(ids >= 0, self.lut[ids.clip(min=0)], -1)
 
 
-def build_sources(datasets: list[tuple[SegmentationDataset, dict[str, str]]], classes: Vocabulary | None, unseen: list[str]) -> tuple[Vocabulary, list[Source]]:
+def build_sources(
+    datasets: list[tuple[SegmentationDataset, dict[str, str]]], classes: Vocabulary | None, unseen: list[str]
+) -> tuple[Vocabulary, list[Source]]:
     """The training vocabulary and each dataset's mapping into it.
 
     ``datasets``: (dataset, renames {dataset class -> training class}); ``classes``: the training
@@ -96,7 +100,10 @@ def build_sources(datasets: list[tuple[SegmentationDataset, dict[str, str]]], cl
             if target in dropped:
                 continue
             if target not in index:
-                raise ZsegError(f"class {name!r} of {ds.spec.name} is not a training class; add it to \"classes\" or map it with \"rename\"")
+                raise ZsegError(
+                    f"class {name!r} of {ds.spec.name} is not a training "
+                    'class; add it to "classes" or map it with "rename"'
+                )
             lut[i] = index[target]
         space = np.zeros(len(vocab), bool)
         space[lut[lut >= 0]] = True

@@ -52,7 +52,9 @@ def dice_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) 
 
 
 @torch.no_grad()
-def match(logits: torch.Tensor, masks: torch.Tensor, target: Target, weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, torch.Tensor]:
+def match(
+    logits: torch.Tensor, masks: torch.Tensor, target: Target, weights: LossWeights = LossWeights()
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimal (query, target) pairs for one image. logits [Q, C+1], masks [Q, h, w] (logits)."""
     if len(target.labels) == 0:
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
@@ -78,7 +80,9 @@ def _targets_at(size: tuple[int, int], target: Target) -> tuple[torch.Tensor, to
     return tgt, valid
 
 
-def layer_loss(logits: torch.Tensor, masks: torch.Tensor, targets: list[Target], weights: LossWeights, num_masks: float) -> dict[str, torch.Tensor]:
+def layer_loss(
+    logits: torch.Tensor, masks: torch.Tensor, targets: list[Target], weights: LossWeights, num_masks: float
+) -> dict[str, torch.Tensor]:
     """Losses of one decoder layer for a batch. logits [B, Q, C+1], masks [B, Q, h, w]."""
     n_classes = logits.shape[-1] - 1
     logits = restrict_to_label_spaces(logits, targets)
@@ -96,7 +100,10 @@ def layer_loss(logits: torch.Tensor, masks: torch.Tensor, targets: list[Target],
         pred = masks[b, rows].flatten(1)
         tgt = tgt[cols]
         n_valid = valid.sum().clamp(min=1)
-        focal = focal + (sigmoid_focal(pred, tgt, weights.focal_alpha, weights.focal_gamma) * valid).sum(-1).div(n_valid).sum()
+        focal = (
+            focal
+            + (sigmoid_focal(pred, tgt, weights.focal_alpha, weights.focal_gamma) * valid).sum(-1).div(n_valid).sum()
+        )
         dice = dice + dice_loss(pred, tgt, valid).sum()
     ce = F.cross_entropy(logits.transpose(1, 2), target_classes, weight=class_weight)
     return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks}
@@ -115,7 +122,12 @@ def restrict_to_label_spaces(logits: torch.Tensor, targets: list[Target]) -> tor
     return logits.masked_fill(~space[:, None, :], float("-inf"))
 
 
-def criterion(outputs: list[dict[str, torch.Tensor]], targets: list[Target], weights: LossWeights = LossWeights(), num_masks: float | None = None) -> dict[str, torch.Tensor]:
+def criterion(
+    outputs: list[dict[str, torch.Tensor]],
+    targets: list[Target],
+    weights: LossWeights = LossWeights(),
+    num_masks: float | None = None,
+) -> dict[str, torch.Tensor]:
     """Weighted sum over every decoder layer; returns the parts of the last layer and ``total``."""
     if num_masks is None:
         num_masks = max(1.0, float(sum(len(t.labels) for t in targets)))
@@ -128,7 +140,9 @@ def criterion(outputs: list[dict[str, torch.Tensor]], targets: list[Target], wei
     return {**{k: v.detach() for k, v in last.items()}, "total": total}
 
 
-def semantic_targets(label: torch.Tensor, seen_ids: torch.Tensor | None = None, label_space: torch.Tensor | None = None) -> Target:
+def semantic_targets(
+    label: torch.Tensor, seen_ids: torch.Tensor | None = None, label_space: torch.Tensor | None = None
+) -> Target:
     """One target per class present in a semantic label map [H, W] (-1 = ignore).
 
     With ``seen_ids`` (dataset class ids the network trains on, in training-vocabulary order),
@@ -151,13 +165,19 @@ def seen_lut(seen_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return lut
 
 
-def per_pixel_loss(logits: torch.Tensor, labels: torch.Tensor, seen_ids: torch.Tensor | None = None,
-                   label_space: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def per_pixel_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    seen_ids: torch.Tensor | None = None,
+    label_space: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     """Cross-entropy of the per-pixel baseline: class logits [B, C, h, w] upsampled (bilinear) to
     the labels [B, H, W]; dataset class ``seen_ids[k]`` is target k (None: labels are already
     training indices), unseen and void pixels are ignored. ``label_space`` [B, C] bool: each
     image's softmax runs over its dataset's classes only (see ``Target``)."""
-    target = labels if seen_ids is None else torch.where(labels >= 0, seen_lut(seen_ids, labels)[labels.clamp(min=0)], -1)
+    target = (
+        labels if seen_ids is None else torch.where(labels >= 0, seen_lut(seen_ids, labels)[labels.clamp(min=0)], -1)
+    )
     if not (target >= 0).any():
         ce = logits.sum() * 0.0  # a crop with nothing seen: no signal, but keep the graph for DDP
     else:

@@ -15,9 +15,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..errors import ZsegError
 from ..datasets import SegmentationDataset, get_spec
 from ..distributed import init_from_env, local_device, shutdown
+from ..errors import ZsegError
 from ..modeling import ModelConfig, build_model
 from ..prompts import ClassEmbedder
 from ..vocabulary import Vocabulary, read_class_file
@@ -38,7 +38,9 @@ class DataSource:
 @dataclass
 class TrainConfig:
     data: list[dict] = field(default_factory=list)  # DataSource fields, one entry per dataset split
-    classes: str | list[str] | None = None  # training classes: a class file or vocabulary lines; None = the datasets' union
+    classes: str | list[str] | None = (
+        None  # training classes: a class file or vocabulary lines; None = the datasets' union
+    )
     unseen: list[str] = field(default_factory=list)  # never trained on: their pixels are ignored
     text_model: str = "conse"  # whose text encoder embeds the training class names
     templates: str | None = None
@@ -71,11 +73,14 @@ class TrainConfig:
         _check_keys(data, cls, path, "config")
         for key, sub in (("model", ModelConfig), ("augment", Augment), ("loss", LossWeights)):
             if not isinstance(data.get(key, {}), dict):
-                raise ZsegError(f"{path}: \"{key}\" must be a JSON object")
+                raise ZsegError(f'{path}: "{key}" must be a JSON object')
             _check_keys(data.get(key, {}), sub, path, f'"{key}"')
         sources = data.get("data")
         if not isinstance(sources, list) or not sources or not all(isinstance(d, dict) for d in sources):
-            raise ZsegError(f'{path}: "data" must be a list of datasets, e.g. [{{"dataset": "voc21", "root": "VOC2012", "split": "train"}}]')
+            raise ZsegError(
+                f'{path}: "data" must be a list of datasets, e.g. '
+                f'[{{"dataset": "voc21", "root": "VOC2012", "split": "train"}}]'
+            )
         for d in sources:
             _check_keys(d, DataSource, path, '"data" entry')
             missing = [k for k in ("dataset", "root") if k not in d]
@@ -104,41 +109,32 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     device = local_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-
     datasets = [(SegmentationDataset(s.root, s.split, get_spec(s.dataset)), s.rename) for s in cfg.sources()]
     vocab, sources = build_sources(datasets, _training_classes(cfg.classes), cfg.unseen)
     embedder = ClassEmbedder.from_name(cfg.text_model, cfg.templates, device=device)
     text, templates = embedder(list(vocab.prompts)), embedder.templates
-
     model_cfg = ModelConfig(**{**cfg.model, "text_dim": text.shape[1]})
     model = build_model(model_cfg).to(device)
-    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
-    others = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
-    optimizer = torch.optim.AdamW(
-        [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_mult}, {"params": others, "lr": cfg.lr}], lr=cfg.lr, weight_decay=cfg.weight_decay
-    )
+    optimizer = _optimizer(cfg, model)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
-    start = 0
-    last = out / "last.pt"
-    if resume and last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
+    start = _resume(out / "last.pt", model, optimizer) if resume else 0
     net = torch.nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
     samples = TrainingSamples(sources, Augment(**cfg.augment), seed=cfg.seed * 1000 + rank + start)
     weights = LossWeights(**cfg.loss)
-    log = out / "losses.csv"
+    log = LossLog(out / "losses.csv", fresh=start == 0) if rank == 0 else None
     if rank == 0:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "model": model_cfg.as_dict(), "templates": templates}, indent=2))
-        if start == 0 or not log.exists():
-            log.write_text("step,total,ce,focal,dice,lr,seconds\n")  # losses: means over the log_every steps up to `step`
+        config = {**asdict(cfg), "model": model_cfg.as_dict(), "templates": templates}
+        (out / "config.json").write_text(json.dumps(config, indent=2))
     model.train()
-    t0 = time.perf_counter()
-    window: dict[str, float] = {}
-    bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, desc="train", disable=not progress or rank != 0)
+    bar = tqdm(
+        range(start, cfg.iterations),
+        initial=start,
+        total=cfg.iterations,
+        desc="train",
+        disable=not progress or rank != 0,
+    )
     for step in bar:
         factor = poly_lr(step, cfg.iterations, cfg.poly_power)
         for g, base in zip(optimizer.param_groups, base_lrs):
@@ -148,30 +144,71 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         if model_cfg.architecture == "per_pixel":
             losses = per_pixel_loss(outputs, labels.to(device), label_space=spaces)
         else:
-            losses = criterion(outputs, [semantic_targets(lab.to(device), label_space=sp.to(device)) for lab, sp in zip(labels, spaces)], weights)
+            targets = [semantic_targets(lab.to(device), label_space=sp.to(device)) for lab, sp in zip(labels, spaces)]
+            losses = criterion(outputs, targets, weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         optimizer.step()
-        for k, v in losses.items():  # one batch's loss is noise: log the mean since the last row
-            window[k] = window.get(k, 0.0) + float(v.detach())
-        window["n"] = window.get("n", 0) + 1
-        if rank == 0 and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations):
-            mean = {k: window[k] / window["n"] for k in losses}
-            row = [step + 1] + [round(mean[k], 5) if k in mean else "" for k in ("total", "ce", "focal", "dice")] + [f"{base_lrs[1] * factor:.3g}", round(time.perf_counter() - t0, 2)]
-            window = {}
-            with log.open("a", newline="") as f:
-                csv.writer(f).writerow(row)
+        if log is None:
+            continue
+        log.add(losses)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations:
+            log.write(step + 1, base_lrs[-1] * factor)
             bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
-        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iterations):
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iterations:
             save_checkpoint(out, model, optimizer, step + 1, model_cfg, vocab.names, vocab.prompts, cfg, templates)
     if rank == 0:
-        plot_losses(log, out / "loss_curve.png")
+        plot_losses(out / "losses.csv", out / "loss_curve.png")
     if dist.is_initialized():
         dist.barrier()
     shutdown()
     return out
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """AdamW; the backbone learns ``backbone_lr_mult`` times slower."""
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    others = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    groups = [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_mult}, {"params": others, "lr": cfg.lr}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _resume(last: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Load ``last.pt`` if it exists; the step to continue from (0: a fresh start)."""
+    if not last.exists():
+        return 0
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"])
+
+
+class LossLog:
+    """losses.csv: one row per ``log_every`` steps with the mean losses since the row before (one
+    batch's loss is noise), the learning rate and the seconds since the start."""
+
+    COLUMNS = ("total", "ce", "focal", "dice")
+
+    def __init__(self, path: Path, fresh: bool) -> None:
+        self.path = path
+        if fresh or not path.exists():
+            path.write_text("step," + ",".join(self.COLUMNS) + ",lr,seconds\n")
+        self.window: dict[str, float] = {}
+        self.count = 0
+        self.start = time.perf_counter()
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            self.window[k] = self.window.get(k, 0.0) + float(v.detach())
+        self.count += 1
+
+    def write(self, step: int, lr: float) -> None:
+        means = [round(self.window[k] / self.count, 5) if k in self.window else "" for k in self.COLUMNS]
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([step, *means, f"{lr:.3g}", round(time.perf_counter() - self.start, 2)])
+        self.window, self.count = {}, 0
 
 
 def _training_classes(classes: str | list[str] | None) -> Vocabulary | None:
@@ -182,12 +219,27 @@ def _training_classes(classes: str | list[str] | None) -> Vocabulary | None:
     return Vocabulary.from_lines(classes, source='the config\'s "classes"')
 
 
-def save_checkpoint(out: Path, model, optimizer, step: int, model_cfg: ModelConfig, names, prompts, cfg: TrainConfig, templates: str) -> None:
+def save_checkpoint(
+    out: Path, model, optimizer, step: int, model_cfg: ModelConfig, names, prompts, cfg: TrainConfig, templates: str
+) -> None:
     """``last.pt`` (resumable: model + optimizer + step) and ``model.pt`` (inference: weights + vocabulary)."""
-    meta = {"config": model_cfg.as_dict(), "classes": list(names), "prompts": [list(p) for p in prompts], "text_model": cfg.text_model,
-            "templates": templates, "dataset": "+".join(f"{s.dataset}:{s.split}" for s in cfg.sources()), "unseen": cfg.unseen, "step": step}
-    for name, state in (("last.pt", {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, **meta}),
-                        ("model.pt", {"model": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, **meta})):
+    meta = {
+        "config": model_cfg.as_dict(),
+        "classes": list(names),
+        "prompts": [list(p) for p in prompts],
+        "text_model": cfg.text_model,
+        "templates": templates,
+        "dataset": "+".join(f"{s.dataset}:{s.split}" for s in cfg.sources()),
+        "unseen": cfg.unseen,
+        "step": step,
+    }
+    for name, state in (
+        ("last.pt", {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, **meta}),
+        (
+            "model.pt",
+            {"model": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, **meta},
+        ),
+    ):
         tmp = out / f".{name}.tmp"
         torch.save(state, tmp)
         os.replace(tmp, out / name)
