@@ -55,11 +55,13 @@ def test_segment_writes_label_overlay_json(fake_model, image_file, tmp_path, cap
 def test_folder_and_glob_inputs(fake_model, image_file, tmp_path, capsys):
     Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(image_file.parent / "grey.jpg")
     code, _ = run(capsys, "segment", image_file.parent, "--classes", "red, blue", "--out", tmp_path / "o1", "--quiet")
-    assert code == 0 and len(list((tmp_path / "o1").iterdir())) == 6
+    assert (
+        code == 0 and len(list((tmp_path / "o1").iterdir())) == 6 + 3
+    )  # + manifest.jsonl, class_stats.json, .manifest/
     code, _ = run(
         capsys, "segment", str(image_file.parent / "*.png"), "--vocab", "voc21", "--out", tmp_path / "o2", "--quiet"
     )
-    assert code == 0 and len(list((tmp_path / "o2").iterdir())) == 3
+    assert code == 0 and len(list((tmp_path / "o2").iterdir())) == 3  # one image: no manifest
 
 
 @pytest.mark.parametrize(
@@ -96,7 +98,10 @@ def test_one_bad_image_among_many(fake_model, image_file, tmp_path, capsys):
     out = tmp_path / "out"
     code, err = run(capsys, "segment", image_file.parent, "--classes", "red, blue", "--out", out, "--quiet")
     assert code == 1 and "broken.png" in err
-    assert sorted(p.name for p in out.iterdir()) == ["halves.json", "halves.png", "halves_overlay.png"]
+    bookkeeping = [".manifest", "class_stats.json", "manifest.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        bookkeeping + ["halves.json", "halves.png", "halves_overlay.png"]
+    )
 
 
 def test_huge_image_refused(fake_model, image_file, tmp_path, capsys):

@@ -15,6 +15,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from .classification import CROP_STYLES
+from .distributed import local_device
 from .errors import ZsegError
 from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
@@ -157,38 +158,42 @@ def _vocabulary_from_args(args: argparse.Namespace):
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .render import save_label_png
+    from .collection import segment_collection
+    from .distributed import init_from_env, shutdown
 
     vocab = _vocabulary_from_args(args)
     inputs = expand_inputs(args.inputs)
     config = segmenter_config(args)
     out = prepare_out_dir(args.out)
-    segmenter = _build_segmenter(config, args.cache_dir)
-    failures = 0
-    for path in tqdm(inputs, desc="segment", unit="img", disable=len(inputs) < 2 or args.quiet):
-        try:
-            seg = segmenter(path, vocab)
-            summary = {"image": str(path), **seg.summary()}
-            over = seg.overlay(path)
-            write_atomically(
-                {
-                    out / f"{path.stem}.png": lambda p: save_label_png(seg.labels, p, len(vocab)),
-                    out / f"{path.stem}_overlay.png": lambda p: over.save(p, format="PNG"),
-                    out / f"{path.stem}.json": lambda p: p.write_text(json.dumps(summary, indent=2)),
-                }
-            )
-        except ZsegError as exc:
-            failures += 1
-            print(f"zsseg: error: {exc}", file=sys.stderr)
-            if len(inputs) == 1:
-                return 2
-        except OSError as exc:
-            raise ZsegError(f"{out}: cannot write outputs for {path.name} ({exc.strerror or exc})") from None
+    rank, world = init_from_env()
+    try:
+        config = segmenter_config(args, device=local_device(config.device))
+        segmenter = _build_segmenter(config, args.cache_dir)
+        single = len(inputs) == 1 and world == 1
+        result = segment_collection(
+            segmenter,
+            inputs,
+            vocab,
+            out,
+            overlay=not args.no_overlay,
+            resume=not args.no_resume,
+            workers=args.workers,
+            manifest=not single,
+            progress=not args.quiet and not single,
+        )
+    finally:
+        shutdown()
+    if single and result.failed:
+        return 2
     if not args.quiet:
-        print(f"wrote {len(inputs) - failures} of {len(inputs)} segmentation(s) to {out}", file=sys.stderr)
-    return 1 if failures else 0
+        where = f" (process {rank} of {world})" if world > 1 else ""
+        skipped = f", skipped {result.skipped} already done" if result.skipped else ""
+        failed = f", {result.failed} failed (see {out / 'manifest.jsonl'})" if result.failed and not single else ""
+        print(
+            f"wrote {result.written} of {result.images} segmentation(s) to {out}{where}{skipped}{failed}",
+            file=sys.stderr,
+        )
+    return 1 if result.failed else 0
 
 
 def cmd_vocabularies(args: argparse.Namespace) -> int:
@@ -333,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes-file", help="text file, one class per line")
     p.add_argument("--vocab", help="a shipped vocabulary (see `zsseg vocabularies`)")
     p.add_argument("--out", default="zsseg_out", help="output folder (default: zsseg_out)")
+    p.add_argument("--no-overlay", action="store_true", help="write the label PNG and the JSON summary only")
+    p.add_argument(
+        "--no-resume", action="store_true", help="segment every image again, even those whose outputs are complete"
+    )
+    p.add_argument(
+        "--workers", type=int, default=0, help="processes decoding images ahead of the model (default: 0, in this one)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     _add_model_options(p)
     p.set_defaults(func=cmd_segment)

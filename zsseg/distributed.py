@@ -36,6 +36,12 @@ def all_sum(array: np.ndarray) -> np.ndarray:
     return t.numpy()
 
 
+def barrier() -> None:
+    """Wait for every process (a no-op when not distributed)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -118,6 +118,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+TEMP_MARK = ".zsseg-tmp."  # in the names of files being written (a process killed mid-write leaves them)
+
+
 def write_atomically(writers: dict[Path, Callable[[Path], None]]) -> None:
     """Write several files so that either all of them appear or none does.
 
@@ -127,7 +130,7 @@ def write_atomically(writers: dict[Path, Callable[[Path], None]]) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for dest, writer in writers.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix, dir=dest.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}{TEMP_MARK}", suffix=dest.suffix, dir=dest.parent)
             os.close(fd)
             staged.append((Path(tmp), dest))
             writer(Path(tmp))
@@ -136,3 +139,9 @@ def write_atomically(writers: dict[Path, Callable[[Path], None]]) -> None:
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(dest: Path) -> None:
+    """Delete what a killed ``write_atomically`` left of ``dest`` (never a finished file)."""
+    for stale in dest.parent.glob(f".{dest.name}{TEMP_MARK}*"):
+        stale.unlink(missing_ok=True)

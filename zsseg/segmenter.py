@@ -50,11 +50,15 @@ class Segmentation:
     def classes(self) -> list[str]:
         return list(self.vocabulary.names)
 
-    def pixel_shares(self) -> dict[str, float]:
-        """Fraction of the image's pixels per class (classes present only, largest first)."""
+    def pixel_counts(self) -> dict[str, int]:
+        """Pixels per class (classes present only, largest first)."""
         counts = np.bincount(self.labels.ravel(), minlength=len(self.classes))
         order = np.argsort(-counts, kind="stable")
-        return {self.classes[i]: float(counts[i]) / self.labels.size for i in order if counts[i] > 0}
+        return {self.classes[i]: int(counts[i]) for i in order if counts[i] > 0}
+
+    def pixel_shares(self) -> dict[str, float]:
+        """Fraction of the image's pixels per class (classes present only, largest first)."""
+        return {name: count / self.labels.size for name, count in self.pixel_counts().items()}
 
     def overlay(self, image: ImageInput, alpha: float = 0.55, legend: bool = True) -> Image.Image:
         """The image blended with class colours, plus a legend of the classes present."""
@@ -71,6 +75,7 @@ class Segmentation:
             "classes": self.classes,
             "size": {"height": int(self.labels.shape[0]), "width": int(self.labels.shape[1])},
             "pixel_share": self.pixel_shares(),
+            "pixels": self.pixel_counts(),
             "class_scores": {n: float(s) for n, s in zip(self.classes, self.class_scores)},
             "num_proposals": int(self.masks.shape[0]),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},

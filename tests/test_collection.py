@@ -1,0 +1,184 @@
+"""Collections: resumable, sharded runs with a manifest and per-class statistics."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from zsseg import Segmenter, SegmenterConfig
+from zsseg.collection import segment_collection
+from zsseg.proposals import GraphProposals
+from zsseg.text_cache import TextEmbeddingCache
+from zsseg.vocabulary import Vocabulary
+
+from .conftest import require_shared
+
+
+@pytest.fixture
+def images(tmp_path, two_colour_image):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = []
+    for i in range(5):
+        img = two_colour_image.copy()
+        img[:, : 8 * i] = (20, 200, 20)  # a growing green stripe
+        paths.append(folder / f"img{i}.png")
+        Image.fromarray(img).save(paths[-1])
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    return sorted(folder.iterdir())
+
+
+@pytest.fixture
+def segmenter(colour_backend):
+    return Segmenter(colour_backend, GraphProposals(), SegmenterConfig(), TextEmbeddingCache(None))
+
+
+def test_manifest_stats_and_resume(segmenter, images, tmp_path):
+    vocab = Vocabulary.from_names("red, green, blue")
+    out = tmp_path / "out"
+    first = segment_collection(segmenter, images, vocab, out, progress=False)
+    assert (first.written, first.skipped, first.failed, first.images) == (5, 0, 1, 6)
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r["image"] for r in records] == [str(p) for p in images]
+    broken = records[0]
+    assert broken["status"] == "error" and "broken.png" in broken["error"] and "\n" not in broken["error"]
+    ok = records[1]
+    assert ok["status"] == "ok" and ok["outputs"] == {
+        "labels": "img0.png",
+        "summary": "img0.json",
+        "overlay": "img0_overlay.png",
+    }
+    assert ok["classes_present"] == ["red", "blue"] and sum(ok["pixels"].values()) == 48 * 64 and ok["seconds"] > 0
+    stats = json.loads((out / "class_stats.json").read_text())
+    assert (stats["images"], stats["segmented"], stats["failed"], stats["pixels"]) == (6, 5, 1, 5 * 48 * 64)
+    assert (
+        stats["classes"]["green"]["images"] == 4 and stats["classes"]["red"]["images"] == 4
+    )  # img4's stripe covers the red half
+    assert abs(sum(c["share"] for c in stats["classes"].values()) - 1) < 1e-5
+
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".png"}
+    (out / "img3.json").unlink()  # a partial image: it is redone
+    again = segment_collection(segmenter, images, vocab, out, progress=False)
+    assert (again.written, again.skipped, again.failed) == (1, 4, 1)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".png"} == before
+    other = segment_collection(segmenter, images, Vocabulary.from_names("red, blue"), out, progress=False)
+    assert other.written == 5 and other.skipped == 0  # other classes: nothing is reused
+
+
+def test_no_overlay(segmenter, images, tmp_path):
+    out = tmp_path / "out"
+    segment_collection(segmenter, images[1:3], Vocabulary.from_names("red, blue"), out, overlay=False, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".manifest",
+        "class_stats.json",
+        "img0.json",
+        "img0.png",
+        "img1.json",
+        "img1.png",
+        "manifest.jsonl",
+    ]
+
+
+def voc_images(tmp_path, n):
+    src = require_shared("data", "voc2012", "val", "images")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in sorted(src.iterdir())[:n]:  # small copies keep the real model fast
+        Image.open(p).convert("RGB").resize((160, 120)).save(folder / p.name)
+    return folder
+
+
+CHEAP = ["--model", "conse", "--proposals", "slic", "--crop", "dense", "--short-side", "96", "--vocab", "voc21"]
+
+
+def zsseg(*args, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "zsseg", "segment", *map(str, args)], capture_output=True, text=True, env=env, **kwargs
+    )
+
+
+@pytest.mark.integration
+def test_two_processes_write_what_one_writes(tmp_path):
+    """torchrun with 2 CPU processes: each takes every other image; the label maps and overlays are
+    byte-identical to one process's, the summaries equal but for their timings."""
+    photos = voc_images(tmp_path, 5)
+    one = zsseg(photos, "--out", tmp_path / "one", "--quiet", *CHEAP, "--cache-dir", tmp_path / "cache", timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(29500 + os.getpid() % 1000),
+        "-m",
+        "zsseg",
+        "segment",
+        str(photos),
+        "--out",
+        str(tmp_path / "two"),
+        "--quiet",
+        *CHEAP,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    two = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stderr[-2000:]
+    logs = sorted(p.name for p in (tmp_path / "two" / ".manifest").iterdir())
+    assert logs == ["rank00000-of-00002.jsonl", "rank00001-of-00002.jsonl"]
+    for p in sorted((tmp_path / "one").glob("*.png")):
+        assert (tmp_path / "two" / p.name).read_bytes() == p.read_bytes(), p.name
+    for p in sorted((tmp_path / "one").glob("*.json")):
+        a, b = json.loads(p.read_text()), json.loads((tmp_path / "two" / p.name).read_text())
+        if p.name != "class_stats.json":
+            a.pop("timings_s"), b.pop("timings_s")
+        assert a == b, p.name
+    assert len((tmp_path / "two" / "manifest.jsonl").read_text().splitlines()) == 5
+
+
+@pytest.mark.integration
+def test_killed_run_resumes(tmp_path):
+    """kill -9 mid-way: every image whose outputs exist is complete, a re-run skips those and
+    finishes the rest, and nothing half-written is left behind."""
+    photos = voc_images(tmp_path, 12)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zsseg",
+            "segment",
+            str(photos),
+            "--out",
+            str(out),
+            "--quiet",
+            *CHEAP,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = out / ".manifest" / "rank00000-of-00001.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(log.read_text().splitlines())
+    assert 3 <= done < 12
+    again = zsseg(photos, "--out", out, *CHEAP, "--cache-dir", tmp_path / "cache", timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    skipped = int(again.stderr.split("skipped ")[1].split()[0])
+    assert skipped >= done and f"wrote {12 - skipped} of 12" in again.stderr
+    assert len(list(out.glob("*_overlay.png"))) == 12 and not list(out.glob(".*zsseg-tmp*"))
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(records) == 12 and {r["status"] for r in records} == {"ok", "skipped"}
