@@ -200,3 +200,24 @@ def test_dense_mode_maskclip_grid(tokenizer):
     assert torch.allclose(
         backend.encode_dense(x).flatten(0, 1), torch.nn.functional.normalize(ref[0], dim=-1), atol=1e-5
     )
+
+
+def test_maskclip_matches_a_hand_written_maskclip_forward(tokenizer):
+    """--crop maskclip is MaskCLIP's last block (value path + residual, then the block's MLP with its
+    residual), post-norm and projection, written here from MaskCLIP's ViT code; --crop dense is the
+    value path alone and differs from it."""
+    model = make_clip(TINY)
+    backend = ClipBackend(model, tokenizer, identifier="random")
+    vision = model.vision_model
+    x = torch.randn(1, 3, 48, 40)
+    with torch.no_grad():
+        hs = vision(pixel_values=x, output_hidden_states=True, interpolate_pos_encoding=True).hidden_states[-2][0, 1:]
+        last = vision.encoder.layers[-1]
+        v = last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(hs))) + hs
+        v = v + last.mlp.fc2(last.mlp.activation_fn(last.mlp.fc1(last.layer_norm2(v))))
+        ref = torch.nn.functional.normalize(model.visual_projection(vision.post_layernorm(v)), dim=-1)
+    maskclip = backend.encode_dense(x, "maskclip")
+    assert maskclip.shape == (6, 5, 16) and torch.allclose(maskclip.flatten(0, 1), ref, atol=1e-5)
+    assert not torch.allclose(backend.encode_dense(x, "dense").flatten(0, 1), ref, atol=1e-3)
+    seg = Segmenter(backend, SlicProposals(), SegmenterConfig(crop="maskclip", short_side=48), TextEmbeddingCache(None))
+    assert seg(np.zeros((48, 64, 3), np.uint8), "cat, dog").settings["crop"]["style"] == "maskclip"

@@ -110,7 +110,7 @@ def test_many_classes_stream(colour_backend, two_colour_image):
 
 
 def test_dense_mode_pools_grid_cells(colour_backend, two_colour_image):
-    def encode_dense(pixels):  # the colour backend's dense grid: per-pixel normalised colour, 4x4 cells
+    def encode_dense(pixels, variant):  # the colour backend's dense grid: per-pixel normalised colour, 4x4 cells
         grid = torch.nn.functional.avg_pool2d(pixels, 4)[0].permute(1, 2, 0)
         return torch.nn.functional.normalize(grid, dim=-1)
 

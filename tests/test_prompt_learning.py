@@ -63,3 +63,45 @@ def test_save_load_and_use_in_the_segmenter(tiny_clip, tmp_path, two_colour_imag
         PromptLearner.load(path, other)
     with pytest.raises(ZsegError, match="not found"):
         PromptLearner.load(tmp_path / "none.pt", tiny_clip)
+
+
+def siglip_like_tokenizer():
+    """A tokenizer that, like SigLIP's, adds no start token (only an end token)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<pad>", "</s>", "<unk>", "X", "cat", "dog", "tv", "monitor", "."]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def test_siglip_context_vectors_sit_before_the_class_name():
+    """SigLIP's tokenizer has no start token: the placeholders are tokens 0..n-1, and the class
+    name after them must survive (slicing from position 1 overwrote its first token)."""
+    from transformers import SiglipConfig, SiglipModel
+
+    torch.manual_seed(0)
+    text = dict(
+        vocab_size=16,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+    )
+    vision = dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+    )
+    model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).eval()
+    tok = siglip_like_tokenizer()
+    backend = ClipBackend(model, tok, identifier="random-siglip", pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5))
+    assert tok("X X cat.")["input_ids"] == [3, 3, 4, 8, 1]  # no start token
+    x = backend.token_embedding.weight[3].detach()
+    same = PromptLearner(backend, ctx=x.repeat(4, 1))  # context = the placeholder's own embedding
+    assert torch.allclose(
+        same(["cat", "tv monitor"]), backend.encode_texts(["X X X X cat.", "X X X X tv monitor."]), atol=1e-5
+    )
+    learned = PromptLearner(backend, n_ctx=4)
+    assert not torch.allclose(learned(["cat"]), learned(["dog"]), atol=1e-4)  # the class name is still there

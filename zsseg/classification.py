@@ -7,8 +7,9 @@ Crop styles:
 - ``context``: the box enlarged by ``context`` on each side, pixels outside the mask kept.
 - ``window``: classify overlapping square windows of the whole image once, and give each mask the
   mean of the window embeddings weighted by how many of its pixels each window holds.
-- ``dense``: one encoder pass over the whole image gives a grid of embeddings (MaskCLIP-style for
-  CLIP, class-activation ConSE for the offline backend); each mask averages the grid cells it covers.
+- ``dense``: one encoder pass over the whole image gives a grid of embeddings (for CLIP the last
+  block's value path alone, for the offline backend class-activation ConSE); each mask averages
+  the grid cells it covers. ``maskclip``: the same with MaskCLIP's exact last block (CLIP only).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from .errors import ZsegError
 from .geometry import box_pixel_counts, expand_box, identical_masks, mask_boxes, window_boxes
 from .timing import Stopwatch
 
-CROP_STYLES = ("masked", "context", "window", "dense")
+CROP_STYLES = ("masked", "context", "window", "dense", "maskclip")
+DENSE_STYLES = ("dense", "maskclip")  # one encoder pass over the whole image
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class RegionClassifier:
             binary = binary[valid]
         if binary.shape[0] == 0:
             return masks.new_zeros(0, 1, dtype=torch.float32), valid, 0
-        if self.crop.style == "dense":
+        if self.crop.style in DENSE_STYLES:
             emb, n = self._dense(image, binary, watch)
         elif self.crop.style == "window":
             emb, n = self._windows(image, binary, watch)
@@ -142,7 +144,7 @@ class RegionClassifier:
         with watch("crops"):
             pixels = normalise_and_resize(image, 0, b.pixel_mean, b.pixel_std)
         with watch("encoder"):
-            grid = b.encode_dense(pixels)  # [h, w, D]
+            grid = b.encode_dense(pixels, self.crop.style)  # [h, w, D]
         # share of each mask inside each grid cell (area pooling of the binary mask)
         cover = F.adaptive_avg_pool2d(binary[None].float(), grid.shape[:2])[0].flatten(1)
         return F.normalize(cover @ grid.flatten(0, 1), dim=-1), 1

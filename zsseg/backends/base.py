@@ -49,8 +49,9 @@ class Backend(nn.Module, ABC):
         with ``token_embedding`` (the text encoder's input embedding layer) and ``tokenizer``."""
         raise ZsegError(f"the {self.name} backend does not support learned prompts")
 
-    def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
-        """[1, 3, H, W] normalised image -> [h, w, D] grid of unit vectors (one encoder pass)."""
+    def encode_dense(self, pixels: torch.Tensor, variant: str = "dense") -> torch.Tensor:
+        """[1, 3, H, W] normalised image -> [h, w, D] grid of unit vectors (one encoder pass);
+        ``variant`` names a dense mode (a crop style: "dense", "maskclip")."""
         raise ZsegError(f"the {self.name} backend has no dense mode; use --crop masked, context or window")
 
     def class_logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:

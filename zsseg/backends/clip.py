@@ -61,12 +61,17 @@ class ClipBackend(Backend):
         return nn.functional.normalize(_pooled(out).float(), dim=-1)
 
     @torch.no_grad()
-    def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
-        """MaskCLIP (Zhou et al. 2022): in the last block, each patch token's output is the value
-        projection of itself (no query-key attention, no residual or MLP), then the post-norm and
-        the visual projection; position embeddings are interpolated to the image's size."""
+    def encode_dense(self, pixels: torch.Tensor, variant: str = "dense") -> torch.Tensor:
+        """One pass over the whole image, a unit embedding per patch. The last block's attention is
+        replaced by each patch token's value path (position embeddings interpolated to the size):
+
+        - ``dense``: value only: out_proj(v_proj(ln1 x)), no residual and no MLP, then the post-norm
+          and the projection (close to ClearCLIP's finding that the residual hurts dense tokens);
+        - ``maskclip``: MaskCLIP's forward (Zhou et al. 2022): v = out_proj(v_proj(ln1 x)) + x,
+          v = v + MLP(ln2 v), then the post-norm and the projection.
+        """
         if self.model_type != "clip":
-            raise ZsegError("dense mode is implemented for CLIP ViT checkpoints only; use --crop masked")
+            raise ZsegError("dense modes are implemented for CLIP ViT checkpoints only; use --crop masked")
         vision = self.model.vision_model
         patch = self.model.config.vision_config.patch_size
         h, w = pixels.shape[-2] // patch, pixels.shape[-1] // patch
@@ -74,9 +79,12 @@ class ClipBackend(Backend):
         out = vision(pixel_values=pixels, output_hidden_states=True, interpolate_pos_encoding=True)
         last = vision.encoder.layers[-1]
         x = out.hidden_states[-2][:, 1:, :]  # input of the last block, patch tokens
-        x = last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(x)))
-        x = self.model.visual_projection(vision.post_layernorm(x))
-        return nn.functional.normalize(x[0].float(), dim=-1).view(h, w, -1)
+        v = last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(x)))
+        if variant == "maskclip":
+            v = v + x
+            v = v + last.mlp(last.layer_norm2(v))
+        v = self.model.visual_projection(vision.post_layernorm(v))
+        return nn.functional.normalize(v[0].float(), dim=-1).view(h, w, -1)
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:

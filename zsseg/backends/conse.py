@@ -147,9 +147,13 @@ class ConseBackend(Backend):
         return self.embed_probs(self.imagenet_probs(pixels))
 
     @torch.no_grad()
-    def encode_dense(self, pixels: torch.Tensor) -> torch.Tensor:
+    def encode_dense(self, pixels: torch.Tensor, variant: str = "dense") -> torch.Tensor:
         """ImageNet probabilities at every cell of the stride-32 feature map (the classifier
         applied before global pooling, as in class activation maps), mapped by ConSE."""
+        if variant != "dense":
+            raise ZsegError(
+                f"--crop {variant} is a CLIP ViT dense mode; the offline backend has --crop dense (class activations)"
+            )
         pixels = pixels.to(self.device).contiguous(memory_format=torch.channels_last)
         head = self.classifier.features(pixels).head[0]  # [1280, h, w]
         logits = torch.einsum("chw,kc->hwk", head, self.classifier._fc.weight) + self.classifier._fc.bias
