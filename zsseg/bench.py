@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .classification import RegionClassifier
-from .ensemble import class_probabilities, combine, fill_uncovered
+from .ensemble import class_probabilities, fill_uncovered
 from .image_io import load_image
 from .prompts import TemplatePrompts
 from .segmenter import Segmenter, propose
@@ -95,11 +95,9 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), watch)
     with watch("ensemble_and_map"):
         p_vlm = class_probabilities(b, emb, text, torch.tensor(groups, device=text.device), len(vocab)).cpu()
-        scores = segmenter.proposals.score(props, vocab)  # + the proposal network's own scores, if any
-        if scores is None:
-            probs, keep = combine(p_vlm, valid.cpu())
-        else:
-            probs, keep = combine(p_vlm, valid.cpu(), scores.probs, scores.seen, segmenter.config.ensemble_weight)
+        probs, keep = segmenter.ensemble(
+            p_vlm, valid.cpu(), props, vocab
+        )  # + the proposal network's own scores, if any
         masks = fill_uncovered(props.masks[keep].cpu().float())
         scores_map = torch.einsum("qc,qhw->chw", probs, masks)
         scores_map = F.interpolate(scores_map[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]

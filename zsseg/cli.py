@@ -20,7 +20,7 @@ from .errors import ZsegError
 from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
 from .proposals import PROPOSAL_GENERATORS
-from .segmenter import Segmenter, SegmenterConfig
+from .segmenter import SEEN_RULES, Segmenter, SegmenterConfig
 
 NOT_GIVEN = argparse.SUPPRESS
 
@@ -91,6 +91,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         help=f"lambda of the seen/unseen geometric ensemble (default: {d('ensemble_weight')})",
     )
     g.add_argument(
+        "--seen",
+        default=NOT_GIVEN,
+        choices=SEEN_RULES,
+        help=f"which classes the ensemble treats as seen: matched (named like the proposal network's training classes) "
+        f"or none (every class unseen, the reference's cross-dataset rule) (default: {d('seen')})",
+    )
+    g.add_argument(
         "--short-side",
         type=int,
         default=NOT_GIVEN,
@@ -116,10 +123,14 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def given_options(args: argparse.Namespace) -> dict:
+    """The SegmenterConfig fields whose flags were given."""
+    return {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
+
+
 def segmenter_config(args: argparse.Namespace, **overrides) -> SegmenterConfig:
     """The SegmenterConfig of the flags given (the others keep the dataclass's defaults)."""
-    given = {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
-    return SegmenterConfig(**{**given, **overrides})
+    return SegmenterConfig(**{**given_options(args), **overrides})
 
 
 def _build_segmenter(config: SegmenterConfig, cache_dir: str | None) -> Segmenter:
@@ -207,28 +218,36 @@ def cmd_vocabularies(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import EvalConfig, run
+    from .evaluation.presets import load_preset, preset_config
+    from .evaluation.runner import SUMMARY_KEYS
 
     _quiet_transformers()
-    unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen else []
-    out = str(prepare_out_dir(args.out)) if args.out else None
-    config = EvalConfig(
-        dataset=args.dataset,
-        root=args.root,
+    if args.preset is None and args.dataset is None:
+        raise ZsegError(
+            "give --dataset NAME, or --preset NAME for a benchmark protocol's reference settings (docs/evaluation.md)"
+        )
+    if args.preset and args.dataset and args.dataset != load_preset(args.preset)["dataset"]:
+        raise ZsegError(
+            f"preset {args.preset} evaluates {load_preset(args.preset)['dataset']}, not {args.dataset}; drop --dataset"
+        )
+    options = dict(
         split=args.split,
         limit=args.limit,
-        unseen=unseen,
         oracle=args.oracle,
         per_pixel_model=args.per_pixel_model,
-        segmenter=segmenter_config(args),
         cache_dir=args.cache_dir,
-        out=out,
+        out=str(prepare_out_dir(args.out)) if args.out else None,
         save_predictions=args.save_predictions,
         progress=not args.quiet,
     )
+    if args.unseen is not None:
+        options["unseen"] = [u.strip() for u in args.unseen.split(",") if u.strip()]
+    if args.preset:
+        config = preset_config(args.preset, args.root, given_options(args), **options)
+    else:
+        config = EvalConfig(dataset=args.dataset, root=args.root, segmenter=segmenter_config(args), **options)
     result = run(config, command="zsseg " + " ".join(sys.argv[1:]))
     if int(os.environ.get("RANK", "0")) == 0:
-        from .evaluation.runner import SUMMARY_KEYS
-
         print(json.dumps({k: result[k] for k in SUMMARY_KEYS if k in result}))
     return 0
 
@@ -351,7 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="mean IoU on a benchmark (official layouts or ROOT/SPLIT/{images,labels})")
     p.add_argument(
-        "--dataset", required=True, help="voc21, voc20, ade150, ade847, pc59, pc459, coco_stuff171, cityscapes, camvid"
+        "--dataset", default=None, help="voc21, voc20, ade150, ade847, pc59, pc459, coco_stuff171, cityscapes, camvid"
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="a protocol's reference settings, e.g. zsseg-cross-ade150 (docs/evaluation.md); flags override it",
     )
     p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md for each layout)")
     p.add_argument("--split", default="val")

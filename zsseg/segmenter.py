@@ -31,6 +31,9 @@ from .vocabulary import Vocabulary, resolve_vocabulary
 # Crops per encoder call on a GPU, where bigger batches keep paying (the CPU default is each
 # backend's measured best; see docs/speed.md).
 GPU_BATCH_SIZE = 64
+# Which classes the ensemble treats as seen: those the proposal generator was trained on (named
+# like its training classes), or none (zsseg.baseline's cross-dataset evaluation).
+SEEN_RULES = ("matched", "none")
 
 
 @dataclass
@@ -96,6 +99,7 @@ class SegmenterConfig:
     mask_threshold: float = 0.5
     expand_ratio: float = 1.0
     ensemble_weight: float = 0.8  # lambda
+    seen: str = "matched"  # classes the generator knows are seen; "none": every class is unseen (cross-dataset)
     short_side: int | None = None  # working resolution
     background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
     batch_size: int | None = None  # crops per encoder call
@@ -112,6 +116,7 @@ class SegmenterConfig:
             ("batch_size", self.batch_size is None or self.batch_size >= 1, ">= 1"),
             ("max_pixels", self.max_pixels >= 1, ">= 1"),
             ("crop", self.crop is None or self.crop in CROP_STYLES, f"one of {', '.join(CROP_STYLES)}"),
+            ("seen", self.seen in SEEN_RULES, f"one of {', '.join(SEEN_RULES)}"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -278,15 +283,26 @@ class Segmenter:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(class probabilities [K, C] on the CPU, the masks they belong to [K, h, w])."""
         p_vlm = class_probabilities(self.backend, state.embeddings, text_emb, groups, len(vocab)).cpu()
-        scores = self.proposals.score(state.proposals, vocab)
-        if scores is None:
-            probs, keep = combine(p_vlm, state.valid.cpu())
-        else:
-            seen = scores.seen.clone()
-            for name in unseen or []:
-                seen[vocab.index(name)] = False
-            probs, keep = combine(p_vlm, state.valid.cpu(), scores.probs, seen, self.config.ensemble_weight)
+        probs, keep = self.ensemble(p_vlm, state.valid.cpu(), state.proposals, vocab, unseen)
         return probs, state.proposals.masks[keep]
+
+    def ensemble(
+        self,
+        p_vlm: torch.Tensor,
+        valid: torch.Tensor,
+        proposals: Proposals,
+        vocab: Vocabulary,
+        unseen: Sequence[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VLM's probabilities of the valid proposals combined with the generator's own class
+        scores (if it has any) under this segmenter's seen rule and λ: ``ensemble.combine``'s result."""
+        scores = self.proposals.score(proposals, vocab)
+        if scores is None:
+            return combine(p_vlm, valid)
+        seen = scores.seen.clone() if self.config.seen == "matched" else torch.zeros_like(scores.seen)
+        for name in unseen or []:
+            seen[vocab.index(name)] = False
+        return combine(p_vlm, valid, scores.probs, seen, self.config.ensemble_weight)
 
     @torch.no_grad()
     def __call__(

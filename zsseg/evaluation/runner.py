@@ -55,6 +55,7 @@ class EvalConfig:
     out: str | None = None  # folder for metrics.json, report.md and per_class_iou.png
     save_predictions: bool = False  # also OUT/predictions/<stem>.png
     progress: bool = True
+    preset: str | None = None  # the preset these settings came from (recorded in the result)
 
 
 def run(config: EvalConfig, command: str | None = None) -> dict:
@@ -103,6 +104,8 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
         "split": config.split,
         "layout": dataset.layout,
         "oracle": config.oracle,
+        "preset": config.preset,
+        "unseen": list(config.unseen),
         "command": command,
         "settings": settings,
         **result,
