@@ -9,6 +9,7 @@ import torch
 from zsseg import Segmenter, SegmenterConfig, ZsegError
 from zsseg.proposals import ClassScores, GraphProposals, ProposalGenerator, Proposals
 from zsseg.text_cache import TextEmbeddingCache
+from zsseg.vocabulary import resolve_vocabulary
 
 
 def make(backend, proposals=None, **cfg):
@@ -155,3 +156,18 @@ def test_set_image_then_predict_equals_a_fresh_call(colour_backend, two_colour_i
 def test_bad_settings_are_one_line_errors(option, value, message):
     with pytest.raises(ZsegError, match=re.escape(message)):
         SegmenterConfig(**{option: value})
+
+
+def test_synonyms_mean_scores_one_embedding_per_class(colour_backend, two_colour_image):
+    """synonyms="mean": a class is the normalised mean of its names' embeddings (one row per class,
+    as the trained network sees it); "max": one row per name, the best one scores."""
+    vocab = ["red; warm", "blue; cold; sky"]
+    mean = make(colour_backend, synonyms="mean")
+    emb, groups = mean.text_embeddings(resolve_vocabulary(vocab))
+    names = mean.prompts.embed(["red", "warm"])
+    assert groups.tolist() == [0, 1] and torch.allclose(
+        emb[0], torch.nn.functional.normalize(names.mean(0), dim=0), atol=1e-6
+    )
+    assert make(colour_backend).text_embeddings(resolve_vocabulary(vocab))[1].tolist() == [0, 0, 1, 1, 1]
+    seg = mean(two_colour_image, vocab)
+    assert seg.settings["synonyms"] == "mean" and seg.labels.shape == (48, 64)

@@ -20,7 +20,7 @@ from .errors import ZsegError
 from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
 from .proposals import PROPOSAL_GENERATORS
-from .segmenter import SEEN_RULES, Segmenter, SegmenterConfig
+from .segmenter import SEEN_RULES, SYNONYM_RULES, Segmenter, SegmenterConfig
 
 NOT_GIVEN = argparse.SUPPRESS
 
@@ -96,6 +96,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         choices=SEEN_RULES,
         help=f"which classes the ensemble treats as seen: matched (named like the proposal network's training classes) "
         f"or none (every class unseen, the reference's cross-dataset rule) (default: {d('seen')})",
+    )
+    g.add_argument(
+        "--synonyms",
+        default=NOT_GIVEN,
+        choices=SYNONYM_RULES,
+        help=f"a class with several prompt names scores as its best name (max) or as the mean of their embeddings "
+        f"(default: {d('synonyms')})",
     )
     g.add_argument(
         "--short-side",

@@ -289,5 +289,15 @@ class ClassEmbedder:
         return cls(build_backend(text_model, device="cpu", text_cache=cache), templates, cache, device)
 
     def __call__(self, prompts: list[tuple[str, ...]] | list[list[str]]) -> torch.Tensor:
-        rows = [F.normalize(self.prompts.embed(list(p)).mean(0), dim=0) for p in prompts]
-        return torch.stack(rows).to(self.device)
+        names = [n for p in prompts for n in p]
+        groups = torch.tensor([i for i, p in enumerate(prompts) for _ in p])
+        return mean_over_names(self.prompts.embed(names), groups, len(prompts)).to(self.device)
+
+
+def mean_over_names(name_emb: torch.Tensor, groups: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """One unit embedding per class [C, D]: the normalised mean of its names' embeddings [S, D]
+    (``groups`` [S]: each name's class)."""
+    total = name_emb.new_zeros(n_classes, name_emb.shape[1]).index_add_(
+        0, groups.to(name_emb.device), F.normalize(name_emb, dim=-1)
+    )
+    return F.normalize(total, dim=-1)

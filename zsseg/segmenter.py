@@ -21,7 +21,7 @@ from .classification import CROP_STYLES, CropConfig, RegionClassifier
 from .ensemble import class_probabilities, combine, fill_uncovered, semantic_map
 from .errors import ZsegError
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
-from .prompts import build_prompt_source
+from .prompts import build_prompt_source, mean_over_names
 from .proposals import ProposalGenerator, Proposals, WholeImageProposal, build_proposals
 from .render import overlay as render_overlay
 from .text_cache import TextEmbeddingCache, default_cache_dir
@@ -34,6 +34,8 @@ GPU_BATCH_SIZE = 64
 # Which classes the ensemble treats as seen: those the proposal generator was trained on (named
 # like its training classes), or none (zsseg.baseline's cross-dataset evaluation).
 SEEN_RULES = ("matched", "none")
+# How a class with several prompt names ("tv monitor; television") is scored by the VLM.
+SYNONYM_RULES = ("max", "mean")
 
 
 @dataclass
@@ -100,6 +102,7 @@ class SegmenterConfig:
     expand_ratio: float = 1.0
     ensemble_weight: float = 0.8  # lambda
     seen: str = "matched"  # classes the generator knows are seen; "none": every class is unseen (cross-dataset)
+    synonyms: str = "max"  # a class with several prompt names: its best name's score, or "mean" of their embeddings
     short_side: int | None = None  # working resolution
     background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
     batch_size: int | None = None  # crops per encoder call
@@ -117,6 +120,7 @@ class SegmenterConfig:
             ("max_pixels", self.max_pixels >= 1, ">= 1"),
             ("crop", self.crop is None or self.crop in CROP_STYLES, f"one of {', '.join(CROP_STYLES)}"),
             ("seen", self.seen in SEEN_RULES, f"one of {', '.join(SEEN_RULES)}"),
+            ("synonyms", self.synonyms in SYNONYM_RULES, f"one of {', '.join(SYNONYM_RULES)}"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -212,10 +216,14 @@ class Segmenter:
         }
 
     def text_embeddings(self, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
-        """([S, D] embeddings of every prompt name, [S] class index of each), on the backend's device."""
+        """([S, D] text embeddings, [S] class index of each), on the backend's device: one per prompt
+        name (synonyms "max": a class scores as its best name), or one per class (synonyms "mean":
+        the normalised mean of its names' embeddings)."""
         names, groups = vocab.flat_prompts()
-        emb = self.prompts.embed(names)
-        return emb.to(self.backend.device), torch.tensor(groups, dtype=torch.long, device=self.backend.device)
+        emb, groups_t = self.prompts.embed(names), torch.tensor(groups, dtype=torch.long)
+        if self.config.synonyms == "mean":
+            emb, groups_t = mean_over_names(emb, groups_t, len(vocab)), torch.arange(len(vocab))
+        return emb.to(self.backend.device), groups_t.to(self.backend.device)
 
     @torch.no_grad()
     def encode_image(self, image: ImageInput) -> ImageState:
