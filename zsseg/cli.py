@@ -354,6 +354,49 @@ def cmd_learn_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pseudo_label(args: argparse.Namespace) -> int:
+    from .training.self_training import PseudoLabelConfig, pseudo_label
+
+    _quiet_transformers()
+    unseen = [u.strip() for u in args.unseen.split(",") if u.strip()]
+    if not hasattr(args, "proposals_model"):
+        raise ZsegError(
+            "pseudo-labels need the network trained on the seen classes: pass --proposals-model RUN/model.pt"
+        )
+    config = PseudoLabelConfig(
+        dataset=args.dataset,
+        root=args.root,
+        split=args.split,
+        unseen=unseen,
+        model=args.proposals_model,
+        out=str(prepare_out_dir(args.out)),
+        rule=args.rule,
+        quantile=args.quantile,
+        segmenter=segmenter_config(args),
+        limit=args.limit,
+        progress=not args.quiet,
+    )
+    report = pseudo_label(config)
+    print(json.dumps(report["classes"]))
+    return 0
+
+
+def cmd_self_train(args: argparse.Namespace) -> int:
+    from .training.self_training import SelfTrainConfig, self_train
+
+    _quiet_transformers()
+    summary = self_train(SelfTrainConfig.from_file(args.config), progress=not args.quiet)
+    print(
+        json.dumps(
+            {
+                "seen_only": summary["seen_only"],
+                "rounds": [{k: r[k] for k in ("mIoU_seen", "mIoU_unseen", "hIoU")} for r in summary["rounds"]],
+            }
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -495,6 +538,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where to write the learned prompt (.pt)")
     _add_model_options(p)
     p.set_defaults(func=cmd_learn_prompts)
+
+    p = sub.add_parser(
+        "pseudo-label", help="self-training: label the unseen classes of a training set with a seen-class model"
+    )
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument(
+        "--unseen", required=True, help="comma-separated classes whose names are known but whose labels are not"
+    )
+    p.add_argument(
+        "--rule",
+        default="prior",
+        choices=["prior", "quantile"],
+        help="prior: zsseg.baseline's (every pixel without seen ground truth); quantile: per-class confidence quantile",
+    )
+    p.add_argument("--quantile", type=float, default=0.5, help="for --rule quantile (default: 0.5)")
+    p.add_argument("--limit", type=int, default=None, help="first N images only")
+    p.add_argument(
+        "--out", required=True, help="the pseudo-labelled set (OUT/SPLIT/images|labels) and OUT/pseudo_labels.json"
+    )
+    p.add_argument("--quiet", action="store_true")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_pseudo_label)
+
+    p = sub.add_parser(
+        "self-train", help="seen-class training -> pseudo-labels -> training again -> evaluation (docs/training.md)"
+    )
+    p.add_argument("--config", required=True, help="JSON self-training config")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_self_train)
 
     p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
     p.set_defaults(func=cmd_vocabularies)

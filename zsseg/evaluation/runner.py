@@ -17,6 +17,7 @@ from ..datasets import SegmentationDataset, get_spec
 from ..distributed import all_sum, init_from_env, local_device, shutdown
 from ..errors import ZsegError
 from ..image_io import load_image
+from ..inputs import prepare_out_dir
 from ..proposals import ProposalGenerator, build_proposals
 from ..render import save_label_png
 from ..segmenter import Segmenter, SegmenterConfig, propose
@@ -66,7 +67,7 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
         dataset.vocabulary.index(u)  # a clear error for a misspelt class
     if config.save_predictions and config.out is None:
         raise ZsegError("saving predictions needs an output folder (--out DIR)")
-    out = Path(config.out) if config.out else None
+    out = prepare_out_dir(config.out) if config.out else None
     rank, _ = init_from_env()
     seg_cfg = config.segmenter
     device = local_device(seg_cfg.device)  # torchrun: one GPU per process

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..datasets import SegmentationDataset, get_spec
 from ..distributed import init_from_env, local_device, shutdown
 from ..errors import ZsegError
-from ..modeling import ModelConfig, build_model
+from ..modeling import ModelConfig, build_model, load_trained
 from ..prompts import ClassEmbedder
 from ..vocabulary import Vocabulary, read_class_file
 from .data import Augment, TrainingSamples, build_sources
@@ -45,6 +45,9 @@ class TrainConfig:
     text_model: str = "conse"  # whose text encoder embeds the training class names
     templates: str | None = None
     model: dict = field(default_factory=dict)  # ModelConfig fields (architecture: maskformer | per_pixel)
+    init_from: str | None = (
+        None  # a model.pt whose weights start the training (self-training's retraining); its model config wins
+    )
     iterations: int = 2000
     batch_size: int = 4
     lr: float = 1e-4
@@ -113,8 +116,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     vocab, sources = build_sources(datasets, _training_classes(cfg.classes), cfg.unseen)
     embedder = ClassEmbedder.from_name(cfg.text_model, cfg.templates, device=device)
     text, templates = embedder(list(vocab.prompts)), embedder.templates
-    model_cfg = ModelConfig(**{**cfg.model, "text_dim": text.shape[1]})
-    model = build_model(model_cfg).to(device)
+    model, model_cfg = _network(cfg, text.shape[1])
+    model = model.to(device)
     optimizer = _optimizer(cfg, model)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     out = Path(cfg.output)
@@ -165,6 +168,19 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         dist.barrier()
     shutdown()
     return out
+
+
+def _network(cfg: TrainConfig, text_dim: int) -> tuple[torch.nn.Module, ModelConfig]:
+    """The network to train: new from the config, or the weights of ``init_from`` (same architecture)."""
+    if cfg.init_from is None:
+        model_cfg = ModelConfig(**{**cfg.model, "text_dim": text_dim})
+        return build_model(model_cfg), model_cfg
+    net, _ = load_trained(cfg.init_from)
+    if net.config.text_dim != text_dim:
+        raise ZsegError(
+            f"{cfg.init_from}: trained with {net.config.text_dim}-d text embeddings, this text model gives {text_dim}"
+        )
+    return net, net.config
 
 
 def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
