@@ -216,6 +216,13 @@ DATASETS: dict[str, DatasetSpec] = {
             "Cityscapes gtFine labelIds -> 19 train ids",
         ),
         DatasetSpec(
+            "generic",
+            None,
+            identity(255),
+            generic_layout,
+            "any ROOT/SPLIT/images|labels set: label value = line of ROOT/classes.txt (from 0), 255 ignored",
+        ),
+        DatasetSpec(
             "camvid",
             "camvid11",
             identity(11, void=(11, 255)),
