@@ -105,3 +105,40 @@ def test_siglip_context_vectors_sit_before_the_class_name():
     )
     learned = PromptLearner(backend, n_ctx=4)
     assert not torch.allclose(learned(["cat"]), learned(["dog"]), atol=1e-4)  # the class name is still there
+
+
+def test_reference_recipe_learns_from_fresh_augmented_crops(tiny_clip, tmp_path, monkeypatch):
+    """The reference recipe's values (zsseg.baseline's learn-prompt config), and a short run of it:
+    a few regions per class, masked crops made afresh per batch at 224 or 244 px, flipped or not."""
+    from types import SimpleNamespace
+
+    from zsseg import datasets
+    from zsseg.training import coop
+    from zsseg.training.coop import RECIPES, PromptRecipe, learn_prompts_on
+
+    from .test_evaluation import make_dataset
+
+    ref = RECIPES["reference"]
+    assert (
+        ref.lr,
+        ref.weight_decay,
+        ref.warmup_iters,
+        ref.warmup_factor,
+        ref.batch_size,
+        ref.per_class,
+        ref.iterations,
+    ) == (0.02, 5e-4, 100, 0.005, 32, 32, 16000)
+    spec = datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test")
+    dataset = datasets.SegmentationDataset(make_dataset(tmp_path / "blocks"), "val", spec)
+    sizes = []
+    real = coop._resized
+    monkeypatch.setattr(coop, "_resized", lambda rgb, gt, side: sizes.append(side) or real(rgb, gt, side))
+    segmenter = SimpleNamespace(
+        backend=tiny_clip, crop=None, short_side=None
+    )  # the reference recipe makes its own crops
+    recipe = PromptRecipe(
+        iterations=4, weight_decay=5e-4, warmup_iters=2, warmup_factor=0.005, batch_size=3, augment=True, per_class=2
+    )
+    learner, meta = learn_prompts_on(segmenter, dataset, ["blue"], n_ctx=4, recipe=recipe)
+    assert meta["crops"] == 4 and meta["recipe"]["augment"] and meta["iterations"] == 4 and learner.n_ctx == 4
+    assert set(sizes) <= {224, 244} and len(sizes) >= 4 * 3

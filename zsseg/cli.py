@@ -344,6 +344,7 @@ def cmd_learn_prompts(args: argparse.Namespace) -> int:
         dataset,
         unseen,
         n_ctx=args.n_ctx,
+        recipe=args.recipe,
         iterations=args.iterations,
         lr=args.lr,
         seed=args.seed,
@@ -531,8 +532,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="train")
     p.add_argument("--unseen", default=None, help="comma-separated classes left out")
     p.add_argument("--n-ctx", type=int, default=16, help="context vectors (default: 16)")
-    p.add_argument("--iterations", type=int, default=300)
-    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument(
+        "--recipe",
+        default="quick",
+        choices=["quick", "reference"],
+        help="quick: crops embedded once, 300 iterations; reference: zsseg.baseline's (augmented crops, 32 per class, "
+        "SGD + weight decay, warm-up, cosine, 16k iterations) (default: quick)",
+    )
+    p.add_argument("--iterations", type=int, default=None, help="override the recipe's iteration count")
+    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate (0.02)")
     p.add_argument("--limit", type=int, default=None, help="first N training images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="where to write the learned prompt (.pt)")
