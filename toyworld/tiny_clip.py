@@ -93,23 +93,28 @@ def image_processor():
 
 
 def example(name: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
-    """One object of class ``name`` (or bare background), at a random scale and place, sometimes
-    cut by the border or beside part of another object."""
-    image = background(size, size, rng)
-    if name == "background":
-        return Image.fromarray(image)
-    others = [c for c in CLASSES[1:] if c != name]
-    if rng.random() < 0.3:  # a distractor, smaller and mostly out of view
-        _place(image, others[rng.integers(len(others))], int(size * rng.uniform(0.25, 0.45)), rng, edge=True)
-    _place(image, name, int(size * rng.uniform(0.45, 0.95)), rng, edge=False)
-    return Image.fromarray(image)
+    """One object of class ``name`` (or bare background), at a random scale — from a small object
+    with room around it to one that fills and overflows the frame — sometimes beside part of
+    another object, then squashed or stretched (CLIP's random-resized-crop aspect jitter)."""
+    aspect = float(np.exp(rng.uniform(-0.5, 0.5)))
+    h, w = size, max(8, int(round(size * aspect)))
+    image = background(h, w, rng)
+    if name != "background":
+        others = [c for c in CLASSES[1:] if c != name]
+        if rng.random() < 0.3:  # a distractor, smaller and mostly out of view
+            _place(image, others[rng.integers(len(others))], int(min(h, w) * rng.uniform(0.25, 0.45)), rng, edge=True)
+        _place(image, name, int(min(h, w) * rng.uniform(0.5, 1.15)), rng, edge=False)
+    return Image.fromarray(image).resize((size, size), Image.BICUBIC)
 
 
 def _place(image: np.ndarray, name: str, side: int, rng: np.random.Generator, edge: bool) -> None:
     colour, shape = name.split(" ")
     h, w = image.shape[:2]
-    lo, hi = (-side // 2, w - side // 2) if edge else (0, w - side + 1)
-    y, x = int(rng.integers(lo, hi)), int(rng.integers(lo, hi))
+    if edge:  # centred near the border: mostly out of view
+        y, x = int(rng.integers(-side // 2, h - side // 2)), int(rng.integers(-side // 2, w - side // 2))
+    else:  # centred inside the frame; a large one overflows it
+        y, x = int(rng.integers(0, h)) - side // 2, int(rng.integers(0, w)) - side // 2
+        y, x = int(np.clip(y, min(0, h - side), max(0, h - side))), int(np.clip(x, min(0, w - side), max(0, w - side)))
     mask = np.zeros((h, w), bool)
     m = shape_mask(shape, side, rng)
     ys, xs = slice(max(0, y), min(h, y + side)), slice(max(0, x), min(w, x + side))
@@ -117,7 +122,7 @@ def _place(image: np.ndarray, name: str, side: int, rng: np.random.Generator, ed
     paint(image, mask, COLOURS[colour], rng)
 
 
-def train(bpe: str, out: str, steps: int = 3000, lr: float = 1e-3, seed: int = 0, log_every: int = 100) -> dict:
+def train(bpe: str, out: str, steps: int = 6000, lr: float = 1e-3, seed: int = 0, log_every: int = 100) -> dict:
     """Contrastive training, one image per class per step (no two captions of a batch name the same
     class); writes the checkpoint, tokenizer and processor to ``out`` and returns the training log."""
     from transformers import CLIPConfig, CLIPModel
@@ -188,7 +193,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description="Train the tiny CLIP of the toy world.")
     p.add_argument("--bpe", required=True, help="bpe_simple_vocab_16e6.txt.gz, the real CLIP BPE vocabulary")
     p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()

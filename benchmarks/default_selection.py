@@ -1,0 +1,62 @@
+"""Choosing the default's VLM settings on the dev subsets (VOC-21 val 112 and CamVid val 101, together):
+each candidate is evaluated on both and ranked by the mean of the two mIoUs (never VOC-20 alone,
+which rewards painting one class over the whole photo).
+
+    python benchmarks/default_selection.py --out results/default-selection
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from zsseg.evaluation import EvalConfig, run
+from zsseg.segmenter import SegmenterConfig
+
+DEV = {"voc21": "../shared/data/voc2012", "camvid": "../shared/data/camvid"}
+CANDIDATES = {
+    "window-l0.8": dict(crop="window"),
+    "dense-l0.8": dict(crop="dense"),
+    "window-l0.9": dict(crop="window", ensemble_weight=0.9),
+    "dense-l0.9": dict(crop="dense", ensemble_weight=0.9),
+    "network-only-l1.0": dict(crop="dense", ensemble_weight=1.0),
+    "window-l0.8-mean": dict(crop="window", synonyms="mean"),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="results/default-selection")
+    p.add_argument("--only", nargs="*", default=None, help="candidate names (default: all)")
+    p.add_argument("--proposals-model", default=None, help="default: the shipped network")
+    args = p.parse_args()
+    rows = {}
+    for name, options in CANDIDATES.items():
+        if args.only and name not in args.only:
+            continue
+        rows[name] = {}
+        for dataset, root in DEV.items():
+            seg = SegmenterConfig(
+                model="conse", proposals="maskformer", proposals_model=args.proposals_model, **options
+            )
+            out = Path(args.out) / f"{name}-{dataset}"
+            result = run(
+                EvalConfig(
+                    dataset=dataset, root=root, segmenter=seg, out=str(out), save_predictions=True, progress=False
+                ),
+                command=f"python benchmarks/default_selection.py --only {name}",
+            )
+            rows[name][dataset] = result["mIoU"]
+            rows[name][f"{dataset}_s_per_image"] = result["seconds_per_image"]
+        rows[name]["mean"] = round((rows[name]["voc21"] + rows[name]["camvid"]) / 2, 2)
+        print(json.dumps({name: rows[name]}), flush=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "summary.json").write_text(json.dumps(rows, indent=2))
+    print("| candidate | VOC-21 | CamVid | mean |\n|---|---|---|---|")
+    for name, r in sorted(rows.items(), key=lambda kv: -kv[1]["mean"]):
+        print(f"| {name} | {r['voc21']:.1f} | {r['camvid']:.1f} | {r['mean']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
