@@ -28,6 +28,17 @@ def load_config(name_or_path: str, what: str, flag: str, expected: tuple[str, ..
     return config
 
 
+def load_parts(name_or_path: str, what: str, *loaders):
+    """``loader(name_or_path)`` for each loader (a model class's ``from_pretrained``, a tokenizer's,
+    ...), with one one-line error for any that fails: a download that stopped half-way, say."""
+    try:
+        return tuple(load(name_or_path) for load in loaders)
+    except Exception as exc:  # transformers raises many kinds here
+        raise ZsegError(
+            f"cannot load the {what} of {name_or_path!r} ({first_line(exc)}); the download may be incomplete or corrupt"
+        ) from None
+
+
 def first_line(exc: BaseException, limit: int = 160) -> str:
     """An exception's message on one line, shortened."""
     text = " ".join(str(exc).split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 from pathlib import Path
 
@@ -58,3 +59,26 @@ def prepare_out_file(path: str | Path) -> Path:
         raise ZsegError(f"{out}: is a folder; --out takes a file name here (e.g. {out / 'result.json'})")
     prepare_out_dir(out.parent)
     return out
+
+
+def read_config(path: str | Path, dataclass_type: type, what: str = "config") -> dict:
+    """A JSON object of ``dataclass_type``'s fields, with one-line errors for a missing file,
+    invalid JSON, something other than an object, and unknown keys."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ZsegError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ZsegError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ZsegError(f"{path}: the config must be a JSON object of settings")
+    check_keys(data, dataclass_type, path, what)
+    return data
+
+
+def check_keys(data: dict, dataclass_type: type, path: str | Path, where: str) -> None:
+    """A one-line error naming the keys of ``data`` that are no field of ``dataclass_type``."""
+    fields = set(dataclass_type.__dataclass_fields__)
+    unknown = set(data) - fields
+    if unknown:
+        raise ZsegError(f"{path}: unknown {where} keys {sorted(unknown)}; valid: {sorted(fields)}")

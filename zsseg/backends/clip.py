@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ZsegError
-from ..hub import first_line, load_config
+from ..hub import load_config, load_parts
 from .base import Backend
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch16"
@@ -114,14 +114,9 @@ class ClipBackend(Backend):
         from transformers import AutoModel, AutoTokenizer
 
         load_config(name_or_path, "model", "--model", ("clip", "siglip"), "the clip backend needs a CLIP or SigLIP one")
-        try:
-            model = AutoModel.from_pretrained(name_or_path)
-            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        except Exception as exc:
-            raise ZsegError(
-                f"cannot load the weights or tokenizer of {name_or_path!r} "
-                f"({first_line(exc)}); the download may be incomplete or corrupt"
-            ) from None
+        model, tokenizer = load_parts(
+            name_or_path, "weights or tokenizer", AutoModel.from_pretrained, AutoTokenizer.from_pretrained
+        )
         mean, std, size = CLIP_MEAN, CLIP_STD, None
         try:
             from transformers import AutoImageProcessor

@@ -7,8 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ZsegError
-from ..hub import load_config
+from ..hub import load_config, load_parts
 from ..modeling.common import pad_to_multiple
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
@@ -49,13 +48,7 @@ class Mask2FormerProposals(ProposalGenerator):
                 ("mask2former", "maskformer"),
                 "--proposals mask2former needs one of: mask2former, maskformer",
             )
-            try:
-                _model = AutoModelForUniversalSegmentation.from_pretrained(self.model_name)
-            except Exception as exc:
-                raise ZsegError(
-                    f"cannot load the weights of {self.model_name!r} "
-                    f"({type(exc).__name__}); the download may be incomplete"
-                ) from None
+            (_model,) = load_parts(self.model_name, "weights", AutoModelForUniversalSegmentation.from_pretrained)
         self._model = _model.eval().to(device)
         labels = getattr(self._model.config, "id2label", {}) or {}
         by_id = {int(k): str(v) for k, v in labels.items()}

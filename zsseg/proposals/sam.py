@@ -6,9 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ZsegError
 from ..geometry import box_nms, crop_boxes, mask_boxes_inclusive, point_grid
-from ..hub import load_config
+from ..hub import load_config, load_parts
 from .base import MaskFilter, ProposalGenerator, Proposals
 
 
@@ -56,14 +55,12 @@ class SamProposals(ProposalGenerator):
             load_config(
                 self.model_name, "sam model", "--proposals-model", ("sam",), "--proposals sam needs one of: sam"
             )
-            try:
-                _model = SamModel.from_pretrained(self.model_name)
-                _processor = SamImageProcessorPil.from_pretrained(self.model_name)
-            except Exception as exc:
-                raise ZsegError(
-                    f"cannot load the SAM weights or preprocessor of {self.model_name!r} "
-                    f"({type(exc).__name__}); the download may be incomplete"
-                ) from None
+            _model, _processor = load_parts(
+                self.model_name,
+                "SAM weights or preprocessor",
+                SamModel.from_pretrained,
+                SamImageProcessorPil.from_pretrained,
+            )
         self._model = _model.eval().to(device)
         self._processor = _processor
 

@@ -27,6 +27,7 @@ from ..datasets import IGNORE, SegmentationDataset, get_spec
 from ..ensemble import fill_uncovered, semantic_map
 from ..errors import ZsegError
 from ..image_io import load_image, remove_stale_temporaries, write_atomically
+from ..inputs import read_config
 from ..modeling import load_trained
 from ..segmenter import Segmenter, SegmenterConfig
 from ..vocabulary import Vocabulary
@@ -207,24 +208,12 @@ class SelfTrainConfig:
     quantile: float = 0.5
     retrain: dict = field(default_factory=dict)  # TrainConfig fields for the retraining (e.g. iterations)
     segmenter: dict = field(default_factory=dict)  # SegmenterConfig fields for pseudo-labelling and evaluation
-    evaluate: dict = field(
-        default_factory=dict
-    )  # {"root": ..., "split": "val", "limit": ...}: the zero-shot evaluation
+    # the zero-shot evaluation: {"root": ..., "split": "val", "limit": ...}
+    evaluate: dict = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "SelfTrainConfig":
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ZsegError(f"{path}: config file not found") from None
-        except json.JSONDecodeError as exc:
-            raise ZsegError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        unknown = set(data) - set(cls.__dataclass_fields__) if isinstance(data, dict) else {"(not an object)"}
-        if unknown:
-            raise ZsegError(
-                f"{path}: unknown self-training keys {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}"
-            )
-        return cls(**data)
+        return cls(**read_config(path, cls, "self-training"))
 
 
 def self_train(config: SelfTrainConfig, progress: bool = True) -> dict:

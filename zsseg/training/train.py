@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..datasets import SegmentationDataset, get_spec
 from ..distributed import init_from_env, local_device, shutdown
 from ..errors import ZsegError
+from ..inputs import check_keys, read_config
 from ..modeling import ModelConfig, build_model, load_trained
 from ..prompts import ClassEmbedder
 from ..vocabulary import Vocabulary, read_class_file
@@ -65,19 +66,11 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ZsegError(f"{path}: config file not found") from None
-        except json.JSONDecodeError as exc:
-            raise ZsegError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        if not isinstance(data, dict):
-            raise ZsegError(f"{path}: the config must be a JSON object of settings")
-        _check_keys(data, cls, path, "config")
+        data = read_config(path, cls)
         for key, sub in (("model", ModelConfig), ("augment", Augment), ("loss", LossWeights)):
             if not isinstance(data.get(key, {}), dict):
                 raise ZsegError(f'{path}: "{key}" must be a JSON object')
-            _check_keys(data.get(key, {}), sub, path, f'"{key}"')
+            check_keys(data.get(key, {}), sub, path, f'"{key}"')
         sources = data.get("data")
         if not isinstance(sources, list) or not sources or not all(isinstance(d, dict) for d in sources):
             raise ZsegError(
@@ -85,7 +78,7 @@ class TrainConfig:
                 f'[{{"dataset": "voc21", "root": "VOC2012", "split": "train"}}]'
             )
         for d in sources:
-            _check_keys(d, DataSource, path, '"data" entry')
+            check_keys(d, DataSource, path, '"data" entry')
             missing = [k for k in ("dataset", "root") if k not in d]
             if missing:
                 raise ZsegError(f'{path}: a "data" entry lacks {missing}')
@@ -93,13 +86,6 @@ class TrainConfig:
 
     def sources(self) -> list[DataSource]:
         return [DataSource(**d) for d in self.data]
-
-
-def _check_keys(data: dict, dataclass_type: type, path: str | Path, where: str) -> None:
-    fields = set(dataclass_type.__dataclass_fields__)
-    unknown = set(data) - fields
-    if unknown:
-        raise ZsegError(f"{path}: unknown {where} keys {sorted(unknown)}; valid: {sorted(fields)}")
 
 
 def poly_lr(step: int, total: int, power: float) -> float:
