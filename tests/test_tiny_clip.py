@@ -16,9 +16,9 @@ from zsseg.evaluation import EvalConfig, run
 from zsseg.segmenter import SegmenterConfig
 
 TINY_CLIP = Path(__file__).resolve().parent.parent / "toyworld" / "tiny-clip"
-# Measured with the shipped tiny CLIP on these 16 scenes (docs/tiny-clip.md): graph proposals,
-# masked crops, ImageNet templates reach ~MIOU; the broken variants fall to BROKEN or less.
-MIN_MIOU = 60.0
+# Measured with the shipped tiny CLIP on these 16 scenes (docs/tiny-clip.md): graph proposals and
+# masked crops reach 59.1 mIoU; unnormalised pixels fall to 20.2, crops without the mean fill to 31.2.
+MIN_MIOU = 50.0
 SETTINGS = dict(model=str(TINY_CLIP), proposals="graph", short_side=96)
 
 
@@ -86,14 +86,14 @@ def test_segment_command_with_the_tiny_clip(world, tmp_path, capsys):
 
 @pytest.mark.parametrize("broken", ["wrong normalisation", "no mask fill"])
 def test_broken_variants_score_clearly_lower(world, segmenter, broken):
-    """The same tiny CLIP through a pipeline with one mistake: ImageNet statistics instead of the
-    checkpoint's (a loader that ignores preprocessor_config.json), or crops that keep the pixels
+    """The same tiny CLIP through a pipeline with one mistake: pixels left unnormalised (0..1, a
+    loader that ignores preprocessor_config.json's statistics), or crops that keep the pixels
     around the mask instead of filling them with the mean."""
     good = miou(world, segmenter)
     backend = segmenter.backend
     if broken == "wrong normalisation":
         saved = backend.pixel_mean, backend.pixel_std
-        backend.pixel_mean, backend.pixel_std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        backend.pixel_mean, backend.pixel_std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
         try:
             bad = miou(world, segmenter)
         finally:
@@ -105,4 +105,4 @@ def test_broken_variants_score_clearly_lower(world, segmenter, broken):
             bad = miou(world, segmenter)
         finally:
             segmenter.classifier.crop = saved
-    assert good >= MIN_MIOU and bad < good - 10, (good, bad)
+    assert good >= MIN_MIOU and bad < good - 15, (good, bad)

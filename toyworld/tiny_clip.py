@@ -93,33 +93,58 @@ def image_processor():
 
 
 def example(name: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
-    """One object of class ``name`` (or bare background), at a random scale — from a small object
-    with room around it to one that fills and overflows the frame — sometimes beside part of
-    another object, then squashed or stretched (CLIP's random-resized-crop aspect jitter)."""
-    aspect = float(np.exp(rng.uniform(-0.5, 0.5)))
-    h, w = size, max(8, int(round(size * aspect)))
+    """One object of class ``name`` (or bare background), framed as photos are: from a small object
+    with room around it to one that fills and overflows the frame, or cropped tight around the
+    object (half the time), sometimes beside part of another object; then squashed or stretched
+    to a square (CLIP's random-resized-crop aspect jitter)."""
+    h, w = 2 * size, 2 * size
     image = background(h, w, rng)
-    if name != "background":
-        others = [c for c in CLASSES[1:] if c != name]
-        if rng.random() < 0.3:  # a distractor, smaller and mostly out of view
-            _place(image, others[rng.integers(len(others))], int(min(h, w) * rng.uniform(0.25, 0.45)), rng, edge=True)
-        _place(image, name, int(min(h, w) * rng.uniform(0.5, 1.15)), rng, edge=False)
-    return Image.fromarray(image).resize((size, size), Image.BICUBIC)
+    if name == "background":
+        return Image.fromarray(image).crop(_aspect_box(h, w, rng)).resize((size, size), Image.BICUBIC)
+    others = [c for c in CLASSES[1:] if c != name]
+    if rng.random() < 0.3:  # a distractor, smaller and mostly out of view
+        _place(image, others[rng.integers(len(others))], int(size * rng.uniform(0.3, 0.6)), rng, edge=True)
+    mask = _place(image, name, int(size * rng.uniform(0.6, 1.6)), rng, edge=False)
+    if rng.random() < 0.5:  # tight around the object, with a little margin
+        ys, xs = np.nonzero(mask)
+        margin = rng.uniform(0, 0.15) * max(np.ptp(ys), np.ptp(xs))
+        box = (
+            max(0, xs.min() - margin),
+            max(0, ys.min() - margin),
+            min(w, xs.max() + 1 + margin),
+            min(h, ys.max() + 1 + margin),
+        )
+    else:
+        box = _aspect_box(h, w, rng)
+    return Image.fromarray(image).crop(tuple(int(round(v)) for v in box)).resize((size, size), Image.BICUBIC)
 
 
-def _place(image: np.ndarray, name: str, side: int, rng: np.random.Generator, edge: bool) -> None:
+def _aspect_box(h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """A crop of the canvas's centre, its aspect ratio jittered."""
+    aspect = float(np.exp(rng.uniform(-0.5, 0.5)))
+    ch, cw = int(h * min(1.0, 1 / aspect) * 0.8), int(w * min(1.0, aspect) * 0.8)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return x0, y0, x0 + cw, y0 + ch
+
+
+def _place(image: np.ndarray, name: str, side: int, rng: np.random.Generator, edge: bool) -> np.ndarray:
+    """Paint an object of class ``name`` (``side`` pixels across) and return its mask: centred in
+    the middle of the canvas, or (``edge``) near the border, mostly out of view."""
     colour, shape = name.split(" ")
     h, w = image.shape[:2]
-    if edge:  # centred near the border: mostly out of view
+    if edge:
         y, x = int(rng.integers(-side // 2, h - side // 2)), int(rng.integers(-side // 2, w - side // 2))
-    else:  # centred inside the frame; a large one overflows it
-        y, x = int(rng.integers(0, h)) - side // 2, int(rng.integers(0, w)) - side // 2
-        y, x = int(np.clip(y, min(0, h - side), max(0, h - side))), int(np.clip(x, min(0, w - side), max(0, w - side)))
+    else:
+        y, x = (
+            int(h / 2 + rng.uniform(-0.15, 0.15) * h) - side // 2,
+            int(w / 2 + rng.uniform(-0.15, 0.15) * w) - side // 2,
+        )
     mask = np.zeros((h, w), bool)
     m = shape_mask(shape, side, rng)
     ys, xs = slice(max(0, y), min(h, y + side)), slice(max(0, x), min(w, x + side))
     mask[ys, xs] = m[ys.start - y : ys.stop - y, xs.start - x : xs.stop - x]
     paint(image, mask, COLOURS[colour], rng)
+    return mask
 
 
 def train(bpe: str, out: str, steps: int = 6000, lr: float = 1e-3, seed: int = 0, log_every: int = 100) -> dict:
