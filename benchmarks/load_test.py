@@ -116,12 +116,13 @@ def main() -> None:
         else:
             raise SystemExit("server did not come up: " + (server.stderr.read() if server.poll() is not None else ""))
         image = Path(args.image).read_bytes()
+        # warm-up
         httpx.post(
             url + "/api/segment",
             files={"image": ("img.jpg", image, "image/jpeg")},
             data={"classes": args.classes},
             timeout=300,
-        )  # warm-up
+        )
         result = load_test(url, image, args.classes, args.requests, args.concurrency, server.pid)
         result["server"] = " ".join(cmd[3:])
         print(json.dumps(result, indent=2))

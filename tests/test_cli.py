@@ -55,9 +55,8 @@ def test_segment_writes_label_overlay_json(fake_model, image_file, tmp_path, cap
 def test_folder_and_glob_inputs(fake_model, image_file, tmp_path, capsys):
     Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(image_file.parent / "grey.jpg")
     code, _ = run(capsys, "segment", image_file.parent, "--classes", "red, blue", "--out", tmp_path / "o1", "--quiet")
-    assert (
-        code == 0 and len(list((tmp_path / "o1").iterdir())) == 6 + 3
-    )  # + manifest.jsonl, class_stats.json, .manifest/
+    # + manifest.jsonl, class_stats.json, .manifest/
+    assert code == 0 and len(list((tmp_path / "o1").iterdir())) == 6 + 3
     code, _ = run(
         capsys, "segment", str(image_file.parent / "*.png"), "--vocab", "voc21", "--out", tmp_path / "o2", "--quiet"
     )
@@ -138,6 +137,5 @@ def test_bench_out_folder_is_refused_before_running(fake_model, image_file, tmp_
     folder.mkdir()
     code, err = run(capsys, "bench", image_file, "--classes", "red", "--out", folder)
     assert code == 2 and "is a folder; --out takes a file name" in err and err.count("\n") == 1
-    assert (
-        sorted(p.name for p in tmp_path.iterdir()) == ["in", "results"] and list(folder.iterdir()) == []
-    )  # nothing written beside it
+    # nothing written beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "results"] and list(folder.iterdir()) == []

@@ -81,9 +81,8 @@ def test_semantic_map_equals_direct_bilinear_argmax(work, out):
 def test_semantic_map_boundary_scoring_in_chunks_with_many_near_ties(max_chunk_bytes):
     torch.manual_seed(3)
     masks = (torch.rand(6, 9, 13) > 0.5).float()
-    probs = (torch.ones(6, 200) + 1e-3 * torch.rand(6, 200)).softmax(
-        1
-    )  # nearly uniform: many classes can win a mixture
+    # nearly uniform: many classes can win a mixture
+    probs = (torch.ones(6, 200) + 1e-3 * torch.rand(6, 200)).softmax(1)
     labels, conf = semantic_map(probs, masks, (31, 40), max_chunk_bytes=max_chunk_bytes)
     scores = torch.einsum("qc,qhw->chw", probs, masks)
     scores = torch.nn.functional.interpolate(scores[None], size=(31, 40), mode="bilinear", align_corners=False)[0]

@@ -67,10 +67,8 @@ def test_oracle_on_blocks_is_perfect(blocks, monkeypatch):
     # one whole-image mask per image: it matches no segment of the split-off class
     split = evaluate(ds, oracle=WholeImageProposal(), short_side=40, progress=False, unseen=[ds.vocabulary.names[2]])
     assert split["per_class_recall@0.5"] == {"red": 0.0, "green": 100.0, "blue": 0.0}  # green covers most of each image
-    assert (split["recall@0.5_seen"], split["recall@0.5_unseen"]) == (
-        50.0,
-        0.0,
-    )  # seen: no red segment, every green one
+    # seen: no red segment, every green one
+    assert (split["recall@0.5_seen"], split["recall@0.5_unseen"]) == (50.0, 0.0)
 
 
 def test_eval_cli_writes_report(blocks, tmp_path, capsys, monkeypatch):

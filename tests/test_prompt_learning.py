@@ -133,9 +133,8 @@ def test_reference_recipe_learns_from_fresh_augmented_crops(tiny_clip, tmp_path,
     sizes = []
     real = coop._resized
     monkeypatch.setattr(coop, "_resized", lambda rgb, gt, side: sizes.append(side) or real(rgb, gt, side))
-    segmenter = SimpleNamespace(
-        backend=tiny_clip, crop=None, short_side=None
-    )  # the reference recipe makes its own crops
+    # the reference recipe makes its own crops
+    segmenter = SimpleNamespace(backend=tiny_clip, crop=None, short_side=None)
     recipe = PromptRecipe(
         iterations=4, weight_decay=5e-4, warmup_iters=2, warmup_factor=0.005, batch_size=3, augment=True, per_class=2
     )

@@ -200,9 +200,8 @@ def test_relabel_scores_new_classes_without_the_image(segmenter, two_colour_imag
         .json()
     )
     assert relabelled["label_png"] == fresh["label_png"] and calls == [1]
-    post(
-        client, png_bytes(two_colour_image[:, ::-1].copy())
-    )  # another image: the one cached before is dropped (cached_images=1)
+    # another image: the one cached before is dropped (cached_images=1)
+    post(client, png_bytes(two_colour_image[:, ::-1].copy()))
     r = client.post("/api/relabel", data={"image_id": first["image_id"], "classes": "red"})
     assert r.status_code == 404 and "upload it again" in r.json()["error"]
 

@@ -95,9 +95,8 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), watch)
     with watch("ensemble_and_map"):
         p_vlm = class_probabilities(b, emb, text, torch.tensor(groups, device=text.device), len(vocab)).cpu()
-        probs, keep = segmenter.ensemble(
-            p_vlm, valid.cpu(), props, vocab
-        )  # + the proposal network's own scores, if any
+        # + the proposal network's own scores, if any
+        probs, keep = segmenter.ensemble(p_vlm, valid.cpu(), props, vocab)
         masks = fill_uncovered(props.masks[keep].cpu().float())
         scores_map = torch.einsum("qc,qhw->chw", probs, masks)
         scores_map = F.interpolate(scores_map[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
@@ -187,9 +186,8 @@ def _text_encoder_seconds(prompts, names: list[str], cache_dir: str) -> dict:
         prompts.encode(names)
         return {"cold": round(time.perf_counter() - t, 4), "prompts": len(names)}
     t = time.perf_counter()
-    TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir)).embed(
-        names
-    )  # encodes, writes the disk cache
+    # encodes, writes the disk cache
+    TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir)).embed(names)
     cold = time.perf_counter() - t
     warm = TemplatePrompts(prompts.backend, prompts.name, TextEmbeddingCache(cache_dir))  # reads the file
     t = time.perf_counter()

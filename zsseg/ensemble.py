@@ -113,9 +113,10 @@ def semantic_map(
         return labels, best_out / total_out.clamp(min=1e-12)
     cy, cx = mixed.nonzero(as_tuple=True)
     ty, tx = ry[cy], rx[cx]
+    # [M, 4]
     corners = torch.stack(
         [ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1
-    )  # [M, 4]
+    )
     cell_id = torch.full((h, w), -1, dtype=torch.int32)
     cell_id[ty, tx] = torch.arange(len(ty), dtype=torch.int32)
     out_cell = cell_id[y0][:, x0]

@@ -199,9 +199,8 @@ class Segmenter:
             model=config.proposals_model,
             device=device,
         )
-        if (
-            getattr(generator, "text_model", None) == config.model
-        ):  # a trained network on the same text encoder: share it
+        # a trained network whose text encoder is this backend's: one copy of it, not two
+        if getattr(generator, "text_model", None) == config.model:
             generator.share_text_backend(backend)
         return cls(backend, generator, config, cache)
 

@@ -99,9 +99,8 @@ def ground_truth_crops(
         present = [c for c in np.unique(gt).tolist() if c in lut]
         if not present:
             continue
-        masks = torch.stack(
-            [torch.from_numpy(gt == c).float() for c in present]
-        )  # one pass per image: windows are shared
+        # one pass per image: windows are shared
+        masks = torch.stack([torch.from_numpy(gt == c).float() for c in present])
         image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(backend.device)
         emb, valid, _ = clf.embed(image, masks.to(backend.device))
         embs.append(emb.cpu())
