@@ -98,11 +98,8 @@ def segment_collection(
         log_dir.mkdir(parents=True, exist_ok=True)
     result = CollectionResult(images=len(shard))
     todo = []
-    with (
-        (log_dir / f"rank{rank:05d}-of-{world:05d}.jsonl").open("a", encoding="utf-8")
-        if manifest
-        else io.StringIO() as log
-    ):
+    log = (log_dir / f"rank{rank:05d}-of-{world:05d}.jsonl").open("a", encoding="utf-8") if manifest else io.StringIO()
+    with log:
         for path in shard:
             summary = complete(outputs_of(out, path, overlay), run) if resume else None
             if summary is None:
