@@ -91,6 +91,21 @@ def test_train_checkpoint_and_resume(tmp_path, blocks_root):
     assert cfg["model"]["num_queries"] == 6
 
 
+def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path, blocks_root):
+    """A run killed between checkpoints logged rows past last.pt's step: they are redone, not duplicated."""
+    config = write_config(tmp_path, blocks_root, iterations=3)
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0  # checkpoint at 2 and 3
+    run = tmp_path / "run"
+    state = torch.load(run / "last.pt", weights_only=False)
+    state["step"] = 2  # as if killed after logging step 3 but before its checkpoint
+    torch.save(state, run / "last.pt")
+    assert cli.main(["train", "--config", str(config), "--iterations", "4", "--quiet"]) == 0
+    rows = list(csv.DictReader((run / "losses.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    seconds = [float(r["seconds"]) for r in rows]
+    assert seconds == sorted(seconds)  # cumulative across the restart
+
+
 def test_bad_config(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"iterations": 3, "learning_rate": 1}')

@@ -112,7 +112,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     net = torch.nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
     samples = TrainingSamples(sources, Augment(**cfg.augment), seed=cfg.seed * 1000 + rank + start)
     weights = LossWeights(**cfg.loss)
-    log = LossLog(out / "losses.csv", fresh=start == 0) if rank == 0 else None
+    log = LossLog(out / "losses.csv", start_step=start) if rank == 0 else None
     if rank == 0:
         config = {**asdict(cfg), "model": model_cfg.as_dict(), "templates": templates}
         (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -193,13 +193,18 @@ class LossLog:
 
     COLUMNS = ("total", "ce", "focal", "dice")
 
-    def __init__(self, path: Path, fresh: bool) -> None:
+    def __init__(self, path: Path, start_step: int) -> None:
+        """``start_step``: where training (re)starts; rows logged after it by an interrupted run
+        are dropped, and the seconds continue from the last row kept."""
         self.path = path
-        if fresh or not path.exists():
-            path.write_text("step," + ",".join(self.COLUMNS) + ",lr,seconds\n")
+        header = "step," + ",".join(self.COLUMNS) + ",lr,seconds\n"
+        kept = [r for r in _read_rows(path) if int(r["step"]) <= start_step] if start_step > 0 else []
+        with path.open("w", newline="") as f:
+            f.write(header)
+            csv.writer(f).writerows([[r["step"], *(r[k] for k in self.COLUMNS), r["lr"], r["seconds"]] for r in kept])
         self.window: dict[str, float] = {}
         self.count = 0
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() - (float(kept[-1]["seconds"]) if kept else 0.0)
 
     def add(self, losses: dict[str, torch.Tensor]) -> None:
         for k, v in losses.items():
@@ -247,13 +252,20 @@ def save_checkpoint(
         os.replace(tmp, out / name)
 
 
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def plot_losses(csv_path: Path, png: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(csv_path.open()))
+    rows = _read_rows(csv_path)
     if not rows:
         return
     steps = np.array([int(r["step"]) for r in rows])
