@@ -45,7 +45,10 @@ def load_trained(path: str | Path) -> tuple[nn.Module, dict]:
         OSError,
         pickle.UnpicklingError,
     ) as exc:
-        raise ZsegError(f"{path}: not a zsseg trained-network checkpoint or corrupt ({type(exc).__name__})") from None
+        raise ZsegError(
+            f"{path}: not a zsseg trained-network checkpoint, or a truncated one ({type(exc).__name__}); "
+            "pass the model.pt that `zsseg train` writes"
+        ) from None
     meta = {k: v for k, v in state.items() if k != "model"}
     return net.eval(), meta
 

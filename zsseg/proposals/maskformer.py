@@ -32,7 +32,15 @@ class MaskFormerProposals(ProposalGenerator):
         self, model: str | Path = SHIPPED_NETWORK, device: str = "cpu", filter: MaskFilter | None = None
     ) -> None:
         """``filter``: None keeps every query (the network's own no-object class weighs them)."""
-        net, meta = load_trained(model)
+        try:
+            net, meta = load_trained(model)
+        except ZsegError as exc:
+            if Path(model) != SHIPPED_NETWORK:
+                raise
+            raise ZsegError(
+                f"{exc}. This is the network shipped with zsseg: reinstall zsseg (`pip install .`), "
+                "or segment without it (`--proposals graph`)"
+            ) from None
         if net.config.architecture != "maskformer":
             raise ZsegError(
                 f"{model}: a {net.config.architecture} network gives no mask "
