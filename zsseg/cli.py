@@ -386,7 +386,11 @@ def cmd_self_train(args: argparse.Namespace) -> int:
     from .training.self_training import SelfTrainConfig, self_train
 
     _quiet_transformers()
-    summary = self_train(SelfTrainConfig.from_file(args.config), progress=not args.quiet)
+    summary = self_train(
+        SelfTrainConfig.from_file(args.config),
+        progress=not args.quiet,
+        command=f"zsseg self-train --config {args.config}",
+    )
     print(
         json.dumps(
             {

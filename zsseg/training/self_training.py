@@ -216,8 +216,9 @@ class SelfTrainConfig:
         return cls(**read_config(path, cls, "self-training"))
 
 
-def self_train(config: SelfTrainConfig, progress: bool = True) -> dict:
-    """Every round's model, pseudo-label report and evaluation, in OUTPUT/summary.json."""
+def self_train(config: SelfTrainConfig, progress: bool = True, command: str = "zsseg self-train") -> dict:
+    """Every round's model, pseudo-label report and evaluation, in OUTPUT/summary.json; ``command``
+    is recorded in each evaluation's metrics.json."""
     from ..evaluation import EvalConfig, run
 
     seen_cfg = TrainConfig.from_file(config.seen)
@@ -241,7 +242,7 @@ def self_train(config: SelfTrainConfig, progress: bool = True) -> dict:
             out=str(out / name),
             segmenter=replace(segmenter, proposals="maskformer", proposals_model=str(model_path)),
         )
-        result = run(ev, command=f"zsseg self-train --config ... ({name})")
+        result = run(ev, command=f"{command} ({name})")
         return {k: result[k] for k in ("mIoU", "mIoU_seen", "mIoU_unseen", "hIoU")}
 
     summary = {"rounds": [], "seen_only": {"model": str(model), **evaluate(model, "eval-seen-only")}}
