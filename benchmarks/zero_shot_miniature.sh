@@ -13,14 +13,14 @@ split() {
   local mf=runs/$name-small/model.pt pp=runs/$name-per-pixel-small/model.pt prompt=runs/coop-$name-conse.pt
   [ -f "$mf" ] || zsseg train --config "configs/${name}_small.json"
   [ -f "$pp" ] || zsseg train --config "configs/${name}_per_pixel_small.json"
-  run "$name-graph"      "${V[@]}"
+  run "$name-graph"      "${V[@]}" --proposals graph
   run "$name-maskformer" "${V[@]}" --proposals maskformer --proposals-model "$mf"
   run "$name-per-pixel"  "${V[@]}" --per-pixel-model "$pp"
   for p in graph slic; do run "$name-oracle-$p" "${V[@]}" --oracle --proposals $p; done
   run "$name-oracle-maskformer" "${V[@]}" --oracle --proposals maskformer --proposals-model "$mf"
   if [ "$coop" = yes ]; then
     [ -f "$prompt" ] || zsseg learn-prompts --dataset "$2" --root "$3" --unseen "$unseen" --out "$prompt"
-    run "$name-graph-coop"      "${V[@]}" --templates "learned:$prompt"
+    run "$name-graph-coop"      "${V[@]}" --proposals graph --templates "learned:$prompt"
     run "$name-maskformer-coop" "${V[@]}" --proposals maskformer --proposals-model "$mf" --templates "learned:$prompt"
   fi
 }
