@@ -21,12 +21,16 @@ vlm() {  # no training on the world: the VLM alone, masked crops vs one dense pa
 
 split() {  # NAME UNSEEN
   local name=$1 U=$2 mf=runs/toy-$1/model.pt pp=runs/toy-$1-per-pixel/model.pt prompt=runs/toy-$1-coop.pt
+  local ref=runs/toy-$1-coop-reference.pt
   [ -f $mf ] || zsseg train --config configs/toy_$name.json --quiet
   [ -f $pp ] || zsseg train --config configs/toy_${name}_per_pixel.json --quiet
   [ -f $prompt ] || zsseg learn-prompts --dataset generic --root $W --unseen "$U" --model $CLIP --short-side 96 --out $prompt
+  [ -f $ref ] || zsseg learn-prompts --dataset generic --root $W --unseen "$U" --model $CLIP --short-side 96 \
+    --recipe reference --iterations 300 --out $ref
   run $name-two-stage         --unseen "$U" --proposals maskformer --proposals-model $mf
   run $name-two-stage-swapped --unseen "$U" --proposals maskformer --proposals-model $mf --ensemble-weight 0.2
   run $name-two-stage-coop    --unseen "$U" --proposals maskformer --proposals-model $mf --templates learned:$prompt
+  run $name-two-stage-coop-reference --unseen "$U" --proposals maskformer --proposals-model $mf --templates learned:$ref
   run $name-per-pixel         --unseen "$U" --per-pixel-model $pp
   run $name-oracle-maskformer --unseen "$U" --oracle --proposals maskformer --proposals-model $mf
   run $name-oracle-graph      --unseen "$U" --oracle --proposals graph
