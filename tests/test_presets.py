@@ -40,11 +40,12 @@ def test_every_preset_matches_the_documented_reference_settings():
         assert preset["reference"].endswith(":" + row["reference"]), name
         for key in ("ensemble_weight", "mask_threshold", "templates", "short_side", "seen"):
             assert seg[key] == row[key], (name, key)
-        assert (seg["model"], seg["proposals"], seg["crop"], seg["expand_ratio"]) == (
+        assert (seg["model"], seg["proposals"], seg["crop"], seg["expand_ratio"], seg["synonyms"]) == (
             "clip",
             "maskformer",
             "masked",
             1.0,
+            "mean",  # one embedding per class, as the reference's single name
         ), name
 
 
