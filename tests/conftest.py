@@ -87,3 +87,28 @@ def conse_segmenter(tmp_path_factory):
     from zsseg import Segmenter
 
     return Segmenter.from_pretrained("conse", "graph", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def default_segmenter(tmp_path_factory):
+    """The shipped default: the network of zsseg/weights/scenes.pt + the offline ConSE backend."""
+    from zsseg import Segmenter
+    from zsseg.proposals import SHIPPED_NETWORK
+
+    if not SHIPPED_NETWORK.is_file():
+        pytest.skip(f"{SHIPPED_NETWORK} is absent: the shipped network comes with the package (docs/model-card.md)")
+    return Segmenter.from_pretrained(cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def torchrun(nproc: int, *args, timeout: int = 600):
+    """``python -m torch.distributed.run --nproc_per_node N -m zsseg ARGS`` on CPU (gloo), one thread
+    per process, on a port of its own; returns the completed process."""
+    import os
+    import subprocess
+    import sys
+
+    port = str(29500 + 10 * nproc + os.getpid() % 1000 + hash(args[0]) % 7)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port]
+    cmd += ["-m", "zsseg", *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -16,7 +16,7 @@ from zsseg.proposals import GraphProposals
 from zsseg.text_cache import TextEmbeddingCache
 from zsseg.vocabulary import Vocabulary
 
-from .conftest import require_shared
+from .conftest import require_shared, torchrun
 
 
 @pytest.fixture
@@ -109,26 +109,9 @@ def test_two_processes_write_what_one_writes(tmp_path):
     photos = voc_images(tmp_path, 5)
     one = zsseg(photos, "--out", tmp_path / "one", "--quiet", *CHEAP, "--cache-dir", tmp_path / "cache", timeout=600)
     assert one.returncode == 0, one.stderr[-2000:]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(29500 + os.getpid() % 1000),
-        "-m",
-        "zsseg",
-        "segment",
-        str(photos),
-        "--out",
-        str(tmp_path / "two"),
-        "--quiet",
-        *CHEAP,
-        "--cache-dir",
-        str(tmp_path / "cache"),
-    ]
-    two = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    two = torchrun(
+        2, "segment", photos, "--out", tmp_path / "two", "--quiet", *CHEAP, "--cache-dir", tmp_path / "cache"
+    )
     assert two.returncode == 0, two.stderr[-2000:]
     logs = sorted(p.name for p in (tmp_path / "two" / ".manifest").iterdir())
     assert logs == ["rank00000-of-00002.jsonl", "rank00001-of-00002.jsonl"]

@@ -1,9 +1,6 @@
 """Oracle analysis, the eval command and its torchrun scale-out, on a synthetic dataset."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +12,8 @@ from zsseg.datasets import SegmentationDataset
 from zsseg.evaluation.oracle import oracle_probs, segment_recall
 from zsseg.evaluation.runner import evaluate
 from zsseg.proposals import GraphProposals, WholeImageProposal
+
+from .conftest import torchrun
 
 
 def test_oracle_probs_majority_class():
@@ -121,30 +120,20 @@ def test_torchrun_two_processes_equal_one(blocks, tmp_path):
     """The same oracle evaluation under torchrun with 2 CPU processes (gloo) gives the same matrix."""
 
     def run(nproc, out):
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            str(nproc),
-            "--master_port",
-            str(29500 + nproc + os.getpid() % 1000),
-            "-m",
-            "zsseg.cli",
+        done = torchrun(
+            nproc,
             "eval",
             "--dataset",
             "voc21",
             "--root",
-            str(blocks),
+            blocks,
             "--oracle",
             "--short-side",
             "40",
             "--out",
-            str(out),
+            out,
             "--quiet",
-        ]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads((out / "metrics.json").read_text())
 

@@ -2,9 +2,6 @@
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ from zsseg.modeling import ModelConfig, PerPixelBaseline, ZeroShotMaskFormer
 from zsseg.training.loss import criterion, per_pixel_loss, semantic_targets
 from zsseg.vocabulary import Vocabulary, shipped_vocabulary
 
+from .conftest import torchrun
 from .test_evaluation import make_dataset
 
 TINY_MODEL = dict(num_queries=6, hidden_dim=32, num_heads=2, dec_layers=2, dim_feedforward=64, mask_dim=16, dropout=0.0)
@@ -121,22 +119,7 @@ def test_bad_config(tmp_path, capsys):
 
 def test_ddp_two_processes_on_cpu(tmp_path, blocks_root):
     config = write_config(tmp_path, blocks_root, iterations=2)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(29700 + os.getpid() % 1000),
-        "-m",
-        "zsseg.cli",
-        "train",
-        "--config",
-        str(config),
-        "--quiet",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = torchrun(2, "train", "--config", config, "--quiet")
     assert done.returncode == 0, done.stderr[-3000:]
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 2
 
