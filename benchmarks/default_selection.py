@@ -16,12 +16,14 @@ from zsseg.segmenter import SegmenterConfig
 
 DEV = {"voc21": "../shared/data/voc2012", "camvid": "../shared/data/camvid"}
 CANDIDATES = {
-    "window-l0.8": dict(crop="window"),
-    "dense-l0.8": dict(crop="dense"),
+    "window-l0.8": dict(crop="window", ensemble_weight=0.8),
+    "dense-l0.8": dict(crop="dense", ensemble_weight=0.8),
     "window-l0.9": dict(crop="window", ensemble_weight=0.9),
     "dense-l0.9": dict(crop="dense", ensemble_weight=0.9),
     "network-only-l1.0": dict(crop="dense", ensemble_weight=1.0),
-    "window-l0.8-mean": dict(crop="window", synonyms="mean"),
+    "window-l0.8-mean": dict(crop="window", ensemble_weight=0.8, synonyms="mean"),
+    "dense-l0.7": dict(crop="dense", ensemble_weight=0.7),
+    "dense-l0.8-mean": dict(crop="dense", ensemble_weight=0.8, synonyms="mean"),
 }
 
 
@@ -31,7 +33,8 @@ def main() -> None:
     p.add_argument("--only", nargs="*", default=None, help="candidate names (default: all)")
     p.add_argument("--proposals-model", default=None, help="default: the shipped network")
     args = p.parse_args()
-    rows = {}
+    summary = Path(args.out) / "summary.json"
+    rows = json.loads(summary.read_text()) if summary.exists() else {}  # earlier --only runs are kept
     for name, options in CANDIDATES.items():
         if args.only and name not in args.only:
             continue
@@ -42,9 +45,7 @@ def main() -> None:
             )
             out = Path(args.out) / f"{name}-{dataset}"
             result = run(
-                EvalConfig(
-                    dataset=dataset, root=root, segmenter=seg, out=str(out), save_predictions=True, progress=False
-                ),
+                EvalConfig(dataset=dataset, root=root, segmenter=seg, out=str(out), progress=False),
                 command=f"python benchmarks/default_selection.py --only {name}",
             )
             rows[name][dataset] = result["mIoU"]
@@ -52,7 +53,7 @@ def main() -> None:
         rows[name]["mean"] = round((rows[name]["voc21"] + rows[name]["camvid"]) / 2, 2)
         print(json.dumps({name: rows[name]}), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "summary.json").write_text(json.dumps(rows, indent=2))
+    summary.write_text(json.dumps(rows, indent=2))
     print("| candidate | VOC-21 | CamVid | mean |\n|---|---|---|---|")
     for name, r in sorted(rows.items(), key=lambda kv: -kv[1]["mean"]):
         print(f"| {name} | {r['voc21']:.1f} | {r['camvid']:.1f} | {r['mean']:.1f} |")

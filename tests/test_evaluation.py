@@ -87,6 +87,8 @@ def test_eval_cli_writes_report(blocks, tmp_path, capsys, monkeypatch):
             "--root",
             str(blocks),
             "--oracle",
+            "--proposals",
+            "graph",
             "--short-side",
             "40",
             "--out",

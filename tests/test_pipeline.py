@@ -30,7 +30,7 @@ def test_two_colours(colour_backend, two_colour_image, crop):  # dense: see test
 
 
 def test_synonyms_score_max(colour_backend, two_colour_image):
-    seg = make(colour_backend)(two_colour_image, ["warm; red", "cold; blue"])
+    seg = make(colour_backend, synonyms="max")(two_colour_image, ["warm; red", "cold; blue"])
     assert (seg.labels[:, :30] == 0).all() and (seg.labels[:, 34:] == 1).all()
 
 
@@ -168,6 +168,12 @@ def test_synonyms_mean_scores_one_embedding_per_class(colour_backend, two_colour
     assert groups.tolist() == [0, 1] and torch.allclose(
         emb[0], torch.nn.functional.normalize(names.mean(0), dim=0), atol=1e-6
     )
-    assert make(colour_backend).text_embeddings(resolve_vocabulary(vocab))[1].tolist() == [0, 0, 1, 1, 1]
+    assert make(colour_backend, synonyms="max").text_embeddings(resolve_vocabulary(vocab))[1].tolist() == [
+        0,
+        0,
+        1,
+        1,
+        1,
+    ]
     seg = mean(two_colour_image, vocab)
     assert seg.settings["synonyms"] == "mean" and seg.labels.shape == (48, 64)

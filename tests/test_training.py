@@ -200,7 +200,7 @@ def test_trained_network_fills_the_maskformer_slot(tmp_path, blocks_root, colour
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     (tmp_path / "truncated.pt").write_bytes((tmp_path / "run" / "model.pt").read_bytes()[:5000])
     for bad in ("garbage.pt", "truncated.pt"):
-        with pytest.raises(ZsegError, match="not a zsseg trained-network checkpoint or corrupt"):
+        with pytest.raises(ZsegError, match="not a zsseg trained-network checkpoint, or a truncated one"):
             build_proposals("maskformer", model=str(tmp_path / bad))
 
 

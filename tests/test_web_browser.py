@@ -23,14 +23,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(conse_segmenter):
+def serve(segmenter):
     import uvicorn
 
     from zsseg.server import create_app
 
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(conse_segmenter), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(segmenter), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
@@ -40,6 +39,16 @@ def server(conse_segmenter):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(conse_segmenter):
+    yield from serve(conse_segmenter)
+
+
+@pytest.fixture(scope="module")
+def default_server(default_segmenter):
+    yield from serve(default_segmenter)
 
 
 @pytest.fixture
@@ -95,6 +104,28 @@ def test_upload_type_click_see_overlay_and_legend(server, browser, tmp_path):
     ActionChains(browser).move_to_element(overlay).perform()
     wait.until(lambda d: d.find_element(By.ID, "tip").is_displayed())
     assert browser.find_element(By.ID, "tip").text in names
+    shot = tmp_path / "page.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_street_frame_with_the_default_and_a_shipped_vocabulary(default_server, browser, tmp_path):
+    """The README's screenshot (ZSSEG_SCREENSHOT=docs/img/web-page.png): a CamVid frame, several classes."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    image = require_shared("data", "camvid", "val", "images", "0016E5_07959.png")
+    browser.get(default_server + "/")
+    browser.find_element(By.ID, "file").send_keys(str(image))
+    wait = WebDriverWait(browser, 120)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vocab option")) > 1)
+    Select(browser.find_element(By.ID, "vocab")).select_by_value("camvid11")
+    browser.find_element(By.ID, "go").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#legend li")))
+    names = [li.find_element(By.CLASS_NAME, "name").text for li in browser.find_elements(By.CSS_SELECTOR, "#legend li")]
+    assert {"road", "sky", "building"} <= set(names), names
+    assert browser.find_element(By.ID, "error").text == ""
     shot = Path(os.environ.get("ZSSEG_SCREENSHOT", tmp_path / "page.png"))
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000

@@ -70,7 +70,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--crop",
         default=NOT_GIVEN,
         choices=CROP_STYLES,
-        help="how proposals are cropped for classification (default: the backend's)",
+        help=(
+            "how proposals are cropped for classification (default: the backend's for the "
+            "generator: conse dense with maskformer, window otherwise; clip masked)"
+        ),
     )
     g.add_argument(
         "--mask-threshold",
@@ -88,7 +91,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--ensemble-weight",
         type=float,
         default=NOT_GIVEN,
-        help=f"lambda of the seen/unseen geometric ensemble (default: {d('ensemble_weight')})",
+        help="lambda of the seen/unseen geometric ensemble (default: the backend's: clip 0.8, conse 1.0)",
     )
     g.add_argument(
         "--seen",

@@ -94,15 +94,15 @@ class SegmenterConfig:
     backend's own default (its measured best), resolved when the segmenter is built."""
 
     model: str = "conse"
-    proposals: str = "graph"
+    proposals: str = "maskformer"  # the shipped network (zsseg/weights/scenes.pt) unless proposals_model says otherwise
     proposals_model: str | None = None  # model.pt / hub id / folder for maskformer, sam and mask2former
     templates: str | None = None  # a template set, or learned:FILE
     crop: str | None = None
     mask_threshold: float = 0.5
     expand_ratio: float = 1.0
-    ensemble_weight: float = 0.8  # lambda
+    ensemble_weight: float | None = None  # lambda; None: the backend's (clip 0.8, the paper's; conse 1.0)
     seen: str = "matched"  # classes the generator knows are seen; "none": every class is unseen (cross-dataset)
-    synonyms: str = "max"  # a class with several prompt names: its best name's score, or "mean" of their embeddings
+    synonyms: str = "mean"  # a class with several prompt names: the mean of their embeddings, or "max": its best name
     short_side: int | None = None  # working resolution
     background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
     batch_size: int | None = None  # crops per encoder call
@@ -113,7 +113,7 @@ class SegmenterConfig:
         checks = [
             ("mask_threshold", 0 <= self.mask_threshold < 1, "in [0, 1)"),
             ("expand_ratio", self.expand_ratio > 0, "> 0"),
-            ("ensemble_weight", 0 <= self.ensemble_weight <= 1, "in [0, 1]"),
+            ("ensemble_weight", self.ensemble_weight is None or 0 <= self.ensemble_weight <= 1, "in [0, 1]"),
             ("short_side", self.short_side is None or self.short_side >= 8, ">= 8 pixels"),
             ("background_threshold", 0 <= self.background_threshold <= 1, "in [0, 1]"),
             ("batch_size", self.batch_size is None or self.batch_size >= 1, ">= 1"),
@@ -156,7 +156,7 @@ class Segmenter:
         self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache(default_cache_dir())
         self.prompts = build_prompt_source(cfg.templates, backend, self.text_cache)
         self.crop = CropConfig(
-            style=cfg.crop or backend.default_crop,
+            style=cfg.crop or backend.crop_for(proposals.name),
             mask_threshold=cfg.mask_threshold,
             expand_ratio=cfg.expand_ratio,
             batch_size=cfg.batch_size
@@ -164,6 +164,7 @@ class Segmenter:
         )
         self.classifier = RegionClassifier(backend, self.crop)
         self.short_side = cfg.short_side or backend.default_short_side
+        self.ensemble_weight = backend.default_ensemble_weight if cfg.ensemble_weight is None else cfg.ensemble_weight
         self.image: ImageState | None = None  # set by set_image
 
     @classmethod
@@ -210,6 +211,7 @@ class Segmenter:
             "templates": self.prompts.name,
             "crop": self.crop.as_dict(),
             "short_side": self.short_side,
+            "ensemble_weight": self.ensemble_weight,
             "proposal_generator": self.proposals.settings(),
             "backend": self.backend.cache_key,
         }
@@ -309,7 +311,7 @@ class Segmenter:
         seen = scores.seen.clone() if self.config.seen == "matched" else torch.zeros_like(scores.seen)
         for name in unseen or []:
             seen[vocab.index(name)] = False
-        return combine(p_vlm, valid, scores.probs, seen, self.config.ensemble_weight)
+        return combine(p_vlm, valid, scores.probs, seen, self.ensemble_weight)
 
     @torch.no_grad()
     def __call__(

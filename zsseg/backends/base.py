@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -23,8 +25,15 @@ class Backend(nn.Module, ABC):
     pixel_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     default_templates: str = "imagenet80"
     default_crop: str = "masked"
+    # Crop styles measured better with a particular stage-1 generator (its name -> style).
+    crop_for_proposals: Mapping[str, str] = MappingProxyType({})
     default_short_side: int = 512
+    default_ensemble_weight: float = 0.8  # lambda of the seen/unseen ensemble: zsseg.baseline's
     default_batch_size: int = 8  # crops per encoder call; measured per backend (benchmarks/encoder_batch_size.py)
+
+    def crop_for(self, proposals: str) -> str:
+        """The default crop style with the generator named ``proposals``."""
+        return self.crop_for_proposals.get(proposals, self.default_crop)
 
     @property
     @abstractmethod

@@ -1,0 +1,1 @@
+"""Network weights shipped with zsseg (docs/model-card.md)."""
