@@ -9,7 +9,10 @@ run() { name=$1; shift; echo "== $name"; zsseg eval "$@" --out "results/zs-$name
 
 # split NAME DATASET ROOT UNSEEN COOP(yes|no)
 split() {
-  local name=$1 unseen=$4 coop=$5 V=(--dataset "$2" --root "$3" --split val --unseen "$4")
+  # the settings these tables were measured with (before the shipped default changed ConSE's
+  # defaults to dense crops, lambda 1.0 and synonyms mean)
+  local name=$1 unseen=$4 coop=$5
+  local V=(--dataset "$2" --root "$3" --split val --unseen "$4" --crop window --ensemble-weight 0.8 --synonyms max)
   local mf=runs/$name-small/model.pt pp=runs/$name-per-pixel-small/model.pt prompt=runs/coop-$name-conse.pt
   [ -f "$mf" ] || zsseg train --config "configs/${name}_small.json"
   [ -f "$pp" ] || zsseg train --config "configs/${name}_per_pixel_small.json"
