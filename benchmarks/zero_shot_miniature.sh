@@ -25,6 +25,10 @@ split() {
     [ -f "$prompt" ] || zsseg learn-prompts --dataset "$2" --root "$3" --unseen "$unseen" --out "$prompt"
     run "$name-graph-coop"      "${V[@]}" --proposals graph --templates "learned:$prompt"
     run "$name-maskformer-coop" "${V[@]}" --proposals maskformer --proposals-model "$mf" --templates "learned:$prompt"
+    local ref=runs/coop-$name-conse-reference.pt
+    [ -f "$ref" ] || zsseg learn-prompts --dataset "$2" --root "$3" --unseen "$unseen" "${V[@]:8}" \
+      --recipe reference --iterations 300 --out "$ref"
+    run "$name-maskformer-coop-reference" "${V[@]}" --proposals maskformer --proposals-model "$mf" --templates "learned:$ref"
   fi
 }
 
