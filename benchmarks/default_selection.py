@@ -22,7 +22,6 @@ CANDIDATES = {
     "dense-l0.9": dict(crop="dense", ensemble_weight=0.9),
     "network-only-l1.0": dict(crop="dense", ensemble_weight=1.0),
     "window-l0.8-mean": dict(crop="window", ensemble_weight=0.8, synonyms="mean"),
-    "dense-l0.7": dict(crop="dense", ensemble_weight=0.7),
     "dense-l0.8-mean": dict(crop="dense", ensemble_weight=0.8, synonyms="mean"),
 }
 

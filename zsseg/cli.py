@@ -14,6 +14,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from .backends import ClipBackend, ConseBackend
 from .classification import CROP_STYLES
 from .distributed import local_device
 from .errors import ZsegError
@@ -71,8 +72,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         default=NOT_GIVEN,
         choices=CROP_STYLES,
         help=(
-            "how proposals are cropped for classification (default: the backend's for the "
-            "generator: conse dense with maskformer, window otherwise; clip masked)"
+            "how proposals are cropped for classification (default: the backend's for the generator: conse "
+            f"{ConseBackend.crop_for_proposals['maskformer']} with maskformer, {ConseBackend.default_crop} otherwise; "
+            f"clip {ClipBackend.default_crop})"
         ),
     )
     g.add_argument(
@@ -91,7 +93,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--ensemble-weight",
         type=float,
         default=NOT_GIVEN,
-        help="lambda of the seen/unseen geometric ensemble (default: the backend's: clip 0.8, conse 1.0)",
+        help=(
+            "lambda of the seen/unseen geometric ensemble (default: the backend's: "
+            f"clip {ClipBackend.default_ensemble_weight}, conse {ConseBackend.default_ensemble_weight})"
+        ),
     )
     g.add_argument(
         "--seen",

@@ -192,16 +192,17 @@ class LossLog:
     batch's loss is noise), the learning rate and the seconds since the start."""
 
     COLUMNS = ("total", "ce", "focal", "dice")
+    FIELDS = ("step", *COLUMNS, "lr", "seconds")
 
     def __init__(self, path: Path, start_step: int) -> None:
         """``start_step``: where training (re)starts; rows logged after it by an interrupted run
         are dropped, and the seconds continue from the last row kept."""
         self.path = path
-        header = "step," + ",".join(self.COLUMNS) + ",lr,seconds\n"
         kept = [r for r in _read_rows(path) if int(r["step"]) <= start_step] if start_step > 0 else []
         with path.open("w", newline="") as f:
-            f.write(header)
-            csv.writer(f).writerows([[r["step"], *(r[k] for k in self.COLUMNS), r["lr"], r["seconds"]] for r in kept])
+            writer = csv.DictWriter(f, self.FIELDS)
+            writer.writeheader()
+            writer.writerows(kept)
         self.window: dict[str, float] = {}
         self.count = 0
         self.start = time.perf_counter() - (float(kept[-1]["seconds"]) if kept else 0.0)
