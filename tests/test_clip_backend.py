@@ -185,9 +185,9 @@ def test_wrong_model_type(tmp_path):
 def test_dense_mode_maskclip_grid(tokenizer):
     model = make_clip(TINY)
     backend = ClipBackend(model, tokenizer, identifier="random")
-    grid = backend.encode_dense(torch.randn(1, 3, 48, 72))  # not the training size: positions interpolated
-    assert grid.shape == (6, 9, 16)
-    assert torch.allclose(grid.norm(dim=-1), torch.ones(6, 9), atol=1e-5)
+    grid = backend.encode_dense(torch.randn(2, 3, 48, 72))  # not the training size: positions interpolated
+    assert grid.shape == (2, 6, 9, 16)
+    assert torch.allclose(grid.norm(dim=-1), torch.ones(2, 6, 9), atol=1e-5)
     # the last block's value path applied by hand to the penultimate hidden states gives the same grid
     vision = model.vision_model
     with torch.no_grad():
@@ -198,7 +198,7 @@ def test_dense_mode_maskclip_grid(tokenizer):
             vision.post_layernorm(last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(hs))))
         )
     assert torch.allclose(
-        backend.encode_dense(x).flatten(0, 1), torch.nn.functional.normalize(ref[0], dim=-1), atol=1e-5
+        backend.encode_dense(x)[0].flatten(0, 1), torch.nn.functional.normalize(ref[0], dim=-1), atol=1e-5
     )
 
 
@@ -216,8 +216,8 @@ def test_maskclip_matches_a_hand_written_maskclip_forward(tokenizer):
         v = last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(hs))) + hs
         v = v + last.mlp.fc2(last.mlp.activation_fn(last.mlp.fc1(last.layer_norm2(v))))
         ref = torch.nn.functional.normalize(model.visual_projection(vision.post_layernorm(v)), dim=-1)
-    maskclip = backend.encode_dense(x, "maskclip")
+    maskclip = backend.encode_dense(x, "maskclip")[0]
     assert maskclip.shape == (6, 5, 16) and torch.allclose(maskclip.flatten(0, 1), ref, atol=1e-5)
-    assert not torch.allclose(backend.encode_dense(x, "dense").flatten(0, 1), ref, atol=1e-3)
+    assert not torch.allclose(backend.encode_dense(x, "dense")[0].flatten(0, 1), ref, atol=1e-3)
     seg = Segmenter(backend, SlicProposals(), SegmenterConfig(crop="maskclip", short_side=48), TextEmbeddingCache(None))
     assert seg(np.zeros((48, 64, 3), np.uint8), "cat, dog").settings["crop"]["style"] == "maskclip"

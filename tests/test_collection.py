@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from zsseg import Segmenter, SegmenterConfig
 from zsseg.collection import segment_collection
+from zsseg.errors import ZsegError
 from zsseg.proposals import GraphProposals
 from zsseg.text_cache import TextEmbeddingCache
 from zsseg.vocabulary import Vocabulary
@@ -164,3 +166,87 @@ def test_killed_run_resumes(tmp_path):
     assert len(list(out.glob("*_overlay.png"))) == 12 and not list(out.glob(".*zsseg-tmp*"))
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(records) == 12 and {r["status"] for r in records} == {"ok", "skipped"}
+
+
+def _item(shape, name="x"):
+    import numpy as np
+
+    from zsseg.collection import _Item
+    from zsseg.segmenter import PreparedImage
+
+    return _Item(Path(name), PreparedImage(np.zeros(shape, np.uint8), shape[:2]))
+
+
+def test_batches_group_sizes_and_bound_the_wait():
+    """Every item exactly once; a batch holds one working size; unreadable items pass at once; no
+    more than SIZE_BUFFER batches' worth of items wait."""
+    from zsseg.collection import SIZE_BUFFER, _batches, _Item
+
+    shapes = [(4, 6, 3), (6, 4, 3)] * 3 + [(5, 5, 3)] * 9 + [(4, 6, 3)]
+    items = [_item(s, f"i{k}") for k, s in enumerate(shapes)]
+    items.insert(3, _Item(Path("bad"), error="bad: unreadable"))
+    out = []
+    for batch in _batches(iter(items), 2):
+        out.append(batch)
+        assert len({b.prepared.work.shape for b in batch if b.prepared is not None}) <= 1 and len(batch) <= 2
+    assert sorted(str(b.path) for batch in out for b in batch) == sorted(str(i.path) for i in items)
+    assert [b.path.name for b in out[1]] == ["bad"] and len(out[1]) == 1
+    assert [len(b) for b in _batches(iter(items), 1)] == [1] * len(items)
+    # the wait is bounded: with every size different, at most SIZE_BUFFER batches' worth are held back
+    distinct = [_item((4 + k, 4, 3), f"d{k}") for k in range(3 * SIZE_BUFFER * 2)]
+    consumed = []
+
+    def counted():
+        for item in distinct:
+            consumed.append(item)
+            yield item
+
+    done = 0
+    for batch in _batches(counted(), 2):
+        assert len(consumed) - done <= SIZE_BUFFER * 2
+        done += len(batch)
+    assert done == len(distinct)
+
+
+def test_image_batches_write_what_one_at_a_time_writes(segmenter, tmp_path, two_colour_image):
+    """Mixed sizes through image batches of 3 (encode_batch): the same labels as one image at a time."""
+    import numpy as np
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i in range(7):
+        img = two_colour_image.copy()
+        img[: 6 * i, :20] = (20, 200, 20)
+        if i % 2:
+            img = np.ascontiguousarray(img.transpose(1, 0, 2))  # another working size
+        Image.fromarray(img).save(folder / f"m{i}.png")
+    (folder / "m9.png").write_bytes(b"not a png")
+    paths = sorted(folder.iterdir())
+    vocab = Vocabulary.from_names("red, green, blue")
+    one = segment_collection(segmenter, paths, vocab, tmp_path / "one", progress=False)
+    three = segment_collection(segmenter, paths, vocab, tmp_path / "three", image_batch=3, progress=False)
+    assert (one.written, one.failed) == (three.written, three.failed) == (7, 1)
+    for p in paths[:7]:
+        a = np.array(Image.open(tmp_path / "one" / f"{p.stem}.png"))
+        assert np.array_equal(a, np.array(Image.open(tmp_path / "three" / f"{p.stem}.png"))), p.name
+    with pytest.raises(ZsegError, match="image-batch must be >= 1"):
+        segment_collection(segmenter, paths, vocab, tmp_path / "zero", image_batch=0, progress=False)
+
+
+@pytest.mark.integration
+def test_default_model_image_batches_agree(default_segmenter, tmp_path):
+    """The shipped default through image batches of 4 (one network pass per size group, shared
+    encoder passes) labels real CamVid frames and VOC photos as the one-image path does."""
+    import numpy as np
+
+    camvid = sorted(require_shared("data", "camvid", "val", "images").iterdir())[:5]
+    voc = sorted(require_shared("data", "voc2012", "val", "images").iterdir())[:3]
+    paths = camvid + voc
+    vocab = Vocabulary.from_names("road, sky, building, tree, car, person, bicycle, dog, cat, chair")
+    kw = dict(overlay=False, progress=False)
+    segment_collection(default_segmenter, paths, vocab, tmp_path / "one", **kw)
+    segment_collection(default_segmenter, paths, vocab, tmp_path / "four", image_batch=4, workers=1, **kw)
+    for p in paths:
+        a = np.array(Image.open(tmp_path / "one" / f"{p.stem}.png"))
+        b = np.array(Image.open(tmp_path / "four" / f"{p.stem}.png"))
+        assert (a == b).mean() >= 0.999, p.name

@@ -111,11 +111,7 @@ def test_many_classes_stream(colour_backend, two_colour_image):
 
 
 def test_dense_mode_pools_grid_cells(colour_backend, two_colour_image):
-    def encode_dense(pixels, variant):  # the colour backend's dense grid: per-pixel normalised colour, 4x4 cells
-        grid = torch.nn.functional.avg_pool2d(pixels, 4)[0].permute(1, 2, 0)
-        return torch.nn.functional.normalize(grid, dim=-1)
-
-    colour_backend.encode_dense = encode_dense
+    colour_backend.encode_dense = _dense_colour
     seg = make(colour_backend, crop="dense", short_side=48)(two_colour_image, "blue, green, red")
     assert (seg.labels[:, :28] == 2).all() and (seg.labels[:, 36:] == 0).all()
     assert seg.settings["num_crops"] == 1
@@ -177,3 +173,31 @@ def test_synonyms_mean_scores_one_embedding_per_class(colour_backend, two_colour
     ]
     seg = mean(two_colour_image, vocab)
     assert seg.settings["synonyms"] == "mean" and seg.labels.shape == (48, 64)
+
+
+def _dense_colour(pixels, variant):  # the colour backend's dense grid: per-pixel normalised colour, 4x4 cells
+    return torch.nn.functional.normalize(torch.nn.functional.avg_pool2d(pixels, 4).permute(0, 2, 3, 1), dim=-1)
+
+
+@pytest.mark.parametrize("crop", ["masked", "window", "dense"])
+def test_encode_batch_equals_one_image_at_a_time(colour_backend, two_colour_image, crop):
+    """Images of two sizes, a blank one among them: encode_batch gives each image what encode_image gives it."""
+    colour_backend.encode_dense = _dense_colour
+    seg = make(colour_backend, crop=crop, short_side=48)
+    tall = np.ascontiguousarray(two_colour_image.transpose(1, 0, 2))
+    images = [two_colour_image, tall, np.zeros_like(two_colour_image), two_colour_image[:, ::-1].copy()]
+    batch = seg.encode_batch(images)
+    for image, state in zip(images, batch):
+        alone = seg.encode_image(image)
+        assert state.size == alone.size and state.num_crops == alone.num_crops
+        assert torch.equal(state.valid, alone.valid) and torch.equal(state.proposals.masks, alone.proposals.masks)
+        assert torch.allclose(state.embeddings, alone.embeddings, atol=1e-6)
+        assert np.array_equal(seg.predict("red, blue", image=state).labels, seg(image, "red, blue").labels)
+    assert {"decode", "proposals", "crops", "encoder"} <= set(batch[0].timings)
+
+
+def test_bf16_is_a_config_choice(colour_backend, two_colour_image):
+    with pytest.raises(ZsegError, match="dtype must be one of fp32, bf16"):
+        SegmenterConfig(dtype="fp16")
+    seg = make(colour_backend, dtype="bf16")(two_colour_image, "blue, green, red")
+    assert seg.settings["dtype"] == "bf16" and (seg.labels[:, :28] == 2).all()

@@ -8,7 +8,6 @@ array at the image's size. It exists only as this benchmark's baseline.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import resource
 import tempfile
@@ -21,9 +20,11 @@ import torch.nn.functional as F
 
 from .classification import RegionClassifier
 from .ensemble import class_probabilities, fill_uncovered
+from .errors import ZsegError
 from .image_io import load_image
 from .prompts import TemplatePrompts
-from .segmenter import Segmenter, propose
+from .proposals import build_proposals
+from .segmenter import Segmenter, SegmenterConfig, propose
 from .text_cache import TextEmbeddingCache
 from .timing import Stopwatch
 from .vocabulary import Vocabulary
@@ -81,6 +82,21 @@ def random_clip_backend(name: str, bpe_path: str | Path, device: str = "cpu"):
     return ClipBackend(model, build_clip_tokenizer(bpe_path), identifier=f"random-{name}").to(device)
 
 
+def bench_segmenter(config: SegmenterConfig, bpe: str | Path | None = None, cache_dir: str | None = None) -> Segmenter:
+    """The segmenter of ``config``; a model named in CLIP_ARCHITECTURES is that architecture with
+    random weights and the real tokenizer read from ``bpe``."""
+    if config.model not in CLIP_ARCHITECTURES:
+        return Segmenter.from_config(config, cache_dir)
+    if bpe is None or not Path(bpe).is_file():
+        raise ZsegError(
+            f"{config.model} needs the CLIP tokenizer vocabulary: pass --bpe "
+            f"PATH/bpe_simple_vocab_16e6.txt.gz (not found: {bpe})"
+        )
+    backend = random_clip_backend(config.model, bpe, config.device)
+    generator = build_proposals(config.proposals, model=config.proposals_model, device=config.device)
+    return Segmenter(backend, generator, config, TextEmbeddingCache(None))
+
+
 def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> tuple[np.ndarray, dict[str, float]]:
     """The reference algorithm, slowly: see the module docstring."""
     b = segmenter.backend
@@ -108,20 +124,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def benchmark(
-    segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive: bool = False, dtype: str = "fp32"
-) -> dict:
+def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive: bool = False) -> dict:
     """Per-stage mean seconds per image, images/s and crops/s of the default path; with ``naive``,
     the naive path on the same images, the speed ratio and the share of pixels labelled alike."""
     b = segmenter.backend
-    autocast = (
-        torch.autocast(device_type=str(b.device).split(":")[0], dtype=torch.bfloat16)
-        if dtype == "bf16"
-        else contextlib.nullcontext()
-    )
     names, _ = vocab.flat_prompts()
     prompts = segmenter.prompts
-    with autocast, tempfile.TemporaryDirectory() as cache_dir:
+    with tempfile.TemporaryDirectory() as cache_dir:
         text = _text_encoder_seconds(prompts, names, cache_dir)
         if isinstance(prompts, TemplatePrompts):  # the timed runs read the text from the warm cache just filled
             segmenter.prompts = TemplatePrompts(b, prompts.name, TextEmbeddingCache(cache_dir))
@@ -142,7 +151,7 @@ def benchmark(
             segmenter.prompts = prompts
     agreement = []
     naive_stages: dict[str, float] = {}
-    if naive:  # the reference runs in fp32 whatever --dtype is, so the agreement includes bf16's effect
+    if naive:  # the reference runs in fp32 whatever the dtype is, so the agreement includes bf16's effect
         for path, labels in zip(images, results):
             rgb = load_image(path)
             naive_labels, timings = naive_segment(segmenter, rgb, vocab)
@@ -158,7 +167,7 @@ def benchmark(
             "templates": segmenter.prompts.name,
             "short_side": segmenter.short_side,
             "batch_size": segmenter.crop.batch_size,
-            "dtype": dtype,
+            "dtype": segmenter.config.dtype,
             "device": torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else "cpu",
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),

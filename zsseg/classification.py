@@ -111,7 +111,7 @@ def encode_batched(backend: Backend, crops: torch.Tensor, batch_size: int) -> to
 
 
 class RegionClassifier:
-    """Embeds every proposal of an image with the backend (in batches)."""
+    """Embeds every proposal of one or several images with the backend (in batches)."""
 
     def __init__(self, backend: Backend, crop: CropConfig) -> None:
         self.backend = backend
@@ -124,67 +124,110 @@ class RegionClassifier:
         the backend's device, and the number of encoder inputs). Masks with no pixel above the
         threshold are not valid and get no embedding. Seconds spent building crops and in the
         encoder go to ``watch``'s "crops" and "encoder"."""
+        return self.embed_batch([image], [masks], watch)[0]
+
+    def embed_batch(
+        self, images: list[torch.Tensor], masks: list[torch.Tensor], watch: Stopwatch | None = None
+    ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        """``embed`` for several images, whose encoder inputs share batches (dense mode: one encoder
+        pass per group of images of one size)."""
         watch = watch or Stopwatch(self.backend.device)
         with watch("crops"):
-            binary = masks > self.crop.mask_threshold
-            valid = binary.flatten(1).any(1)
-            binary = binary[valid]
-        if binary.shape[0] == 0:
-            return masks.new_zeros(0, 1, dtype=torch.float32), valid, 0
-        if self.crop.style in DENSE_STYLES:
-            emb, n = self._dense(image, binary, watch)
-        elif self.crop.style == "window":
-            emb, n = self._windows(image, binary, watch)
-        else:
-            emb, n = self._crops(image, binary, watch)
-        return emb, valid, n
+            binaries = [m.to(self.backend.device) > self.crop.mask_threshold for m in masks]
+            valid = [b.flatten(1).any(1) for b in binaries]
+            binaries = [b[v] for b, v in zip(binaries, valid)]
+        todo = [i for i, b in enumerate(binaries) if b.shape[0] > 0]
+        embedded: dict[int, tuple[torch.Tensor, int]] = {}
+        if todo:
+            imgs, bins = [images[i] for i in todo], [binaries[i] for i in todo]
+            if self.crop.style in DENSE_STYLES:
+                found = self._dense(imgs, bins, watch)
+            elif self.crop.style == "window":
+                found = self._windows(imgs, bins, watch)
+            else:
+                found = self._crops(imgs, bins, watch)
+            embedded = dict(zip(todo, found))
+        out = []
+        for i, v in enumerate(valid):
+            emb, n = embedded.get(i, (masks[i].new_zeros(0, 1, dtype=torch.float32), 0))
+            out.append((emb, v, n))
+        return out
 
-    def _dense(self, image: torch.Tensor, binary: torch.Tensor, watch: Stopwatch) -> tuple[torch.Tensor, int]:
+    def _encode(self, inputs: list[torch.Tensor], watch: Stopwatch) -> list[torch.Tensor]:
+        """All images' encoder inputs through shared batches; each image's embeddings back."""
+        with watch("encoder"):
+            emb = encode_batched(self.backend, torch.cat(inputs), self.crop.batch_size)
+        return list(emb.split([len(x) for x in inputs]))
+
+    def _dense(
+        self, images: list[torch.Tensor], binaries: list[torch.Tensor], watch: Stopwatch
+    ) -> list[tuple[torch.Tensor, int]]:
         b = self.backend
         with watch("crops"):
-            pixels = normalise_and_resize(image, 0, b.pixel_mean, b.pixel_std)
+            pixels = [normalise_and_resize(im, 0, b.pixel_mean, b.pixel_std) for im in images]
+        grids: list[torch.Tensor | None] = [None] * len(images)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, p in enumerate(pixels):
+            groups.setdefault(tuple(p.shape), []).append(i)
         with watch("encoder"):
-            grid = b.encode_dense(pixels, self.crop.style)  # [h, w, D]
-        # share of each mask inside each grid cell (area pooling of the binary mask)
-        cover = F.adaptive_avg_pool2d(binary[None].float(), grid.shape[:2])[0].flatten(1)
-        return F.normalize(cover @ grid.flatten(0, 1), dim=-1), 1
+            for members in groups.values():
+                for i, grid in zip(members, b.encode_dense(torch.cat([pixels[i] for i in members]), self.crop.style)):
+                    grids[i] = grid  # [h, w, D]
+        out = []
+        for grid, binary in zip(grids, binaries):
+            # share of each mask inside each grid cell (area pooling of the binary mask)
+            cover = F.adaptive_avg_pool2d(binary[None].float(), grid.shape[:2])[0].flatten(1)
+            out.append((F.normalize(cover @ grid.flatten(0, 1).float(), dim=-1), 1))
+        return out
 
-    def _windows(self, image: torch.Tensor, binary: torch.Tensor, watch: Stopwatch) -> tuple[torch.Tensor, int]:
+    def _windows(
+        self, images: list[torch.Tensor], binaries: list[torch.Tensor], watch: Stopwatch
+    ) -> list[tuple[torch.Tensor, int]]:
         b = self.backend
+        crops, weights = [], []
         with watch("crops"):
-            _, h, w = image.shape
-            boxes = window_boxes(h, w, self.crop.window_scales)
-            crops = torch.cat(
-                [
-                    normalise_and_resize(image[:, y0:y1, x0:x1], b.input_size, b.pixel_mean, b.pixel_std)
-                    for (x0, y0, x1, y1) in boxes
-                ]
-            )
-            # weight of window k for mask q = number of the mask's pixels inside the window
-            weights = box_pixel_counts(binary, boxes)
-            weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
-        with watch("encoder"):
-            win_emb = encode_batched(b, crops, self.crop.batch_size)
-        return F.normalize(weights @ win_emb, dim=-1), len(boxes)
+            for image, binary in zip(images, binaries):
+                _, h, w = image.shape
+                boxes = window_boxes(h, w, self.crop.window_scales)
+                crops.append(
+                    torch.cat(
+                        [
+                            normalise_and_resize(image[:, y0:y1, x0:x1], b.input_size, b.pixel_mean, b.pixel_std)
+                            for (x0, y0, x1, y1) in boxes
+                        ]
+                    )
+                )
+                # weight of window k for mask q = number of the mask's pixels inside the window
+                counts = box_pixel_counts(binary, boxes)
+                weights.append(counts / counts.sum(1, keepdim=True).clamp(min=1))
+        return [
+            (F.normalize(wt @ emb, dim=-1), len(c)) for wt, emb, c in zip(weights, self._encode(crops, watch), crops)
+        ]
 
-    def _crops(self, image: torch.Tensor, binary: torch.Tensor, watch: Stopwatch) -> tuple[torch.Tensor, int]:
+    def _crops(
+        self, images: list[torch.Tensor], binaries: list[torch.Tensor], watch: Stopwatch
+    ) -> list[tuple[torch.Tensor, int]]:
         b = self.backend
+        crops, twins = [], []
         with watch("crops"):
-            shared = identical_masks(binary) if self.crop.reuse_identical else None
-            if shared is not None:
-                binary = binary[shared[0].to(binary.device)]
-            crops = build_crops(
-                image,
-                binary,
-                b.input_size,
-                b.pixel_mean,
-                b.pixel_std,
-                self.crop.style,
-                self.crop.expand_ratio,
-                self.crop.context,
-            )
-        with watch("encoder"):
-            emb = encode_batched(b, crops, self.crop.batch_size)
-        if shared is not None:
-            emb = emb[shared[1].to(emb.device)]
-        return emb, len(crops)
+            for image, binary in zip(images, binaries):
+                shared = identical_masks(binary) if self.crop.reuse_identical else None
+                if shared is not None:
+                    binary = binary[shared[0].to(binary.device)]
+                twins.append(None if shared is None else shared[1].to(binary.device))
+                crops.append(
+                    build_crops(
+                        image,
+                        binary,
+                        b.input_size,
+                        b.pixel_mean,
+                        b.pixel_std,
+                        self.crop.style,
+                        self.crop.expand_ratio,
+                        self.crop.context,
+                    )
+                )
+        return [
+            (emb if twin is None else emb[twin], len(c))
+            for emb, twin, c in zip(self._encode(crops, watch), twins, crops)
+        ]

@@ -12,16 +12,16 @@ import json
 import os
 import sys
 from dataclasses import MISSING, fields
-from pathlib import Path
 
 from .backends import ClipBackend, ConseBackend
 from .classification import CROP_STYLES
+from .collection import CUDA_IMAGE_BATCH
 from .distributed import local_device
 from .errors import ZsegError
 from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
 from .proposals import PROPOSAL_GENERATORS
-from .segmenter import SEEN_RULES, SYNONYM_RULES, Segmenter, SegmenterConfig
+from .segmenter import DTYPES, SEEN_RULES, SYNONYM_RULES, Segmenter, SegmenterConfig
 
 NOT_GIVEN = argparse.SUPPRESS
 
@@ -134,6 +134,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--max-pixels", type=int, default=NOT_GIVEN, help=f"refuse larger images (default: {d('max_pixels')})"
     )
     g.add_argument(
+        "--dtype",
+        default=NOT_GIVEN,
+        choices=DTYPES,
+        help=f"bf16: autocast around the proposal network and the image encoder, for GPUs; on CPUs without native "
+        f"bf16 it is many times slower (default: {d('dtype')})",
+    )
+    g.add_argument(
         "--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)"
     )
 
@@ -150,14 +157,7 @@ def segmenter_config(args: argparse.Namespace, **overrides) -> SegmenterConfig:
 
 def _build_segmenter(config: SegmenterConfig, cache_dir: str | None) -> Segmenter:
     _quiet_transformers()
-    options = {
-        f.name: getattr(config, f.name)
-        for f in fields(SegmenterConfig)
-        if f.name not in ("model", "proposals", "device")
-    }
-    return Segmenter.from_pretrained(
-        config.model, config.proposals, device=config.device, cache_dir=cache_dir, **options
-    )
+    return Segmenter.from_config(config, cache_dir)
 
 
 def _quiet_transformers() -> None:
@@ -204,6 +204,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             overlay=not args.no_overlay,
             resume=not args.no_resume,
             workers=args.workers,
+            image_batch=args.image_batch,
             manifest=not single,
             progress=not args.quiet and not single,
         )
@@ -290,9 +291,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import CLIP_ARCHITECTURES, benchmark, random_clip_backend
-    from .proposals import build_proposals
-    from .text_cache import TextEmbeddingCache
+    from .bench import bench_segmenter, benchmark
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -300,23 +299,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     images = expand_inputs(args.inputs)[: args.limit]
     out = prepare_out_file(args.out) if args.out else None  # a bad --out fails before the benchmark runs
     config = segmenter_config(args)
-    if config.model in CLIP_ARCHITECTURES:
-        if args.bpe is None or not Path(args.bpe).is_file():
-            raise ZsegError(
-                f"{args.model} needs the CLIP tokenizer vocabulary: pass --bpe "
-                f"PATH/bpe_simple_vocab_16e6.txt.gz (not found: {args.bpe})"
-            )
-        _quiet_transformers()
-        backend = random_clip_backend(config.model, args.bpe, config.device)
-        segmenter = Segmenter(
-            backend,
-            build_proposals(config.proposals, model=config.proposals_model, device=config.device),
-            config,
-            TextEmbeddingCache(None),
-        )
-    else:
-        segmenter = _build_segmenter(config, args.cache_dir)
-    result = benchmark(segmenter, images, vocab, naive=args.naive, dtype=args.dtype)
+    _quiet_transformers()
+    segmenter = bench_segmenter(config, args.bpe, args.cache_dir)
+    result = benchmark(segmenter, images, vocab, naive=args.naive)
     text = json.dumps(result, indent=2)
     print(text)
     if out is not None:
@@ -425,7 +410,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-resume", action="store_true", help="segment every image again, even those whose outputs are complete"
     )
     p.add_argument(
-        "--workers", type=int, default=0, help="processes decoding images ahead of the model (default: 0, in this one)"
+        "--workers",
+        type=int,
+        default=0,
+        help="processes decoding and resizing images ahead of the model (default: 0, in this one)",
+    )
+    p.add_argument(
+        "--image-batch",
+        type=int,
+        default=None,
+        help="images per proposal-network pass and shared encoder batches, grouped by size "
+        f"(default: 1 on a CPU, {CUDA_IMAGE_BATCH} on a GPU)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     _add_model_options(p)
@@ -505,15 +500,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=5, help="images to time (default: 5)")
     p.add_argument(
         "--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement"
-    )
-    p.add_argument(
-        "--dtype",
-        default="fp32",
-        choices=["fp32", "bf16"],
-        help=(
-            "bf16: autocast around the default path (the naive reference "
-            "stays fp32); pays on GPUs, not on CPUs without native bf16"
-        ),
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument(

@@ -4,7 +4,12 @@ under torchrun, resumable, with a run manifest and per-class statistics.
 Every process takes every K-th image of the (sorted, deterministic) input list and writes each
 image's outputs atomically: the label PNG, the overlay (optional) and a JSON summary. A run that
 is started again skips the images whose outputs are complete and were made with the same classes
-and settings, and redoes the others; a process killed mid-way loses only the image it was on.
+and settings, and redoes the others; a process killed mid-way loses only the images in flight.
+
+Images are decoded and resized ahead on loader workers (``workers``) and go through the model
+``image_batch`` at a time (``Segmenter.encode_batch``), grouped by working size: each batch holds
+images of one size, waiting for at most ``SIZE_BUFFER`` batches' worth of images, so grouping
+changes no label.
 Each process appends one line per image to its own log (``OUT/.manifest/``); when all are done,
 rank 0 merges them into ``OUT/manifest.jsonl`` (one line per input: outputs, classes present,
 seconds, or the one-line error) and ``OUT/class_stats.json`` (pixels and images per class).
@@ -21,18 +26,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
 from .distributed import barrier, init_from_env
 from .errors import ZsegError
-from .image_io import load_image, remove_stale_temporaries, write_atomically
+from .image_io import remove_stale_temporaries, write_atomically
 from .render import save_label_png
-from .segmenter import Segmenter
+from .segmenter import ImageState, PreparedImage, Segmenter, prepare_image, with_image_timings
 from .vocabulary import Vocabulary
 
 MANIFEST_DIR = ".manifest"
+# Images per model pass on a GPU (on a CPU one: batching gains nothing there, docs/speed.md).
+CUDA_IMAGE_BATCH = 8
+# Images held back waiting for others of their size, in batches.
+SIZE_BUFFER = 4
 # Settings that change how fast, not what: left out of the run's fingerprint.
 NOT_IN_FINGERPRINT = ("device", "batch_size", "max_pixels")
 
@@ -85,11 +95,17 @@ def segment_collection(
     overlay: bool = True,
     resume: bool = True,
     workers: int = 0,
+    image_batch: int | None = None,
     manifest: bool = True,
     progress: bool = True,
 ) -> CollectionResult:
     """Segment this process's share of ``inputs`` into ``out`` (see the module docstring).
-    ``manifest=False`` (one image) writes the image's outputs alone."""
+    ``image_batch`` None: ``CUDA_IMAGE_BATCH`` on a GPU, 1 on a CPU. ``manifest=False`` (one
+    image) writes the image's outputs alone."""
+    if image_batch is None:
+        image_batch = CUDA_IMAGE_BATCH if segmenter.backend.device.type == "cuda" else 1
+    if image_batch < 1:
+        raise ZsegError(f"image-batch must be >= 1, got {image_batch}")
     rank, world = init_from_env()
     run = fingerprint(segmenter, vocab)
     shard = inputs[rank::world]
@@ -110,19 +126,21 @@ def segment_collection(
         bar = tqdm(
             total=len(todo), desc=f"segment (rank {rank})" if world > 1 else "segment", unit="img", disable=not progress
         )
-        for path, rgb, error in _decoded(todo, segmenter.config.max_pixels, workers):
-            files = outputs_of(out, path, overlay)
-            try:
-                if error is not None:
-                    raise ZsegError(error)
-                summary = _segment_one(segmenter, path, rgb, vocab, files, run)
-                result.written += 1
-                _log(log, path, "ok", files, summary)
-            except ZsegError as exc:
-                result.failed += 1
-                _log(log, path, "error", {}, {"error": str(exc)})
-                tqdm.write(f"zsseg: error: {exc}", file=sys.stderr)
-            bar.update()
+        loader = _Prepare(todo, segmenter.short_side, segmenter.config.max_pixels, overlay)
+        for batch in _batches(_prepared(loader, workers), image_batch):
+            for item, state in zip(batch, _encoded(segmenter, batch)):
+                files = outputs_of(out, item.path, overlay)
+                try:
+                    if isinstance(state, str):
+                        raise ZsegError(state)
+                    summary = _write_outputs(segmenter, item, state, vocab, files, run)
+                    result.written += 1
+                    _log(log, item.path, "ok", files, summary)
+                except ZsegError as exc:
+                    result.failed += 1
+                    _log(log, item.path, "error", {}, {"error": str(exc)})
+                    tqdm.write(f"zsseg: error: {exc}", file=sys.stderr)
+                bar.update()
         bar.close()
     barrier()
     if rank == 0 and manifest:
@@ -130,15 +148,34 @@ def segment_collection(
     return result
 
 
-def _segment_one(segmenter: Segmenter, path: Path, rgb, vocab: Vocabulary, files: dict[str, Path], run: str) -> dict:
-    seg = segmenter(rgb, vocab)
-    summary = {"image": str(path), "run": run, **seg.summary()}
+def _encoded(segmenter: Segmenter, batch: list[_Item]) -> list[ImageState | str]:
+    """Each item's ImageState, or its one-line error; a batch that fails is redone image by image,
+    so one bad image costs only itself."""
+    good = [i for i, item in enumerate(batch) if item.error is None]
+    states: list[ImageState | str] = [item.error or "" for item in batch]
+    try:
+        for i, state in zip(good, segmenter.encode_batch([batch[i].prepared for i in good]) if good else []):
+            states[i] = state
+    except ZsegError:
+        for i in good:
+            try:
+                states[i] = segmenter.encode_image(batch[i].prepared)
+            except ZsegError as exc:
+                states[i] = str(exc)
+    return states
+
+
+def _write_outputs(
+    segmenter: Segmenter, item: _Item, state: ImageState, vocab: Vocabulary, files: dict[str, Path], run: str
+) -> dict:
+    seg = with_image_timings(segmenter.predict(vocab, image=state), state)
+    summary = {"image": str(item.path), "run": run, **seg.summary()}
     writers = {
         files["labels"]: lambda p: save_label_png(seg.labels, p, len(vocab)),
         files["summary"]: lambda p: p.write_text(json.dumps(summary, indent=2)),
     }
     if "overlay" in files:
-        over = seg.overlay(rgb)
+        over = seg.overlay(item.rgb)
         writers[files["overlay"]] = lambda p: over.save(p, format="PNG")
     for dest in writers:
         remove_stale_temporaries(dest)
@@ -146,7 +183,7 @@ def _segment_one(segmenter: Segmenter, path: Path, rgb, vocab: Vocabulary, files
         write_atomically(writers)
     except OSError as exc:
         raise ZsegError(
-            f"{files['labels'].parent}: cannot write outputs for {path.name} ({exc.strerror or exc})"
+            f"{files['labels'].parent}: cannot write outputs for {item.path.name} ({exc.strerror or exc})"
         ) from None
     return summary
 
@@ -206,32 +243,59 @@ def merge_manifest(out: Path, inputs: list[Path]) -> tuple[Path, Path]:
     return manifest, class_stats
 
 
-class _Decode(torch.utils.data.Dataset):
-    """Images decoded on loader workers: (path, RGB array or None, one-line error or None)."""
+@dataclass
+class _Item:
+    path: Path
+    prepared: PreparedImage | None = None  # decoded and resized to the working resolution
+    rgb: np.ndarray | None = None  # the decoded image at its own size, for the overlay
+    error: str | None = None  # why it could not be read
 
-    def __init__(self, paths: list[Path], max_pixels: int) -> None:
-        self.paths, self.max_pixels = paths, max_pixels
+
+class _Prepare(torch.utils.data.Dataset):
+    """Images decoded and resized on loader workers."""
+
+    def __init__(self, paths: list[Path], short_side: int, max_pixels: int, keep_rgb: bool) -> None:
+        self.paths, self.short_side, self.max_pixels, self.keep_rgb = paths, short_side, max_pixels, keep_rgb
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> _Item:
         try:
-            return self.paths[i], load_image(self.paths[i], self.max_pixels), None
+            prepared, rgb = prepare_image(self.paths[i], self.short_side, self.max_pixels)
         except ZsegError as exc:
-            return self.paths[i], None, str(exc)
+            return _Item(self.paths[i], error=str(exc))
+        return _Item(self.paths[i], prepared, rgb if self.keep_rgb else None)
 
 
-def _decoded(paths: list[Path], max_pixels: int, workers: int) -> Iterator[tuple[Path, object, str | None]]:
-    """Decode ahead on ``workers`` processes (0: in this one), in input order."""
+def _prepared(dataset: _Prepare, workers: int) -> Iterator[_Item]:
+    """Prepare ahead on ``workers`` processes (0: in this one), in input order."""
     if workers <= 0:
-        yield from (_Decode(paths, max_pixels)[i] for i in range(len(paths)))
+        yield from (dataset[i] for i in range(len(dataset)))
         return
     loader = torch.utils.data.DataLoader(
-        _Decode(paths, max_pixels), batch_size=None, collate_fn=_as_is, num_workers=workers, prefetch_factor=2
+        dataset, batch_size=None, collate_fn=_as_is, num_workers=workers, prefetch_factor=2
     )
     yield from loader
 
 
 def _as_is(item):
     return item  # the loader's default would turn the arrays into tensors
+
+
+def _batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
+    """Batches of up to ``size`` items of one working size; an item waits while fewer than
+    ``SIZE_BUFFER`` batches' worth are held back, then the fullest size group goes as it is.
+    Unreadable items pass at once, alone."""
+    waiting: dict[tuple[int, ...], list[_Item]] = {}
+    for item in items:
+        if item.prepared is None or size == 1:
+            yield [item]
+            continue
+        key = item.prepared.work.shape
+        waiting.setdefault(key, []).append(item)
+        if len(waiting[key]) == size:
+            yield waiting.pop(key)
+        elif sum(map(len, waiting.values())) >= SIZE_BUFFER * size:
+            yield waiting.pop(max(waiting, key=lambda k: len(waiting[k])))
+    yield from waiting.values()

@@ -56,18 +56,19 @@ def combine(
     """
     if p_q is None:
         return p_vlm, valid
-    full = torch.ones(len(valid), p_vlm.shape[1], dtype=p_vlm.dtype)
-    full[valid] = p_vlm
-    return ensemble(full, p_q.to(full.dtype), seen, weight), torch.ones_like(valid)
+    full = torch.ones(len(valid), p_vlm.shape[1], dtype=p_vlm.dtype, device=p_vlm.device)
+    full[valid.to(full.device)] = p_vlm
+    return ensemble(full, p_q.to(full), seen, weight), torch.ones_like(valid)
 
 
 def fill_uncovered(masks: torch.Tensor) -> torch.Tensor:
-    """Give pixels that no mask covers the mask values of the nearest covered pixel."""
-    covered = (masks > 0).any(0).numpy()
-    if covered.all() or not covered.any():
+    """Give pixels that no mask covers the mask values of the nearest covered pixel (on the masks'
+    device; only a map with uncovered pixels goes through the host, for the distance transform)."""
+    covered = (masks > 0).any(0)
+    if bool(covered.all()) or not bool(covered.any()):
         return masks
-    _, (iy, ix) = ndimage.distance_transform_edt(~covered, return_indices=True)
-    return masks[:, torch.from_numpy(iy), torch.from_numpy(ix)]
+    _, (iy, ix) = ndimage.distance_transform_edt(~covered.cpu().numpy(), return_indices=True)
+    return masks[:, torch.from_numpy(iy).to(masks.device), torch.from_numpy(ix).to(masks.device)]
 
 
 def semantic_map(
@@ -88,15 +89,16 @@ def semantic_map(
     _, h, w = masks.shape
     oh, ow = out_size
     masks = masks.float()
-    probs = probs.float()
+    probs = probs.float().to(masks.device)
+    device = masks.device
     n_classes = probs.shape[1]
     arg, best, total = _running_argmax(probs, masks, (h, w), max_chunk_bytes)
     if (h, w) == (oh, ow):
         return arg, best / total.clamp(min=1e-12)
 
     # PyTorch's bilinear taps (align_corners=False): source rows y0 and y0 + 1 (clamped), weight ly on the second.
-    y0, ly = _bilinear_taps(h, oh)
-    x0, lx = _bilinear_taps(w, ow)
+    y0, ly = _bilinear_taps(h, oh, device)
+    x0, lx = _bilinear_taps(w, ow, device)
     labels = arg[y0][:, x0]
     best_out = _resize(best, (oh, ow))  # right wherever the 4 taps agree (then best = that class's score)
     confidence_total = _resize(total, (oh, ow))
@@ -117,8 +119,8 @@ def semantic_map(
     corners = torch.stack(
         [ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1
     )
-    cell_id = torch.full((h, w), -1, dtype=torch.int32)
-    cell_id[ty, tx] = torch.arange(len(ty), dtype=torch.int32)
+    cell_id = torch.full((h, w), -1, dtype=torch.int32, device=device)
+    cell_id[ty, tx] = torch.arange(len(ty), dtype=torch.int32, device=device)
     out_cell = cell_id[y0][:, x0]
     py, px = (out_cell >= 0).nonzero(as_tuple=True)  # output pixels in mixed cells, grouped by cell below
     cid = out_cell[py, px].long()
@@ -158,8 +160,8 @@ def _running_argmax(
     resize = (h, w) != tuple(size)
     n_classes = probs.shape[1]
     chunk = max(1, min(n_classes, max_chunk_bytes // (4 * max(h * w, size[0] * size[1]))))
-    best = torch.full(size, float("-inf"))
-    arg = torch.zeros(size, dtype=torch.long)
+    best = torch.full(size, float("-inf"), device=masks.device)
+    arg = torch.zeros(size, dtype=torch.long, device=masks.device)
     for start in range(0, n_classes, chunk):
         scores = torch.einsum("qc,qhw->chw", probs[:, start : start + chunk], masks)
         if resize:
@@ -173,10 +175,10 @@ def _running_argmax(
     return arg, best, _resize(total, size) if resize else total
 
 
-def _bilinear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _bilinear_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """First source index i0 and the weight of the second (``_next_tap(i0)``) for each output index,
     as F.interpolate's bilinear mode computes them with align_corners=False."""
-    src = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+    src = ((torch.arange(n_out, dtype=torch.float32, device=device) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
     i0 = src.long().clamp(max=n_in - 1)
     return i0, src - i0
 

@@ -3,13 +3,17 @@
 For an open vocabulary the work splits in two, as segment-anything's ``set_image`` / ``predict``:
 ``encode_image`` does everything that does not depend on the classes (proposals, crops, image
 encoder) once per image; ``predict`` scores a vocabulary against that (text encoder, matrix
-product, ensemble, semantic map), so a changed class list costs no image pass.
+product, ensemble, semantic map), so a changed class list costs no image pass. ``encode_batch``
+is ``encode_image`` for several images at once (one proposal-network pass per image shape, all
+their crops in shared encoder batches): what a collection on a GPU runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +40,9 @@ GPU_BATCH_SIZE = 64
 SEEN_RULES = ("matched", "none")
 # How a class with several prompt names ("tv monitor; television") is scored by the VLM.
 SYNONYM_RULES = ("max", "mean")
+# Number formats of the proposal network and the image encoder; bf16 is autocast, for GPUs (on a
+# CPU without native bf16 it is many times slower).
+DTYPES = ("fp32", "bf16")
 
 
 @dataclass
@@ -45,6 +52,7 @@ class Segmentation:
     labels: np.ndarray  # [H, W] class indices at the input image's size
     vocabulary: Vocabulary
     class_scores: np.ndarray  # [C] area-weighted mean class probability over the proposals
+    # on the segmenter's device (a collection on a GPU never copies them back):
     masks: torch.Tensor  # [Q, h, w] proposals used, at working resolution
     mask_probs: torch.Tensor  # [Q, C] class probabilities of each proposal
     confidence: np.ndarray | None = None  # [H, W] winning class's share of the pixel's total score
@@ -107,6 +115,7 @@ class SegmenterConfig:
     background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
     batch_size: int | None = None  # crops per encoder call
     max_pixels: int = DEFAULT_MAX_PIXELS
+    dtype: str = "fp32"  # or "bf16": autocast around the proposal network and the image encoder (GPUs)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -121,10 +130,21 @@ class SegmenterConfig:
             ("crop", self.crop is None or self.crop in CROP_STYLES, f"one of {', '.join(CROP_STYLES)}"),
             ("seen", self.seen in SEEN_RULES, f"one of {', '.join(SEEN_RULES)}"),
             ("synonyms", self.synonyms in SYNONYM_RULES, f"one of {', '.join(SYNONYM_RULES)}"),
+            ("dtype", self.dtype in DTYPES, f"one of {', '.join(DTYPES)}"),
         ]
         for name, ok, rule in checks:
             if not ok:
                 raise ZsegError(f"{name.replace('_', '-')} must be {rule}, got {getattr(self, name)!r}")
+
+
+@dataclass
+class PreparedImage:
+    """An image decoded and resized to the working resolution (``Segmenter.prepare``): plain arrays,
+    so a collection's loader workers make them while the model works."""
+
+    work: np.ndarray  # [h, w, 3] uint8 at working resolution
+    size: tuple[int, int]  # the input image's height and width
+    seconds: float = 0.0  # spent decoding and resizing
 
 
 @dataclass
@@ -205,6 +225,13 @@ class Segmenter:
             generator.share_text_backend(backend)
         return cls(backend, generator, config, cache)
 
+    @classmethod
+    def from_config(cls, config: SegmenterConfig, cache_dir: str | Path | None = None) -> "Segmenter":
+        """``from_pretrained`` with every setting taken from ``config``."""
+        options = {f.name: getattr(config, f.name) for f in fields(config)}
+        model, proposals, device = options.pop("model"), options.pop("proposals"), options.pop("device")
+        return cls.from_pretrained(model, proposals, device=device, cache_dir=cache_dir, **options)
+
     def settings(self) -> dict:
         return {
             **asdict(self.config),
@@ -226,19 +253,43 @@ class Segmenter:
             emb, groups_t = mean_over_names(emb, groups_t, len(vocab)), torch.arange(len(vocab))
         return emb.to(self.backend.device), groups_t.to(self.backend.device)
 
-    @torch.no_grad()
-    def encode_image(self, image: ImageInput) -> ImageState:
-        """Stages 1 and 2 for one image: proposals at working resolution and their region embeddings."""
-        watch = Stopwatch(self.backend.device)
-        with watch("decode"):
-            rgb = load_image(image, self.config.max_pixels)
-        with watch("proposals"):
-            work, props = propose(self.proposals, rgb, self.short_side)
-        image_t = torch.from_numpy(np.array(work)).permute(2, 0, 1).to(self.backend.device)
-        emb, valid, n_crops = self.classifier.embed(image_t, props.masks.to(self.backend.device), watch)
-        return ImageState(rgb.shape[:2], props, emb, valid, n_crops, watch.timings)
+    def prepare(self, image: ImageInput) -> PreparedImage:
+        """Decode ``image`` and resize it to the working resolution."""
+        return prepare_image(image, self.short_side, self.config.max_pixels)[0]
 
-    def set_image(self, image: ImageInput) -> ImageState:
+    def encode_image(self, image: ImageInput | PreparedImage) -> ImageState:
+        """Stages 1 and 2 for one image: proposals at working resolution and their region embeddings."""
+        return self.encode_batch([image])[0]
+
+    @torch.no_grad()
+    def encode_batch(self, images: Sequence[ImageInput | PreparedImage]) -> list[ImageState]:
+        """``encode_image`` for several images: the proposal network runs once per group of images
+        of one working size, and all their crops share encoder batches. Everything stays on the
+        segmenter's device. Each image's timings are the batch's divided among its images."""
+        prepared = [im if isinstance(im, PreparedImage) else self.prepare(im) for im in images]
+        device = self.backend.device
+        watch = Stopwatch(device)
+        with self._autocast():
+            with watch("proposals"):
+                props = [
+                    p if len(p) else WholeImageProposal()(im.work)
+                    for p, im in zip(self.proposals.propose_batch([im.work for im in prepared]), prepared)
+                ]
+                props = [replace(p, masks=p.masks.to(device)) for p in props]
+            pixels = [torch.from_numpy(np.array(im.work)).permute(2, 0, 1).to(device) for im in prepared]
+            embedded = self.classifier.embed_batch(pixels, [p.masks for p in props], watch)
+        share = {k: v / len(prepared) for k, v in watch.timings.items()}
+        return [
+            ImageState(im.size, p, emb, valid, n, {"decode": im.seconds, **share})
+            for im, p, (emb, valid, n) in zip(prepared, props, embedded)
+        ]
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.dtype == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.backend.device.type, dtype=torch.bfloat16)
+
+    def set_image(self, image: ImageInput | PreparedImage) -> ImageState:
         """Encode ``image`` and keep it: later ``predict`` calls label it for any class list."""
         self.image = self.encode_image(image)
         return self.image
@@ -263,23 +314,18 @@ class Segmenter:
         with watch("ensemble"):
             probs, masks = self._combine(state, text_emb, groups, vocab, unseen)
         with watch("semantic_map"):
-            masks = fill_uncovered(masks.cpu().float())
+            masks = fill_uncovered(masks.float())
             labels, confidence = semantic_map(probs, masks, state.size)
             bg = vocab.background_index
             if bg is not None and self.config.background_threshold > 0:
                 labels[confidence < self.config.background_threshold] = bg
             area = masks.flatten(1).sum(1)
             class_scores = (probs * area[:, None]).sum(0) / area.sum().clamp(min=1e-9)
+            # the only copies back to the host: the label map, its confidence and C scores
+            labels, confidence, class_scores = (t.cpu().numpy() for t in (labels, confidence, class_scores))
         settings = {**self.settings(), "num_crops": state.num_crops}
         return Segmentation(
-            labels.numpy().astype(np.int32),
-            vocab,
-            class_scores.numpy(),
-            masks,
-            probs,
-            confidence.numpy(),
-            watch.total(),
-            settings,
+            labels.astype(np.int32), vocab, class_scores, masks, probs, confidence, watch.total(), settings
         )
 
     def _combine(
@@ -290,9 +336,9 @@ class Segmenter:
         vocab: Vocabulary,
         unseen: Sequence[str] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(class probabilities [K, C] on the CPU, the masks they belong to [K, h, w])."""
-        p_vlm = class_probabilities(self.backend, state.embeddings, text_emb, groups, len(vocab)).cpu()
-        probs, keep = self.ensemble(p_vlm, state.valid.cpu(), state.proposals, vocab, unseen)
+        """(class probabilities [K, C], the masks they belong to [K, h, w]), on the device."""
+        p_vlm = class_probabilities(self.backend, state.embeddings, text_emb, groups, len(vocab))
+        probs, keep = self.ensemble(p_vlm, state.valid, state.proposals, vocab, unseen)
         return probs, state.proposals.masks[keep]
 
     def ensemble(
@@ -327,6 +373,14 @@ def with_image_timings(seg: Segmentation, state: ImageState) -> Segmentation:
     """``seg`` with the stages that encoded its image added to its timings (and to the total)."""
     seg.timings = Stopwatch(timings={**state.timings, **seg.timings}).total()
     return seg
+
+
+def prepare_image(image: ImageInput, short_side: int, max_pixels: int) -> tuple[PreparedImage, np.ndarray]:
+    """(the image decoded and resized to ``short_side``, the decoded RGB array at its own size)."""
+    start = time.perf_counter()
+    rgb = load_image(image, max_pixels)
+    work = resize_short_side(rgb, short_side)
+    return PreparedImage(work, rgb.shape[:2], time.perf_counter() - start), rgb
 
 
 def propose(generator: ProposalGenerator, rgb: np.ndarray, short_side: int) -> tuple[np.ndarray, Proposals]:

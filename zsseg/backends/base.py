@@ -59,7 +59,7 @@ class Backend(nn.Module, ABC):
         raise ZsegError(f"the {self.name} backend does not support learned prompts")
 
     def encode_dense(self, pixels: torch.Tensor, variant: str = "dense") -> torch.Tensor:
-        """[1, 3, H, W] normalised image -> [h, w, D] grid of unit vectors (one encoder pass);
+        """[B, 3, H, W] normalised images -> [B, h, w, D] grids of unit vectors (one encoder pass);
         ``variant`` names a dense mode (a crop style: "dense", "maskclip")."""
         raise ZsegError(f"the {self.name} backend has no dense mode; use --crop masked, context or window")
 

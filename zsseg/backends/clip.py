@@ -84,7 +84,7 @@ class ClipBackend(Backend):
             v = v + x
             v = v + last.mlp(last.layer_norm2(v))
         v = self.model.visual_projection(vision.post_layernorm(v))
-        return nn.functional.normalize(v[0].float(), dim=-1).view(h, w, -1)
+        return nn.functional.normalize(v.float(), dim=-1).view(v.shape[0], h, w, -1)
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:

@@ -163,8 +163,8 @@ class ConseBackend(Backend):
                 f"--crop {variant} is a CLIP ViT dense mode; the offline backend has --crop dense (class activations)"
             )
         pixels = pixels.to(self.device).contiguous(memory_format=torch.channels_last)
-        head = self.classifier.features(pixels).head[0]  # [1280, h, w]
-        logits = torch.einsum("chw,kc->hwk", head, self.classifier._fc.weight) + self.classifier._fc.bias
+        head = self.classifier.features(pixels).head  # [B, 1280, h, w]
+        logits = torch.einsum("bchw,kc->bhwk", head, self.classifier._fc.weight) + self.classifier._fc.bias
         return self.embed_probs(logits.float().softmax(-1))
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -120,10 +120,7 @@ def _segmenter(config: EvalConfig, device: str):
     if config.per_pixel_model:
         cfg = config.segmenter
         return PerPixelSegmenter(config.per_pixel_model, cfg.short_side, device, cfg.max_pixels)
-    kwargs = {k: v for k, v in vars(config.segmenter).items() if k not in ("model", "proposals", "device")}
-    return Segmenter.from_pretrained(
-        config.segmenter.model, config.segmenter.proposals, device=device, cache_dir=config.cache_dir, **kwargs
-    )
+    return Segmenter.from_config(replace(config.segmenter, device=device), config.cache_dir)
 
 
 def evaluate(

@@ -43,6 +43,10 @@ class ProposalGenerator(ABC):
     def __call__(self, image: np.ndarray) -> Proposals:
         """image: RGB uint8 [H, W, 3] at working resolution."""
 
+    def propose_batch(self, images: list[np.ndarray]) -> list[Proposals]:
+        """Proposals of several images; networks override it to run one batch per image size."""
+        return [self(image) for image in images]
+
     def score(self, proposals: Proposals, vocabulary: Vocabulary) -> ClassScores | None:
         """Class probabilities of the proposals for ``vocabulary``; None for class-agnostic generators."""
         return None

@@ -59,21 +59,30 @@ class MaskFormerProposals(ProposalGenerator):
         """Use an already-loaded backend of the checkpoint's text model (the segmenter's own)."""
         self._embedder = ClassEmbedder(backend, self.templates, device=self.device)
 
-    @torch.no_grad()
     def __call__(self, image: np.ndarray) -> Proposals:
-        h, w = image.shape[:2]
-        x = network_input(image, self.device)
-        out = self._net.decode(x)[-1]
-        masks = (
-            F.interpolate(out["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, :, :h, :w]
-            .sigmoid()
-            .cpu()
-        )
-        emb = out["class_embeddings"][0]
-        if self.filter is not None:
-            keep = self.filter(masks)
-            masks, emb = masks[keep], emb[keep]
-        return Proposals(masks, state=emb)
+        return self.propose_batch([image])[0]
+
+    @torch.no_grad()
+    def propose_batch(self, images: list[np.ndarray]) -> list[Proposals]:
+        """One network pass per group of images of one size (padding an image further than its own
+        stride-32 padding would change what the decoder's queries attend to, so sizes are not mixed).
+        The masks stay on the network's device."""
+        out: list[Proposals | None] = [None] * len(images)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(image.shape, []).append(i)
+        for (h, w, _), members in groups.items():
+            x = torch.cat([network_input(images[i], self.device) for i in members])
+            pred = self._net.decode(x)[-1]
+            masks = F.interpolate(pred["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)
+            masks = masks[:, :, :h, :w].sigmoid().float()
+            for k, i in enumerate(members):
+                m, emb = masks[k].contiguous(), pred["class_embeddings"][k].float()
+                if self.filter is not None:
+                    keep = self.filter(m)
+                    m, emb = m[keep], emb[keep]
+                out[i] = Proposals(m, state=emb)
+        return out  # type: ignore[return-value]
 
     @torch.no_grad()
     def score(self, proposals: Proposals, vocabulary: Vocabulary) -> ClassScores:
@@ -82,5 +91,5 @@ class MaskFormerProposals(ProposalGenerator):
         matched = vocabulary.match(self._trained)
         prompts = [vocabulary.prompts[c] if t is None else self._trained_prompts[t] for c, t in enumerate(matched)]
         logits = self._net.classify(proposals.state[None], self._embedder(prompts))[0]
-        probs = logits.softmax(-1)[:, :-1].cpu()  # "no object" dropped after the softmax, as zsseg
-        return ClassScores(probs, torch.tensor([t is not None for t in matched]))
+        probs = logits.float().softmax(-1)[:, :-1]  # "no object" dropped after the softmax, as zsseg
+        return ClassScores(probs, torch.tensor([t is not None for t in matched], device=probs.device))

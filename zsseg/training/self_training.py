@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +79,9 @@ def pseudo_label(config: PseudoLabelConfig, segmenter: Segmenter | None = None) 
     check_model(dataset, config.model, config.unseen)
     samples = dataset.samples[: config.limit] if config.limit else dataset.samples
     if segmenter is None:
-        seg_cfg = replace(config.segmenter, proposals="maskformer", proposals_model=config.model)
-        options = {k: v for k, v in asdict(seg_cfg).items() if k not in ("model", "proposals", "device")}
-        segmenter = Segmenter.from_pretrained(seg_cfg.model, "maskformer", device=seg_cfg.device, **options)
+        segmenter = Segmenter.from_config(
+            replace(config.segmenter, proposals="maskformer", proposals_model=config.model)
+        )
     predictions = []  # per image: (best unseen class, best class overall, its confidence), as small arrays
     for sample in tqdm(samples, desc="pseudo-labels", unit="img", disable=not config.progress):
         predictions.append(_predict(segmenter, sample.image_path, vocab, unseen_ids, config.unseen))
