@@ -149,8 +149,8 @@ class RegionClassifier:
             embedded = dict(zip(todo, found))
         out = []
         for i, v in enumerate(valid):
-            emb, n = embedded.get(i, (masks[i].new_zeros(0, 1, dtype=torch.float32), 0))
-            out.append((emb, v, n))
+            emb, n = embedded.get(i, (masks[i].new_zeros(0, 1), 0))
+            out.append((emb.float(), v, n))  # fp32 whatever autocast computed them in
         return out
 
     def _encode(self, inputs: list[torch.Tensor], watch: Stopwatch) -> list[torch.Tensor]:

@@ -137,8 +137,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--dtype",
         default=NOT_GIVEN,
         choices=DTYPES,
-        help=f"bf16: autocast around the proposal network and the image encoder, for GPUs; on CPUs without native "
-        f"bf16 it is many times slower (default: {d('dtype')})",
+        help=f"bf16: autocast around the image encoder, for GPUs; on CPUs without native bf16 it is many times "
+        f"slower (default: {d('dtype')})",
     )
     g.add_argument(
         "--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)"

@@ -41,7 +41,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 def network_input(image: np.ndarray, device: str | torch.device) -> torch.Tensor:
     """RGB uint8 [H, W, 3] -> [1, 3, H', W'] float on 0..255, padded to the stride 32 of the networks
     here; their outputs, upsampled to H' × W', are cropped back with ``[..., :H, :W]``."""
-    return pad_to_multiple(torch.from_numpy(np.array(image)).permute(2, 0, 1).float(), 32)[None].to(device)
+    pixels = torch.from_numpy(np.array(image)).to(device)  # uint8 over the bus: a quarter of float32
+    return pad_to_multiple(pixels.permute(2, 0, 1).float(), 32)[None]
 
 
 class PixelDecoder(nn.Module):

@@ -63,24 +63,26 @@ class ZeroShotMaskFormer(BackboneFPN):
             for out in self.decode(images)
         ]
 
-    def decode(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """The vocabulary-free part, per decoder layer: ``class_embeddings`` [B, Q, text_dim] (unit
-        rows) and ``pred_masks`` [B, Q, H/4, W/4] (logits)."""
+    def decode(self, images: torch.Tensor, all_layers: bool = True) -> list[dict[str, torch.Tensor]]:
+        """The vocabulary-free part, per decoder layer (the last one alone unless ``all_layers``):
+        ``class_embeddings`` [B, Q, text_dim] (unit rows) and ``pred_masks`` [B, Q, H/4, W/4] (logits)."""
         pixel, memory = self.pixel_features(images)
         b, d, h, w = memory.shape
         mem = memory.flatten(2).transpose(1, 2) + sine_positions(h, w, d, memory.device)[None]
         q = self.queries.weight[None].expand(b, -1, -1)
         outputs = []
-        for layer in self.decoder:
+        for i, layer in enumerate(self.decoder):
             q = layer(q, mem)
-            hq = self.decoder_norm(q)
-            outputs.append(
-                {
-                    "class_embeddings": F.normalize(self.class_embed(hq), dim=-1),
-                    "pred_masks": torch.einsum("bqc,bchw->bqhw", self.mask_embed(hq), pixel),
-                }
-            )
+            if all_layers or i == len(self.decoder) - 1:
+                outputs.append(self._heads(q, pixel))
         return outputs
+
+    def _heads(self, q: torch.Tensor, pixel: torch.Tensor) -> dict[str, torch.Tensor]:
+        hq = self.decoder_norm(q)
+        return {
+            "class_embeddings": F.normalize(self.class_embed(hq), dim=-1),
+            "pred_masks": torch.einsum("bqc,bchw->bqhw", self.mask_embed(hq), pixel),
+        }
 
     def classify(self, class_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor:
         """Logits [B, Q, C+1] (last = no object): temperature × cosine with the classes' text embeddings."""

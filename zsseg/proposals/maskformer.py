@@ -73,7 +73,7 @@ class MaskFormerProposals(ProposalGenerator):
             groups.setdefault(image.shape, []).append(i)
         for (h, w, _), members in groups.items():
             x = torch.cat([network_input(images[i], self.device) for i in members])
-            pred = self._net.decode(x)[-1]
+            pred = self._net.decode(x, all_layers=False)[-1]
             masks = F.interpolate(pred["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)
             masks = masks[:, :, :h, :w].sigmoid().float()
             for k, i in enumerate(members):
