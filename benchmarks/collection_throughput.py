@@ -3,11 +3,12 @@ collection path (``segment_collection``: loader workers, size-grouped image batc
 batches) over the same images once per setting, timed after a warm-up, and every setting's label
 maps compared with the one-image fp32 path's (image batch 1).
 
-    python benchmarks/collection_throughput.py ../shared/data/camvid/val/images --vocab camvid \\
-        --limit 48 --image-batch 1,4,8 --out results/speed/collection-batching-cpu.json
+    python benchmarks/collection_throughput.py ../shared/data/voc2012/val/images \\
+        ../shared/data/camvid/val/images --vocab voc21 --limit 112 --image-batch 1,4 --workers 1 \\
+        --out results/speed/collection-batching-cpu.json
     # on a GPU: the trained network + CLIP ViT-B/16 (random weights) masked crops at 512 px
-    python benchmarks/collection_throughput.py IMAGES --vocab voc21 --limit 256 --device cuda \\
-        --model clip-vit-b16 --bpe ../shared/models/clip/bpe_simple_vocab_16e6.txt.gz \\
+    python benchmarks/collection_throughput.py IMAGES --vocab voc21 --limit 128 --device cuda \\
+        --model clip-vit-b16 --bpe ../shared/models/clip_tokenizer/bpe_simple_vocab_16e6.txt.gz \\
         --image-batch 1,8,16,32 --dtype fp32,bf16 --workers 8 --out results/speed-cuda/collection.json
 
 The reference (image batch 1, fp32) is always run first. Agreement is the share of pixels labelled
@@ -61,7 +62,7 @@ def main() -> None:
     p.add_argument(
         "--vocab", default="voc21", help="class list: a shipped vocabulary's name, a class file or 'a, b, c'"
     )
-    p.add_argument("--limit", type=int, default=48)
+    p.add_argument("--limit", type=int, default=48, help="the first N images of each input")
     p.add_argument("--image-batch", default="1,4,8", help="comma-separated image batches to time")
     p.add_argument("--dtype", default="fp32", help="comma-separated: fp32, bf16")
     p.add_argument("--workers", type=int, default=2, help="loader processes decoding and resizing")
@@ -75,7 +76,7 @@ def main() -> None:
     p.add_argument("--out", default=None)
     args = p.parse_args()
 
-    images = expand_inputs(args.inputs)[: args.limit]
+    images = [path for given in args.inputs for path in expand_inputs([given])[: args.limit]]
     if Path(args.vocab).is_file():
         vocab = read_class_file(args.vocab)
     else:

@@ -113,7 +113,7 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
         p_vlm = class_probabilities(b, emb, text, torch.tensor(groups, device=text.device), len(vocab)).cpu()
         # + the proposal network's own scores, if any
         probs, keep = segmenter.ensemble(p_vlm, valid.cpu(), props, vocab)
-        masks = fill_uncovered(props.masks[keep].cpu().float())
+        masks = fill_uncovered(props.masks.cpu()[keep].float())
         scores_map = torch.einsum("qc,qhw->chw", probs, masks)
         scores_map = F.interpolate(scores_map[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
         labels = scores_map.argmax(0).numpy()

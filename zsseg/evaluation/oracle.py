@@ -52,11 +52,12 @@ def oracle_labels(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(oracle label map at gt's size, segments per class, matched segments per class)."""
     gt_small = _resize_nearest(gt, work_shape)
-    probs, keep = oracle_probs(props.masks, gt_small, n_classes)
-    total, matched = segment_recall(props.masks, gt_small, n_classes)
+    masks = props.masks.cpu()  # a network's masks come on its device; the ground truth is on the host
+    probs, keep = oracle_probs(masks, gt_small, n_classes)
+    total, matched = segment_recall(masks, gt_small, n_classes)
     if probs.shape[0] == 0:  # nothing labelled in this image: every pixel is ignored anyway
         return np.zeros(gt.shape, np.int64), total, matched
-    labels, _ = semantic_map(probs, fill_uncovered(props.masks[keep].float()), gt.shape)
+    labels, _ = semantic_map(probs, fill_uncovered(masks[keep].float()), gt.shape)
     return labels.numpy(), total, matched
 
 

@@ -136,7 +136,7 @@ def _predict(segmenter: Segmenter, path: Path, vocab: Vocabulary, unseen_ids: li
     masks = fill_uncovered(seg.masks.float())
     best_unseen, _ = semantic_map(seg.mask_probs[:, unseen_ids], masks, state.size)
     return (
-        np.asarray(unseen_ids)[best_unseen.numpy()].astype(np.int16),
+        np.asarray(unseen_ids)[best_unseen.cpu().numpy()].astype(np.int16),
         seg.labels.astype(np.int16),
         seg.confidence.astype(np.float16),
     )

@@ -1,0 +1,77 @@
+"""Which part may run in bf16: label agreement with the fp32 path when autocast covers the proposal
+network alone, or the image encoder alone (what ``--dtype bf16`` covers: the encoder).
+
+    python benchmarks/bf16_parts.py ../shared/data/voc2012/val/images ../shared/data/camvid/val/images \\
+        --vocab voc21 --limit 20 --out results/speed/bf16-parts-default.json
+    python benchmarks/bf16_parts.py runs/toyworld/val/images --vocab runs/toyworld/classes.txt --limit 100 \\
+        --model toyworld/tiny-clip --proposals-model runs/toy-compositional/model.pt --short-side 96 \\
+        --out results/speed/bf16-parts-tiny-clip.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zsseg.inputs import expand_inputs  # noqa: E402
+from zsseg.segmenter import Segmenter, SegmenterConfig  # noqa: E402
+from zsseg.vocabulary import read_class_file, resolve_vocabulary  # noqa: E402
+
+
+def in_bf16(method):
+    def wrapped(*args):
+        with torch.autocast(device_type="cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16):
+            return method(*args)
+
+    return wrapped
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--vocab", default="voc21")
+    p.add_argument("--limit", type=int, default=20, help="the first N images of each input")
+    p.add_argument("--model", default=None)
+    p.add_argument("--proposals-model", default=None)
+    p.add_argument("--short-side", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    images = [path for given in args.inputs for path in expand_inputs([given])[: args.limit]]
+    vocab = read_class_file(args.vocab) if Path(args.vocab).is_file() else resolve_vocabulary(f"vocab:{args.vocab}")
+    given = dict(model=args.model, proposals_model=args.proposals_model, short_side=args.short_side)
+    seg = Segmenter.from_config(
+        SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=args.device)
+    )
+    reference = [seg(path, vocab).labels for path in images]
+    rows = {}
+    for part, owner, name in (
+        ("proposal network", seg.proposals, "propose_batch"),
+        ("encoder", seg.classifier, "embed_batch"),
+    ):
+        original = getattr(owner, name)
+        setattr(owner, name, in_bf16(original))
+        agree = [float((seg(path, vocab).labels == ref).mean()) for path, ref in zip(images, reference)]
+        setattr(owner, name, original)
+        rows[part] = {"agreement_mean": round(float(np.mean(agree)), 5), "agreement_worst_image": round(min(agree), 5)}
+        print(part, rows[part], flush=True)
+    result = {
+        "images": len(images),
+        "inputs": args.inputs,
+        "settings": seg.settings(),
+        "bf16": rows,
+        "command": " ".join(sys.argv),
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
