@@ -100,6 +100,21 @@ def default_segmenter(tmp_path_factory):
     return Segmenter.from_pretrained(cache_dir=tmp_path_factory.mktemp("cache"))
 
 
+def count_host_copies(monkeypatch) -> dict[str, int]:
+    """From now on, the elements read to the host through Tensor.cpu/.numpy/.tolist/.item, by method
+    (on the CPU these cost nothing, but each is a copy from a GPU)."""
+    moved: dict[str, int] = {}
+    for name in ("cpu", "numpy", "tolist", "item"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _name=name, _original=original, **k):
+            moved[_name] = moved.get(_name, 0) + self.numel()
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return moved
+
+
 def torchrun(nproc: int, *args, timeout: int = 600):
     """``python -m torch.distributed.run --nproc_per_node N -m zsseg ARGS`` on CPU (gloo), one thread
     per process, on a port of its own; returns the completed process."""

@@ -12,7 +12,7 @@ from zsseg.errors import ZsegError
 from zsseg.modeling import ModelConfig, build_model
 from zsseg.proposals import SHIPPED_NETWORK, MaskFormerProposals, build_proposals
 
-from .conftest import require_shared
+from .conftest import count_host_copies, require_shared
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +88,18 @@ def test_crop_style_follows_the_generator(default_segmenter, conse_segmenter):
     windows in graph segments; `--proposals graph` is exactly the old default."""
     assert default_segmenter.crop.style == "dense"
     assert conse_segmenter.proposals.name == "graph" and conse_segmenter.crop.style == "window"
+
+
+def test_what_goes_back_to_the_host(default_segmenter, monkeypatch):
+    """The per-image hot path copies to the host only the label map, its confidence and the class
+    scores: on a GPU the masks, crops and per-pixel scores stay on the device."""
+    frame = sorted(require_shared("data", "camvid", "val", "images").iterdir())[0]
+    prepared = default_segmenter.prepare(frame)
+    classes = "road, sky, building, tree, car"
+    default_segmenter(frame, classes)  # the text embeddings are made (and cached) once per vocabulary
+    moved = count_host_copies(monkeypatch)
+    state = default_segmenter.encode_batch([prepared])[0]
+    assert moved == {}
+    seg = default_segmenter.predict(classes, image=state)
+    pixels = seg.labels.size
+    assert moved == {"cpu": 2 * pixels + 5, "numpy": 2 * pixels + 5}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from toyworld.world import CLASSES, write_split
@@ -106,3 +107,22 @@ def test_broken_variants_score_clearly_lower(world, segmenter, broken):
         finally:
             segmenter.classifier.crop = saved
     assert good >= MIN_MIOU and bad < good - 15, (good, bad)
+
+
+def test_masked_crops_copy_only_small_bookkeeping_to_the_host(world, segmenter, monkeypatch):
+    """CLIP masked crops: the crops read at most 5 numbers per proposal to the host (its box, its
+    grouping key for identical masks), predict only the label map, its confidence and the class
+    scores. (The graph proposals used here are made on the host anyway.)"""
+    from .conftest import count_host_copies
+
+    image = sorted((world / "val" / "images").iterdir())[0]
+    classes = ", ".join(CLASSES)
+    segmenter(image, classes)  # text embeddings made once per vocabulary
+    state = segmenter.encode_image(image)
+    pixels = torch.from_numpy(np.array(segmenter.prepare(image).work)).permute(2, 0, 1)
+    moved = count_host_copies(monkeypatch)
+    segmenter.classifier.embed_batch([pixels], [state.proposals.masks])
+    assert set(moved) <= {"tolist"} and moved.get("tolist", 0) <= 5 * len(state.proposals)
+    moved.clear()
+    seg = segmenter.predict(classes, image=state)
+    assert moved == {"cpu": 2 * seg.labels.size + len(CLASSES), "numpy": 2 * seg.labels.size + len(CLASSES)}
