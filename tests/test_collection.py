@@ -250,3 +250,20 @@ def test_default_model_image_batches_agree(default_segmenter, tmp_path):
         a = np.array(Image.open(tmp_path / "one" / f"{p.stem}.png"))
         b = np.array(Image.open(tmp_path / "four" / f"{p.stem}.png"))
         assert (a == b).mean() >= 0.999, p.name
+
+
+def test_a_batch_that_does_not_fit_is_redone_image_by_image(segmenter, images, tmp_path, monkeypatch):
+    import torch
+
+    encode = segmenter.encode_batch
+
+    def out_of_memory_for_batches(prepared):
+        if len(prepared) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return encode(prepared)
+
+    monkeypatch.setattr(segmenter, "encode_batch", out_of_memory_for_batches)
+    result = segment_collection(
+        segmenter, images, Vocabulary.from_names("red, green, blue"), tmp_path / "out", image_batch=4, progress=False
+    )
+    assert (result.written, result.failed) == (5, 1)

@@ -149,14 +149,16 @@ def segment_collection(
 
 
 def _encoded(segmenter: Segmenter, batch: list[_Item]) -> list[ImageState | str]:
-    """Each item's ImageState, or its one-line error; a batch that fails is redone image by image,
-    so one bad image costs only itself."""
+    """Each item's ImageState, or its one-line error; a batch that fails (or does not fit in GPU
+    memory) is redone image by image, so one bad image costs only itself."""
     good = [i for i, item in enumerate(batch) if item.error is None]
     states: list[ImageState | str] = [item.error or "" for item in batch]
     try:
         for i, state in zip(good, segmenter.encode_batch([batch[i].prepared for i in good]) if good else []):
             states[i] = state
-    except ZsegError:
+    except (ZsegError, torch.cuda.OutOfMemoryError):
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         for i in good:
             try:
                 states[i] = segmenter.encode_image(batch[i].prepared)
