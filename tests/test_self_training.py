@@ -60,7 +60,13 @@ def colour_segmenter(colour_backend, model):
 def test_prior_rule_labels_every_pixel_without_seen_ground_truth(tmp_path, blocks, seen_model, colour_backend):
     out = tmp_path / "pseudo"
     config = PseudoLabelConfig(
-        dataset="blocks", root=str(blocks), unseen=["blue"], model=str(seen_model), out=str(out), progress=False
+        dataset="blocks",
+        root=str(blocks),
+        unseen=["blue"],
+        model=str(seen_model),
+        out=str(out),
+        rule="prior",
+        progress=False,
     )
     report = pseudo_label(config, colour_segmenter(colour_backend, seen_model))
     ds = datasets.SegmentationDataset(out, "train", BLOCKS)  # zsseg's own reader takes the pseudo-labelled set
@@ -164,3 +170,16 @@ def test_the_whole_loop(tmp_path, blocks):
         path.write_text(json.dumps({**cfg, "round": 2}))
         SelfTrainConfig.from_file(path)
     assert self_train  # the Python entry point of the same loop
+
+
+def test_the_default_rule_is_the_measured_better_one():
+    """quantile beat the reference's prior rule on both measured splits (docs/training.md)."""
+
+    assert PseudoLabelConfig("voc20", "r", ["sofa"], "m.pt", "o").rule == "quantile"
+    assert SelfTrainConfig(seen="s.json", output="o").rule == "quantile"
+    assert (
+        cli.build_parser()
+        .parse_args(["pseudo-label", "--dataset", "voc20", "--root", "r", "--unseen", "a", "--out", "o"])
+        .rule
+        == "quantile"
+    )

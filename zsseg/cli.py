@@ -22,6 +22,7 @@ from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
 from .proposals import PROPOSAL_GENERATORS
 from .segmenter import DTYPES, SEEN_RULES, SYNONYM_RULES, Segmenter, SegmenterConfig
+from .training.self_training import RULES
 
 NOT_GIVEN = argparse.SUPPRESS
 
@@ -556,9 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--rule",
-        default="prior",
-        choices=["prior", "quantile"],
-        help="prior: zsseg.baseline's (every pixel without seen ground truth); quantile: per-class confidence quantile",
+        default=RULES[0],
+        choices=RULES,
+        help="quantile (default, measured better): a pixel whose best class is unseen and at least as confident as "
+        "that class's --quantile; prior: zsseg.baseline's (every pixel without seen ground truth)",
     )
     p.add_argument("--quantile", type=float, default=0.5, help="for --rule quantile (default: 0.5)")
     p.add_argument("--limit", type=int, default=None, help="first N images only")

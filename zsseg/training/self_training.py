@@ -33,7 +33,9 @@ from ..segmenter import Segmenter, SegmenterConfig
 from ..vocabulary import Vocabulary
 from .train import TrainConfig, train
 
-RULES = ("prior", "quantile")
+# quantile by default: measured better than zsseg.baseline's prior rule on VOC 15/5 (hIoU 45.1 vs
+# 31.4) and CamVid 8/3 (6.1 vs 5.7); see docs/training.md. "prior" reproduces the reference.
+RULES = ("quantile", "prior")
 
 
 @dataclass
@@ -44,7 +46,7 @@ class PseudoLabelConfig:
     model: str  # the model.pt trained on the seen classes
     out: str  # the pseudo-labelled set, in the generic layout (OUT/SPLIT/images|labels)
     split: str = "train"
-    rule: str = "prior"
+    rule: str = RULES[0]
     quantile: float = 0.5
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)  # the VLM side (proposals: the model)
     limit: int | None = None
@@ -204,7 +206,7 @@ class SelfTrainConfig:
     seen: str  # the training config of the seen-only network (trained first if its model.pt is missing)
     output: str
     rounds: int = 1
-    rule: str = "prior"
+    rule: str = RULES[0]
     quantile: float = 0.5
     retrain: dict = field(default_factory=dict)  # TrainConfig fields for the retraining (e.g. iterations)
     segmenter: dict = field(default_factory=dict)  # SegmenterConfig fields for pseudo-labelling and evaluation
