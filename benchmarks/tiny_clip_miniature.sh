@@ -22,8 +22,10 @@ vlm() {  # no training on the world: the VLM alone, masked crops vs one dense pa
 split() {  # NAME UNSEEN
   local name=$1 U=$2 mf=runs/toy-$1/model.pt pp=runs/toy-$1-per-pixel/model.pt prompt=runs/toy-$1-coop.pt
   local ref=runs/toy-$1-coop-reference.pt
-  [ -f $mf ] || zsseg train --config configs/toy_$name.json --quiet
-  [ -f $pp ] || zsseg train --config configs/toy_${name}_per_pixel.json --quiet
+  # always called: a run resumes from its last.pt (an interrupted run's model.pt is a checkpoint,
+  # not the final network) and returns at once when it is complete
+  zsseg train --config configs/toy_$name.json --quiet
+  zsseg train --config configs/toy_${name}_per_pixel.json --quiet
   [ -f $prompt ] || zsseg learn-prompts --dataset generic --root $W --unseen "$U" --model $CLIP --short-side 96 --out $prompt
   [ -f $ref ] || zsseg learn-prompts --dataset generic --root $W --unseen "$U" --model $CLIP --short-side 96 \
     --recipe reference --iterations 300 --out $ref

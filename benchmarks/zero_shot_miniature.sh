@@ -14,8 +14,10 @@ split() {
   local name=$1 unseen=$4 coop=$5
   local V=(--dataset "$2" --root "$3" --split val --unseen "$4" --crop window --ensemble-weight 0.8 --synonyms max)
   local mf=runs/$name-small/model.pt pp=runs/$name-per-pixel-small/model.pt prompt=runs/coop-$name-conse.pt
-  [ -f "$mf" ] || zsseg train --config "configs/${name}_small.json"
-  [ -f "$pp" ] || zsseg train --config "configs/${name}_per_pixel_small.json"
+  # always called: a run resumes from its last.pt and returns at once when complete (a model.pt
+  # alone may be an interrupted run's checkpoint)
+  zsseg train --config "configs/${name}_small.json"
+  zsseg train --config "configs/${name}_per_pixel_small.json"
   run "$name-graph"      "${V[@]}" --proposals graph
   run "$name-maskformer" "${V[@]}" --proposals maskformer --proposals-model "$mf"
   run "$name-per-pixel"  "${V[@]}" --per-pixel-model "$pp"
