@@ -271,10 +271,8 @@ class Segmenter:
         watch = Stopwatch(device)
         with watch("proposals"):
             props = [
-                p if len(p) else WholeImageProposal()(im.work)
-                for p, im in zip(self.proposals.propose_batch([im.work for im in prepared]), prepared)
+                replace(p, masks=p.masks.to(device)) for p in proposals_of(self.proposals, [im.work for im in prepared])
             ]
-            props = [replace(p, masks=p.masks.to(device)) for p in props]
         pixels = [torch.from_numpy(np.array(im.work)).permute(2, 0, 1).to(device) for im in prepared]
         with self._autocast():
             embedded = self.classifier.embed_batch(pixels, [p.masks for p in props], watch)
@@ -383,11 +381,13 @@ def prepare_image(image: ImageInput, short_side: int, max_pixels: int) -> tuple[
     return PreparedImage(work, rgb.shape[:2], time.perf_counter() - start), rgb
 
 
+def proposals_of(generator: ProposalGenerator, works: list[np.ndarray]) -> list[Proposals]:
+    """Stage 1 for images at working resolution; an image that yields no proposal (a blank one)
+    gets one whole-image mask."""
+    return [p if len(p) else WholeImageProposal()(w) for p, w in zip(generator.propose_batch(works), works)]
+
+
 def propose(generator: ProposalGenerator, rgb: np.ndarray, short_side: int) -> tuple[np.ndarray, Proposals]:
-    """Stage 1 at the working resolution: (resized image, proposals); a blank image that yields
-    no proposal gets one whole-image mask."""
+    """Stage 1 at the working resolution: (resized image, its proposals)."""
     work = resize_short_side(rgb, short_side)
-    props = generator(work)
-    if len(props) == 0:
-        props = WholeImageProposal()(work)
-    return work, props
+    return work, proposals_of(generator, [work])[0]
