@@ -10,6 +10,7 @@ Images are decoded and resized ahead on loader workers (``workers``) and go thro
 ``image_batch`` at a time (``Segmenter.encode_batch``), grouped by working size: each batch holds
 images of one size, waiting for at most ``SIZE_BUFFER`` batches' worth of images, so grouping
 changes no label.
+
 Each process appends one line per image to its own log (``OUT/.manifest/``); when all are done,
 rank 0 merges them into ``OUT/manifest.jsonl`` (one line per input: outputs, classes present,
 seconds, or the one-line error) and ``OUT/class_stats.json`` (pixels and images per class).
