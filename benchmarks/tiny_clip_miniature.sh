@@ -11,7 +11,7 @@ W=runs/toyworld
 CLIP=toyworld/tiny-clip
 [ -d $W/val ] || python -m toyworld --out $W --train 600 --val 100
 V=(--dataset generic --root $W --split val --model $CLIP --short-side 96)
-run() { name=$1; shift; echo "== $name"; zsseg eval "${V[@]}" "$@" --out "results/tiny-$name" --quiet; }
+run() { local name=$1; shift; echo "== $name"; zsseg eval "${V[@]}" "$@" --out "results/tiny-$name" --quiet; }
 
 vlm() {  # no training on the world: the VLM alone, masked crops vs one dense pass
   run crops-graph   --proposals graph

@@ -5,7 +5,7 @@
 # Usage: benchmarks/zero_shot_miniature.sh [voc15|camvid8]...   (default: both)
 set -euo pipefail
 D=${SHARED:-../shared}/data
-run() { name=$1; shift; echo "== $name"; zsseg eval "$@" --out "results/zs-$name" --quiet; }
+run() { local name=$1; shift; echo "== $name"; zsseg eval "$@" --out "results/zs-$name" --quiet; }
 
 # split NAME DATASET ROOT UNSEEN COOP(yes|no)
 split() {
