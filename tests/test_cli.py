@@ -132,6 +132,15 @@ def test_negative_short_side_is_refused(fake_model, image_file, tmp_path, capsys
     assert code == 2 and "short-side must be >= 8 pixels, got -5" in err and err.count("\n") == 1
 
 
+def test_bad_image_batch_and_dtype_are_refused(fake_model, image_file, tmp_path, capsys):
+    code, err = run(capsys, "segment", image_file, "--classes", "red", "--out", tmp_path / "o", "--image-batch", "0")
+    assert code == 2 and "--image-batch must be >= 1, got 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):  # argparse: not one of fp32, bf16
+        cli.main(["segment", str(image_file), "--classes", "red", "--dtype", "fp16"])
+    assert "invalid choice: 'fp16'" in capsys.readouterr().err
+
+
 def test_bench_out_folder_is_refused_before_running(fake_model, image_file, tmp_path, capsys):
     folder = tmp_path / "results"
     folder.mkdir()

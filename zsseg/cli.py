@@ -188,6 +188,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from .collection import segment_collection
     from .distributed import init_from_env, shutdown
 
+    if args.image_batch is not None and args.image_batch < 1:  # before the model loads
+        raise ZsegError(f"--image-batch must be >= 1, got {args.image_batch}")
     vocab = _vocabulary_from_args(args)
     inputs = expand_inputs(args.inputs)
     config = segmenter_config(args)
