@@ -267,3 +267,10 @@ def test_a_batch_that_does_not_fit_is_redone_image_by_image(segmenter, images, t
         segmenter, images, Vocabulary.from_names("red, green, blue"), tmp_path / "out", image_batch=4, progress=False
     )
     assert (result.written, result.failed) == (5, 1)
+
+
+def test_default_workers():
+    from zsseg.collection import default_workers
+
+    assert default_workers(1) == default_workers(15) == 0
+    assert 1 <= default_workers(16) <= 8 and default_workers(10**6) <= 8

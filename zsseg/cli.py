@@ -415,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="processes decoding and resizing images ahead of the model (default: 0, in this one)",
+        default=None,
+        help="processes decoding and resizing images ahead of the model (default: none for fewer than 16 "
+        "images, else half the CPU cores, at most 8)",
     )
     p.add_argument(
         "--image-batch",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -95,14 +96,14 @@ def segment_collection(
     *,
     overlay: bool = True,
     resume: bool = True,
-    workers: int = 0,
+    workers: int | None = None,
     image_batch: int | None = None,
     manifest: bool = True,
     progress: bool = True,
 ) -> CollectionResult:
     """Segment this process's share of ``inputs`` into ``out`` (see the module docstring).
-    ``image_batch`` None: ``CUDA_IMAGE_BATCH`` on a GPU, 1 on a CPU. ``manifest=False`` (one
-    image) writes the image's outputs alone."""
+    ``workers`` None: ``default_workers``; ``image_batch`` None: ``CUDA_IMAGE_BATCH`` on a GPU, 1
+    on a CPU. ``manifest=False`` (one image) writes the image's outputs alone."""
     if image_batch is None:
         image_batch = CUDA_IMAGE_BATCH if segmenter.backend.device.type == "cuda" else 1
     if image_batch < 1:
@@ -128,6 +129,7 @@ def segment_collection(
             total=len(todo), desc=f"segment (rank {rank})" if world > 1 else "segment", unit="img", disable=not progress
         )
         loader = _Prepare(todo, segmenter.short_side, segmenter.config.max_pixels, overlay)
+        workers = default_workers(len(todo)) if workers is None else workers
         for batch in _batches(_prepared(loader, workers), image_batch):
             for item, state in zip(batch, _encoded(segmenter, batch)):
                 files = outputs_of(out, item.path, overlay)
@@ -147,6 +149,15 @@ def segment_collection(
     if rank == 0 and manifest:
         merge_manifest(out, inputs)
     return result
+
+
+def default_workers(images: int) -> int:
+    """Loader processes when none are asked for: none for a handful of images (starting a process
+    costs more than it saves), else half the CPU cores, at most 8. Measured on 2 cores: 1 worker
+    takes the default from 3.06 to 3.49 images/s (docs/speed.md)."""
+    if images < 16:
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 def _encoded(segmenter: Segmenter, batch: list[_Item]) -> list[ImageState | str]:
