@@ -153,8 +153,8 @@ def segment_collection(
 
 def default_workers(images: int) -> int:
     """Loader processes when none are asked for: none for a handful of images (starting a process
-    costs more than it saves), else half the CPU cores, at most 8. Measured on 2 cores: 1 worker
-    takes the default from 3.06 to 3.49 images/s (docs/speed.md)."""
+    costs more than it saves), else half the CPU cores, at most 8. Measured on 2 cores: one
+    worker is worth 3-14 % (docs/speed.md)."""
     if images < 16:
         return 0
     return max(1, min(8, (os.cpu_count() or 2) // 2))
