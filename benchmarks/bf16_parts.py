@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zsseg.inputs import expand_inputs  # noqa: E402
-from zsseg.segmenter import Segmenter, SegmenterConfig  # noqa: E402
-from zsseg.vocabulary import read_class_file, resolve_vocabulary  # noqa: E402
+from collection_throughput import config_of, images_of, vocabulary_of  # noqa: E402  (this folder's)
+
+from zsseg.segmenter import Segmenter  # noqa: E402
 
 
 def in_bf16(method):
@@ -36,7 +36,7 @@ def in_bf16(method):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+")
-    p.add_argument("--vocab", default="voc21")
+    p.add_argument("--vocab", default="voc21", help="a shipped vocabulary's name, a class file or 'a, b, c'")
     p.add_argument("--limit", type=int, default=20, help="the first N images of each input")
     p.add_argument("--model", default=None)
     p.add_argument("--proposals-model", default=None)
@@ -44,11 +44,10 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
-    images = [path for given in args.inputs for path in expand_inputs([given])[: args.limit]]
-    vocab = read_class_file(args.vocab) if Path(args.vocab).is_file() else resolve_vocabulary(f"vocab:{args.vocab}")
-    given = dict(model=args.model, proposals_model=args.proposals_model, short_side=args.short_side)
+    images = images_of(args.inputs, args.limit)
+    vocab = vocabulary_of(args.vocab)
     seg = Segmenter.from_config(
-        SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=args.device)
+        config_of(args.device, model=args.model, proposals_model=args.proposals_model, short_side=args.short_side)
     )
     reference = [seg(path, vocab).labels for path in images]
     rows = {}

@@ -37,7 +37,24 @@ from zsseg.bench import bench_segmenter  # noqa: E402
 from zsseg.collection import segment_collection  # noqa: E402
 from zsseg.inputs import expand_inputs  # noqa: E402
 from zsseg.segmenter import SegmenterConfig  # noqa: E402
-from zsseg.vocabulary import read_class_file, resolve_vocabulary  # noqa: E402
+from zsseg.vocabulary import Vocabulary, read_class_file, resolve_vocabulary  # noqa: E402
+
+
+def images_of(inputs: list[str], limit: int) -> list[Path]:
+    """The first ``limit`` images of each input (a file, folder or glob)."""
+    return [path for given in inputs for path in expand_inputs([given])[:limit]]
+
+
+def vocabulary_of(spec: str) -> Vocabulary:
+    """A class file, "a, b, c", or a shipped vocabulary's name."""
+    if Path(spec).is_file():
+        return read_class_file(spec)
+    return resolve_vocabulary(spec if "," in spec else f"vocab:{spec}")
+
+
+def config_of(device: str = "cpu", **given) -> SegmenterConfig:
+    """A SegmenterConfig of the options given (None: the default)."""
+    return SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=device)
 
 
 def run(segmenter, images, vocab, out: Path, image_batch: int, workers: int) -> float:
@@ -76,19 +93,16 @@ def main() -> None:
     p.add_argument("--out", default=None)
     args = p.parse_args()
 
-    images = [path for given in args.inputs for path in expand_inputs([given])[: args.limit]]
-    if Path(args.vocab).is_file():
-        vocab = read_class_file(args.vocab)
-    else:
-        vocab = resolve_vocabulary(args.vocab if "," in args.vocab else f"vocab:{args.vocab}")
-    given = dict(
+    images = images_of(args.inputs, args.limit)
+    vocab = vocabulary_of(args.vocab)
+    base = config_of(
+        args.device,
         model=args.model,
         proposals=args.proposals,
         proposals_model=args.proposals_model,
         short_side=args.short_side,
         batch_size=args.batch_size,
     )
-    base = SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=args.device)
     dtypes = args.dtype.split(",")
     batches = [int(b) for b in args.image_batch.split(",")]
     settings = [("fp32", 1)] + [(d, b) for d in dtypes for b in batches if (d, b) != ("fp32", 1)]

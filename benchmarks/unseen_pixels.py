@@ -20,8 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from collection_throughput import config_of  # noqa: E402  (this folder's)
+
 from zsseg.datasets import SegmentationDataset, get_spec  # noqa: E402
-from zsseg.segmenter import Segmenter, SegmenterConfig  # noqa: E402
+from zsseg.segmenter import Segmenter  # noqa: E402
 
 
 def main() -> None:
@@ -39,8 +41,9 @@ def main() -> None:
     names = data.vocabulary.names
     unseen = [u.strip() for u in args.unseen.split(",")]
     counted = [c.strip() for c in args.classes.split(",")] if args.classes else unseen
-    given = dict(model=args.model, proposals_model=args.proposals_model, short_side=args.short_side)
-    seg = Segmenter.from_config(SegmenterConfig(**{k: v for k, v in given.items() if v is not None}))
+    seg = Segmenter.from_config(
+        config_of(model=args.model, proposals_model=args.proposals_model, short_side=args.short_side)
+    )
     shares: collections.Counter = collections.Counter()
     for sample in data.samples[: args.limit]:
         out = seg(sample.image_path, data.vocabulary, unseen=unseen).labels
