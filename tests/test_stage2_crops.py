@@ -136,3 +136,10 @@ def test_identical_masks_share_one_crop():
         image, masks.float()
     )
     assert (n, n_ref) == (4, 6) and valid.all() and torch.equal(emb, ref)
+
+
+def test_same_shape_groups():
+    from zsseg.geometry import same_shape_groups
+
+    assert same_shape_groups([(4, 6, 3), (6, 4, 3), (4, 6, 3), (1, 3, 4, 6)]) == [[0, 2], [1], [3]]
+    assert same_shape_groups([]) == []

@@ -21,7 +21,14 @@ import torch.nn.functional as F
 
 from .backends.base import Backend
 from .errors import ZsegError
-from .geometry import box_pixel_counts, expand_box, identical_masks, mask_boxes, window_boxes
+from .geometry import (
+    box_pixel_counts,
+    expand_box,
+    identical_masks,
+    mask_boxes,
+    same_shape_groups,
+    window_boxes,
+)
 from .timing import Stopwatch
 
 CROP_STYLES = ("masked", "context", "window", "dense", "maskclip")
@@ -166,11 +173,8 @@ class RegionClassifier:
         with watch("crops"):
             pixels = [normalise_and_resize(im, 0, b.pixel_mean, b.pixel_std) for im in images]
         grids: list[torch.Tensor | None] = [None] * len(images)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, p in enumerate(pixels):
-            groups.setdefault(tuple(p.shape), []).append(i)
         with watch("encoder"):
-            for members in groups.values():
+            for members in same_shape_groups([p.shape for p in pixels]):
                 for i, grid in zip(members, b.encode_dense(torch.cat([pixels[i] for i in members]), self.crop.style)):
                     grids[i] = grid  # [h, w, D]
         out = []

@@ -84,6 +84,15 @@ def identical_masks(binary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] |
     return torch.tensor(distinct, dtype=torch.long), torch.tensor([position[j] for j in twin_of], dtype=torch.long)
 
 
+def same_shape_groups(shapes: list[tuple[int, ...]]) -> list[list[int]]:
+    """Indices of the items of each distinct shape, in first-seen order: what may be stacked into one
+    batch (padding to a common size would change a network's outputs)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(i)
+    return list(groups.values())
+
+
 def mask_boxes_inclusive(masks: torch.Tensor) -> torch.Tensor:
     """(x0, y0, x1, y1) with inclusive x1/y1 of binary masks [N, H, W]; zeros for empty masks."""
     if masks.shape[0] == 0:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ..backends.base import Backend
 from ..errors import ZsegError
+from ..geometry import same_shape_groups
 from ..modeling import load_trained
 from ..modeling.common import network_input
 from ..prompts import ClassEmbedder
@@ -68,10 +69,8 @@ class MaskFormerProposals(ProposalGenerator):
         stride-32 padding would change what the decoder's queries attend to, so sizes are not mixed).
         The masks stay on the network's device."""
         out: list[Proposals | None] = [None] * len(images)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, image in enumerate(images):
-            groups.setdefault(image.shape, []).append(i)
-        for (h, w, _), members in groups.items():
+        for members in same_shape_groups([image.shape for image in images]):
+            h, w = images[members[0]].shape[:2]
             x = torch.cat([network_input(images[i], self.device) for i in members])
             pred = self._net.decode(x, all_layers=False)[-1]
             masks = F.interpolate(pred["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)
