@@ -22,7 +22,7 @@ from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
 from .proposals import PROPOSAL_GENERATORS
 from .segmenter import DTYPES, SEEN_RULES, SYNONYM_RULES, Segmenter, SegmenterConfig
-from .training.self_training import RULES
+from .training import RULES
 
 NOT_GIVEN = argparse.SUPPRESS
 

@@ -31,11 +31,8 @@ from ..inputs import read_config
 from ..modeling import load_trained
 from ..segmenter import Segmenter, SegmenterConfig
 from ..vocabulary import Vocabulary
+from . import RULES
 from .train import TrainConfig, train
-
-# quantile by default: measured better than zsseg.baseline's prior rule on VOC 15/5 (hIoU 45.1 vs
-# 31.4) and CamVid 8/3 (6.1 vs 5.7); see docs/training.md. "prior" reproduces the reference.
-RULES = ("quantile", "prior")
 
 
 @dataclass
