@@ -10,9 +10,10 @@ run() { local name=$1; shift; echo "== $name"; zsseg eval "$@" --out "results/zs
 # split NAME DATASET ROOT UNSEEN COOP(yes|no)
 split() {
   # the settings these tables were measured with (before the shipped default changed ConSE's
-  # defaults to dense crops, lambda 1.0 and synonyms mean)
+  # defaults to dense crops, synonyms mean and the arbitrated ensemble; seen classes by name only)
   local name=$1 unseen=$4 coop=$5
-  local V=(--dataset "$2" --root "$3" --split val --unseen "$4" --crop window --ensemble-weight 0.8 --synonyms max)
+  local V=(--dataset "$2" --root "$3" --split val --unseen "$4" --crop window --ensemble-weight 0.8 --synonyms max
+    --ensemble reference --seen named)
   local mf=runs/$name-small/model.pt pp=runs/$name-per-pixel-small/model.pt prompt=runs/coop-$name-conse.pt
   # always called: a run resumes from its last.pt and returns at once when complete (a model.pt
   # alone may be an interrupted run's checkpoint)

@@ -33,9 +33,9 @@ def test_naive_path_hands_generators_the_vocabulary(colour_backend, two_colour_i
     seen = []
 
     class Recording(GraphProposals):  # generators with class scores (maskformer) need the Vocabulary
-        def score(self, proposals, vocabulary):
+        def score(self, proposals, vocabulary, rule):
             seen.append(vocabulary)
-            return super().score(proposals, vocabulary)
+            return super().score(proposals, vocabulary, rule)
 
     seg = Segmenter(colour_backend, Recording(), SegmenterConfig(), TextEmbeddingCache(None))
     vocab = Vocabulary.from_names("red, green")

@@ -1,27 +1,64 @@
 import pytest
 import torch
 
-from zsseg.ensemble import class_probabilities, ensemble, fill_uncovered, semantic_map
+from zsseg.ensemble import combine, fill_uncovered, semantic_map
+from zsseg.proposals import ClassScores
+from zsseg.text import ClassReading, ClassTexts
+
+
+def scores(p_q, objectness, seen):
+    readings = [ClassReading(f"c{i}", "k" if s else None, 0 if s else None) for i, s in enumerate(seen)]
+    return ClassScores(torch.tensor(p_q), torch.tensor(objectness), readings)
 
 
 def test_geometric_ensemble_by_hand():
     p_clip = torch.tensor([[0.6, 0.3, 0.1]])
-    p_q = torch.tensor([[0.2, 0.5, 0.3]])
-    seen = torch.tensor([True, False, True])
+    valid = torch.tensor([True])
+    p_q = [[0.2, 0.5, 0.3]]
     lam = 0.8
-    out = ensemble(p_clip, p_q, seen, lam)
+    out, keep = combine(p_clip, valid, scores(p_q, [1.0], [True, False, True]), lam)
     expected = [0.2**0.8 * 0.6**0.2, 0.5**0.2 * 0.3**0.8, 0.3**0.8 * 0.1**0.2]
+    assert torch.allclose(out[0], torch.tensor(expected), atol=1e-6) and keep.all()
+    assert torch.equal(combine(p_clip, valid)[0], p_clip)
+    # every class unseen (cross-dataset setting)
+    out, _ = combine(p_clip, valid, scores(p_q, [1.0], [False] * 3), lam)
+    assert torch.allclose(out[0, 0], torch.tensor(0.2**0.2 * 0.6**0.8))
+    # the unseen classes' own weight
+    out, _ = combine(p_clip, valid, scores(p_q, [1.0], [False] * 3), lam, unseen_weight=0.1)
+    assert torch.allclose(out[0, 0], torch.tensor(0.2**0.1 * 0.6**0.9))
+
+
+def test_arbitrated_ensemble_by_hand():
+    """Seen: o * p^l * P_vlm(seen)^(1-l); unseen: o * p^u * p_vlm^(1-u); p = p_q / o."""
+    p_clip = torch.tensor([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
+    p_q = [[0.2, 0.5, 0.3], [0.002, 0.005, 0.003]]  # the second query: 99 % "no object"
+    s = scores(p_q, [1.0, 0.01], [True, False, True])
+    out, _ = combine(p_clip, torch.tensor([True, True]), s, 0.4, 0.1, "arbitrated")
+    expected = [0.2**0.4 * 0.7**0.6, 0.5**0.1 * 0.3**0.9, 0.3**0.4 * 0.7**0.6]
     assert torch.allclose(out[0], torch.tensor(expected), atol=1e-6)
-    assert torch.equal(ensemble(p_clip, None, seen, lam), p_clip)
-    # no seen list: every class is unseen (cross-dataset setting)
-    assert torch.allclose(ensemble(p_clip, p_q, None, lam)[0, 0], torch.tensor(0.2**0.2 * 0.6**0.8))
+    assert torch.allclose(out[1], 0.01 * torch.tensor(expected), atol=1e-6)  # a no-object query weighs nothing
+    # under the reference rule the unseen class keeps 0.005^0.1 of the no-object query: 59 % of its full weight
+    ref, _ = combine(p_clip, torch.tensor([True, True]), s, 0.8, 0.1, "reference")
+    assert ref[1, 1] / ref[0, 1] > 0.5
+    # the VLM does not reorder seen classes: their ratio is the network's
+    assert torch.allclose(out[0, 0] / out[0, 2], torch.tensor((0.2 / 0.3) ** 0.4))
+    # every class seen: the network alone
+    all_seen, _ = combine(
+        p_clip, torch.tensor([True, True]), scores(p_q, [1.0, 0.01], [True] * 3), 0.4, 0.1, "arbitrated"
+    )
+    assert torch.allclose(all_seen[0], torch.tensor(p_q[0]) ** 0.4)
+    # a proposal without a crop: the VLM has no opinion (uniform)
+    out, _ = combine(p_clip[:1], torch.tensor([True, False]), s, 0.4, 0.1, "arbitrated")
+    third = torch.tensor(1 / 3)
+    neutral = [0.2**0.4 * (2 * third) ** 0.6, 0.5**0.1 * third**0.9, 0.3**0.4 * (2 * third) ** 0.6]
+    assert torch.allclose(out[1], 0.01 * torch.tensor(neutral), atol=1e-6)
 
 
 def test_class_probabilities_max_over_synonyms(colour_backend):
     img = torch.nn.functional.normalize(torch.tensor([[1.0, -1.0, -1.0]]), dim=-1)  # red
     text = colour_backend.encode_texts(["blue", "green", "red"])
     groups = torch.tensor([0, 1, 1])  # class 0 = blue; class 1 = green or red
-    p = class_probabilities(colour_backend, img, text, groups, 2)
+    p = ClassTexts(text, groups, 2).probabilities(colour_backend, img)
     assert p.shape == (1, 2) and p[0, 1] > 0.99
     assert torch.allclose(p.sum(1), torch.ones(1))
 

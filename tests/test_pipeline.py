@@ -8,6 +8,7 @@ import torch
 
 from zsseg import Segmenter, SegmenterConfig, ZsegError
 from zsseg.proposals import ClassScores, GraphProposals, ProposalGenerator, Proposals
+from zsseg.text import SeenRule, read_classes
 from zsseg.text_cache import TextEmbeddingCache
 from zsseg.vocabulary import resolve_vocabulary
 
@@ -58,8 +59,9 @@ class FixedProposals(ProposalGenerator):
         m[1, :, image.shape[1] // 2 :] = 1
         return Proposals(m)
 
-    def score(self, proposals, vocabulary):
-        return ClassScores(self.p_q, torch.ones(len(vocabulary), dtype=torch.bool))
+    def score(self, proposals, vocabulary, rule=SeenRule()):
+        readings = read_classes(vocabulary, [[n] for n in vocabulary.names], rule=rule)  # knows every class
+        return ClassScores(self.p_q, torch.ones(len(self.p_q)), readings)
 
 
 def test_ensemble_with_proposal_class_probs(colour_backend, two_colour_image):
@@ -159,12 +161,12 @@ def test_synonyms_mean_scores_one_embedding_per_class(colour_backend, two_colour
     as the trained network sees it); "max": one row per name, the best one scores."""
     vocab = ["red; warm", "blue; cold; sky"]
     mean = make(colour_backend, synonyms="mean")
-    emb, groups = mean.text_embeddings(resolve_vocabulary(vocab))
+    texts = mean.texts(resolve_vocabulary(vocab))
     names = mean.prompts.embed(["red", "warm"])
-    assert groups.tolist() == [0, 1] and torch.allclose(
-        emb[0], torch.nn.functional.normalize(names.mean(0), dim=0), atol=1e-6
+    assert texts.groups.tolist() == [0, 1] and torch.allclose(
+        texts.embeddings[0], torch.nn.functional.normalize(names.mean(0), dim=0), atol=1e-6
     )
-    assert make(colour_backend, synonyms="max").text_embeddings(resolve_vocabulary(vocab))[1].tolist() == [
+    assert make(colour_backend, synonyms="max").texts(resolve_vocabulary(vocab)).groups.tolist() == [
         0,
         0,
         1,

@@ -56,7 +56,7 @@ def test_preset_config_and_overrides():
     assert (s.ensemble_weight, s.mask_threshold, s.templates, s.short_side, s.seen) == (0.5, 0.4, "vild", 512, "none")
     assert (s.model, s.proposals_model) == ("conse", "mine.pt")  # flags given win over the preset
     voc = preset_config("zsseg-zs-voc15", "VOC", {"templates": "vild"})
-    assert voc.unseen == ["pottedplant", "sheep", "sofa", "train", "tvmonitor"] and voc.segmenter.seen == "matched"
+    assert voc.unseen == ["pottedplant", "sheep", "sofa", "train", "tvmonitor"] and voc.segmenter.seen == "named"
     with pytest.raises(ZsegError, match="uses a learned prompt, as the reference does"):
         preset_config("zsseg-zs-voc15", "VOC")
     with pytest.raises(ZsegError, match="unknown preset 'nope'; choose one of zsseg-cross-ade150"):

@@ -53,6 +53,9 @@ def test_segment_round_trip(client, two_colour_image):
     overlay = Image.open(io.BytesIO(base64.b64decode(body["overlay_png"])))
     assert overlay.size == (64, 48)
     assert body["timings_s"]["total"] > 0
+    # class-agnostic proposals: every class is the VLM's
+    assert {c["scored_as"] for c in body["classes"]} == {"vision-language model only"}
+    assert all(c["known_class"] is None for c in body["classes"])
 
 
 def test_jpeg_and_vocabulary(client, two_colour_image):

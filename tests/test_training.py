@@ -249,8 +249,8 @@ def test_training_and_inference_embed_a_class_alike(tmp_path, blocks_root, monke
     """The network is trained on each class's mean over its prompt names; inference must feed the same
     (VOC's "pottedplant" is prompted as "potted plant" / "house plant", never as the display name)."""
     from zsseg.datasets import get_spec
-    from zsseg.prompts import ClassEmbedder
     from zsseg.proposals import build_proposals
+    from zsseg.text import ClassEmbedder
     from zsseg.vocabulary import shipped_vocabulary
 
     config = write_config(tmp_path, blocks_root, iterations=1)
@@ -262,7 +262,11 @@ def test_training_and_inference_embed_a_class_alike(tmp_path, blocks_root, monke
         ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts)
     )
     gen.score(gen(np.zeros((64, 64, 3), np.uint8)), vocab)
-    assert calls == [list(vocab.prompts)] and ("potted plant", "house plant") in calls[0]
+    trained = [tuple(p) for p in torch.load(tmp_path / "run" / "model.pt", weights_only=False)["prompts"]]
+    assert calls == [list(vocab.prompts), trained] and ("potted plant", "house plant") in trained
+    readings, text = gen.read(vocab)
+    assert all(r.by == "name" for r in readings)  # every class is scored against its training embedding
+    assert torch.allclose(text, real(gen._embedder, trained)[[r.known_index for r in readings]])
 
 
 def test_two_datasets_merge_into_one_class_list(tmp_path, blocks_root):
@@ -331,8 +335,8 @@ def test_train_on_two_datasets_with_a_class_file(tmp_path, blocks_root, monkeypa
 def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_training(tmp_path, blocks_root, monkeypatch):
     """ "television" names the training class tvmonitor (one of its prompt names): it is seen, and the
     network scores it against tvmonitor's training embedding; "kettle" is unseen and embedded as given."""
-    from zsseg.prompts import ClassEmbedder
     from zsseg.proposals import build_proposals
+    from zsseg.text import ClassEmbedder
 
     config = write_config(tmp_path, blocks_root, iterations=1)
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
@@ -341,10 +345,12 @@ def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_trainin
     monkeypatch.setattr(
         ClassEmbedder, "__call__", lambda self, prompts: calls.append(list(prompts)) or real(self, prompts)
     )
-    scores = gen.score(
-        gen(np.zeros((64, 64, 3), np.uint8)), Vocabulary.from_lines(["kettle", "telly: television", "Background"])
-    )
+    vocab = Vocabulary.from_lines(["kettle", "telly: television", "Background"])
+    scores = gen.score(gen(np.zeros((64, 64, 3), np.uint8)), vocab)
     assert scores.seen.tolist() == [False, True, True]
-    assert calls == [
-        [("kettle",), ("tv monitor", "television", "computer monitor"), tuple(shipped_vocabulary("voc21").prompts[0])]
-    ]
+    _, text = gen.read(vocab)
+    expected = real(
+        gen._embedder,
+        [("kettle",), ("tv monitor", "television", "computer monitor"), tuple(shipped_vocabulary("voc21").prompts[0])],
+    )
+    assert torch.allclose(text, expected, atol=1e-6)

@@ -1,6 +1,7 @@
 import pytest
 
 from zsseg import Vocabulary, ZsegError, list_vocabularies, load_vocabulary
+from zsseg.text import read_classes
 
 
 def test_parse_names_and_synonyms():
@@ -58,7 +59,7 @@ def test_class_file(tmp_path):
     assert load_vocabulary(str(f)).prompts == (("cat",), ("dog", "puppy"))
 
 
-def test_match_by_display_name_then_prompt_names():
+def test_read_by_display_name_then_prompt_names():
     known = [["background"], ["person", "pedestrian"], ["sidewalk", "pavement"], ["tree"]]
     vocab = Vocabulary.from_lines(
         [
@@ -70,5 +71,8 @@ def test_match_by_display_name_then_prompt_names():
             "woman: person",  # person is taken by "people" already
         ]
     )
-    assert vocab.match(known) == [0, 2, 1, 3, None, None]
-    assert Vocabulary.from_names("wall-other").match([["wall"]], normalise=lambda n: n.replace("-other", "")) == [0]
+    readings = read_classes(vocab, known)
+    assert [r.known_index for r in readings] == [0, 2, 1, 3, None, None]
+    assert [r.by for r in readings] == ["name"] * 4 + ["vlm"] * 2
+    wall = read_classes(Vocabulary.from_names("wall-other"), [["wall"]], normalise=lambda n: n.replace("-other", ""))
+    assert wall[0].known == "wall"

@@ -131,6 +131,32 @@ def test_street_frame_with_the_default_and_a_shipped_vocabulary(default_server, 
     assert shot.stat().st_size > 10_000
 
 
+def test_the_legend_says_how_each_class_was_scored(default_server, browser):
+    """A user who typed "street" sees that it was read as the network's road; an unknown name is the VLM's."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    image = require_shared("data", "camvid", "val", "images", "0016E5_08049.png")
+    browser.get(default_server + "/")
+    browser.find_element(By.ID, "file").send_keys(str(image))
+    browser.find_element(By.ID, "classes").send_keys("street, sky, house, giraffe")
+    browser.find_element(By.ID, "go").click()
+    wait = WebDriverWait(browser, 120)
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#legend li")))
+    how = {
+        li.find_element(By.CLASS_NAME, "name").text: li.find_element(By.CLASS_NAME, "how").text
+        for li in browser.find_elements(By.CSS_SELECTOR, "#legend li")
+    }
+    assert set(how) == {"street", "sky", "house", "giraffe"}
+    assert how["street"].startswith("network class road (text similarity 0.8")
+    assert how["sky"] == "network class sky (same name)"
+    assert how["house"].startswith("network class building")
+    assert how["giraffe"] == "vision-language model only"
+    giraffe = [li for li in browser.find_elements(By.CSS_SELECTOR, "#legend li") if "giraffe" in li.text][0]
+    assert giraffe.get_attribute("class") == "absent"  # listed, with 0 % of the pixels
+
+
 def test_errors_are_shown_to_the_person(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

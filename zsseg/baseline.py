@@ -18,8 +18,8 @@ from .errors import ZsegError
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
 from .modeling import load_trained
 from .modeling.common import network_input
-from .prompts import ClassEmbedder
 from .segmenter import Segmentation
+from .text import ClassEmbedder
 from .timing import Stopwatch
 from .vocabulary import Vocabulary, resolve_vocabulary
 

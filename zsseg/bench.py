@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from .classification import RegionClassifier
-from .ensemble import class_probabilities, fill_uncovered
+from .ensemble import fill_uncovered
 from .errors import ZsegError
 from .image_io import load_image
 from .prompts import TemplatePrompts
 from .proposals import build_proposals
 from .segmenter import Segmenter, SegmenterConfig, propose
+from .text import class_texts
 from .text_cache import TextEmbeddingCache
 from .timing import Stopwatch
 from .vocabulary import Vocabulary
@@ -104,15 +105,14 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     with watch("proposals"):
         work, props = propose(segmenter.proposals, rgb, segmenter.short_side)
     with watch("text"):
-        names, groups = vocab.flat_prompts()
-        text = segmenter.prompts.encode(names).to(b.device)
+        texts = class_texts(segmenter.prompts, vocab.prompts, segmenter.config.synonyms, b.device, fresh=True)
     image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(b.device)
     one_at_a_time = RegionClassifier(b, dataclasses.replace(segmenter.crop, batch_size=1, reuse_identical=False))
     emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), watch)
     with watch("ensemble_and_map"):
-        p_vlm = class_probabilities(b, emb, text, torch.tensor(groups, device=text.device), len(vocab)).cpu()
+        p_vlm = texts.probabilities(b, emb).cpu()
         # + the proposal network's own scores, if any
-        probs, keep = segmenter.ensemble(p_vlm, valid.cpu(), props, vocab)
+        probs, keep = segmenter.ensemble(p_vlm, valid.cpu(), segmenter.class_scores(props, vocab))
         masks = fill_uncovered(props.masks.cpu()[keep].float())
         scores_map = torch.einsum("qc,qhw->chw", probs, masks)
         scores_map = F.interpolate(scores_map[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]

@@ -17,11 +17,13 @@ from .backends import ClipBackend, ConseBackend
 from .classification import CROP_STYLES
 from .collection import CUDA_IMAGE_BATCH
 from .distributed import local_device
+from .ensemble import ENSEMBLES
 from .errors import ZsegError
 from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
 from .proposals import PROPOSAL_GENERATORS
-from .segmenter import DTYPES, SEEN_RULES, SYNONYM_RULES, Segmenter, SegmenterConfig
+from .segmenter import DTYPES, Segmenter, SegmenterConfig
+from .text import SEEN_RULES, SYNONYM_RULES
 from .training import RULES
 
 NOT_GIVEN = argparse.SUPPRESS
@@ -34,7 +36,7 @@ def _default(cls: type, name: str) -> str:
     return "the backend's own" if value is None else str(value)
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (defaults: zsseg.SegmenterConfig)")
     d = lambda name: _default(SegmenterConfig, name)  # noqa: E731
     g.add_argument(
@@ -100,11 +102,34 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         ),
     )
     g.add_argument(
+        "--ensemble",
+        default=NOT_GIVEN,
+        choices=ENSEMBLES,
+        help="how the proposal network's class scores and the VLM's combine: reference (zsseg.baseline's) or "
+        "arbitrated (the network names its classes, the VLM arbitrates between them and unseen ones) "
+        f"(default: the backend's: clip {ClipBackend.default_ensemble}, conse {ConseBackend.default_ensemble})",
+    )
+    g.add_argument(
+        "--unseen-weight",
+        type=float,
+        default=NOT_GIVEN,
+        help="the proposal network's exponent for unseen classes (default: the backend's: clip 1 - lambda, "
+        f"conse {ConseBackend.default_unseen_weight})",
+    )
+    g.add_argument(
+        "--match-threshold",
+        type=float,
+        default=NOT_GIVEN,
+        help="text similarity from which a class not named like a network class answers for it (default: the "
+        f"network's text model's: conse {ConseBackend.default_match_threshold}, clip by name only)",
+    )
+    g.add_argument(
         "--seen",
         default=NOT_GIVEN,
         choices=SEEN_RULES,
-        help=f"which classes the ensemble treats as seen: matched (named like the proposal network's training classes) "
-        f"or none (every class unseen, the reference's cross-dataset rule) (default: {d('seen')})",
+        help="which classes the ensemble treats as seen: similar (named like a class the proposal network was trained "
+        "on, or close to one in text similarity), named (named like one: the reference's rule) or none (every class "
+        f"unseen, the reference's cross-dataset rule) (default: {d('seen')})",
     )
     g.add_argument(
         "--synonyms",
@@ -427,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: 1 on a CPU, {CUDA_IMAGE_BATCH} on a GPU)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
-    _add_model_options(p)
+    add_model_options(p)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("eval", help="mean IoU on a benchmark (official layouts or ROOT/SPLIT/{images,labels})")
@@ -461,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--quiet", action="store_true")
-    _add_model_options(p)
+    add_model_options(p)
     p.set_defaults(func=cmd_eval)
 
     from .server import ServerLimits
@@ -493,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=NOT_GIVEN,
         help=f"requests admitted at once; more get 503 + Retry-After (default: {ServerLimits.max_queue})",
     )
-    _add_model_options(p)
+    add_model_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="per-stage timings, images/s, memory; optionally against the naive path")
@@ -515,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--out", default=None, help="write the JSON here too")
-    _add_model_options(p)
+    add_model_options(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("train", help="train the stage-1 proposal network on seen classes (docs/training.md)")
@@ -546,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="first N training images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="where to write the learned prompt (.pt)")
-    _add_model_options(p)
+    add_model_options(p)
     p.set_defaults(func=cmd_learn_prompts)
 
     p = sub.add_parser(
@@ -571,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, help="the pseudo-labelled set (OUT/SPLIT/images|labels) and OUT/pseudo_labels.json"
     )
     p.add_argument("--quiet", action="store_true")
-    _add_model_options(p)
+    add_model_options(p)
     p.set_defaults(func=cmd_pseudo_label)
 
     p = sub.add_parser(

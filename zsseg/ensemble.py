@@ -6,59 +6,57 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .backends.base import Backend
+from .proposals.base import ClassScores
 
-
-def class_probabilities(
-    backend: Backend, image_emb: torch.Tensor, text_emb: torch.Tensor, groups: torch.Tensor, n_classes: int
-) -> torch.Tensor:
-    """Softmax over classes of the backend's logits; a class's logit is the max over its synonyms.
-
-    image_emb [Q, D], text_emb [S, D] (one row per prompt name), groups [S] -> class index.
-    """
-    if len(image_emb) == 0:
-        return text_emb.new_zeros(0, n_classes)
-    logits = backend.class_logits(image_emb.to(text_emb.device), text_emb)  # [Q, S]
-    per_class = logits.new_full((logits.shape[0], n_classes), float("-inf"))
-    per_class = per_class.scatter_reduce(1, groups.expand(logits.shape[0], -1), logits, reduce="amax")
-    return per_class.softmax(dim=-1)
-
-
-def ensemble(p_clip: torch.Tensor, p_q: torch.Tensor | None, seen: torch.Tensor | None, weight: float) -> torch.Tensor:
-    """zsseg.baseline's geometric ensemble of the proposal network's and the VLM's probabilities.
-
-    seen classes: p_q^w * p_clip^(1-w); unseen classes: p_q^(1-w) * p_clip^w. Without p_q: p_clip.
-    ``seen`` is a bool [C]; None means every class is unseen (the cross-dataset setting).
-    """
-    if p_q is None:
-        return p_clip
-    if seen is None:
-        seen = torch.zeros(p_clip.shape[1], dtype=torch.bool, device=p_clip.device)
-    s = seen.to(p_clip.device)[None, :].to(p_clip.dtype)
-    seen_part = p_q.pow(weight) * p_clip.pow(1 - weight)
-    unseen_part = p_q.pow(1 - weight) * p_clip.pow(weight)
-    return s * seen_part + (1 - s) * unseen_part
+# How the proposal network's class scores and the VLM's are combined (docs/design.md, "Ensemble").
+ENSEMBLES = ("reference", "arbitrated")
 
 
 def combine(
     p_vlm: torch.Tensor,
     valid: torch.Tensor,
-    p_q: torch.Tensor | None = None,
-    seen: torch.Tensor | None = None,
-    weight: float = 0.8,
+    scores: ClassScores | None = None,
+    seen_weight: float = 0.8,
+    unseen_weight: float | None = None,
+    rule: str = "reference",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-proposal class probabilities: (probs [K, C], keep [Q] bool = the proposals they belong to).
 
     p_vlm [Q', C]: the VLM's probabilities of the ``valid`` proposals (those with pixels above the
-    crop threshold). Without the generator's own ``p_q`` [Q, C] only the valid proposals count;
-    with it, every proposal does and, like zsseg.baseline, one without a crop keeps p_q alone (its
-    VLM probability is 1), then the geometric ``ensemble``.
+    crop threshold). Without the generator's own ``scores`` only the valid proposals count; with
+    them every proposal does: under ``reference`` one without a crop keeps p_q alone (its VLM
+    probability is 1, as zsseg.baseline), under ``arbitrated`` the VLM has no opinion on it (a
+    uniform p_vlm). With λ = ``seen_weight`` and u = ``unseen_weight`` (None: 1 - λ, the paper's):
+
+    - ``reference`` (zsseg.baseline): seen classes p_q^λ · p_vlm^(1-λ), unseen p_q^u · p_vlm^(1-u),
+      p_q the network's probability with "no object" dropped after the softmax.
+    - ``arbitrated``: the network names its own classes, the VLM arbitrates between them and the
+      rest. Seen c: o · p_c^λ · P_vlm(seen)^(1-λ); unseen c: o · p_c^u · p_vlm(c)^(1-u), where
+      o = P(object), p = p_q / o the network's class distribution given an object, and
+      P_vlm(seen) the VLM's probability of the seen classes together. A query the network calls
+      "no object" weighs nothing for any class (under ``reference`` an unseen class's p_q^u, u
+      small, lifts every such query to a vote for whatever the VLM likes); the VLM cannot reorder
+      the seen classes, which it knows worse than the network (stuff, for an ImageNet classifier),
+      but it can hand a region to an unseen class; and with every class seen this is the network alone.
     """
-    if p_q is None:
+    if scores is None:
         return p_vlm, valid
-    full = torch.ones(len(valid), p_vlm.shape[1], dtype=p_vlm.dtype, device=p_vlm.device)
+    if rule not in ENSEMBLES:
+        raise ValueError(f"unknown ensemble rule {rule!r}; choose one of {', '.join(ENSEMBLES)}")
+    neutral = 1.0 if rule == "reference" else 1.0 / p_vlm.shape[1]
+    full = torch.full((len(valid), p_vlm.shape[1]), neutral, dtype=p_vlm.dtype, device=p_vlm.device)
     full[valid.to(full.device)] = p_vlm
-    return ensemble(full, p_q.to(full), seen, weight), torch.ones_like(valid)
+    p_q = scores.probs.to(full)
+    u = 1 - seen_weight if unseen_weight is None else unseen_weight
+    seen = scores.seen.to(full.device)[None, :]
+    if rule == "arbitrated":
+        o = scores.objectness.to(full)[:, None]
+        p = (p_q / o.clamp(min=1e-12)).clamp(max=1)
+        seen_mass = (full * seen).sum(1, keepdim=True)
+        out = o * torch.where(seen, p.pow(seen_weight) * seen_mass.pow(1 - seen_weight), p.pow(u) * full.pow(1 - u))
+    else:
+        out = torch.where(seen, p_q.pow(seen_weight) * full.pow(1 - seen_weight), p_q.pow(u) * full.pow(1 - u))
+    return out, torch.ones_like(valid)
 
 
 def fill_uncovered(masks: torch.Tensor) -> torch.Tensor:

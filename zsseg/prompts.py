@@ -1,5 +1,5 @@
-"""Where class-name text embeddings come from: prompt templates or learned (CoOp) context vectors,
-behind one interface (``PromptSource``), and how a trained network embeds a whole class (``ClassEmbedder``)."""
+"""Where the text embeddings of names come from: prompt templates or learned (CoOp) context vectors,
+behind one interface (``PromptSource``). How names become class scores: ``zsseg.text``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backends import Backend, build_backend
+from .backends import Backend
 from .errors import ZsegError
-from .text_cache import TextEmbeddingCache, default_cache_dir, encode_with_templates
+from .text_cache import TextEmbeddingCache, encode_with_templates
 
 # The 80 prompt templates CLIP used for ImageNet zero-shot classification (Radford et al. 2021).
 IMAGENET_TEMPLATES: tuple[str, ...] = (
@@ -254,50 +254,3 @@ def build_prompt_source(
     if templates.startswith(LEARNED_PREFIX):
         return PromptLearner.load(templates[len(LEARNED_PREFIX) :], backend)
     return TemplatePrompts(backend, templates, cache)
-
-
-class ClassEmbedder:
-    """Unit class embeddings as the trained networks see a vocabulary: per class the normalised
-    mean over its prompt names (each averaged over the templates). Training and inference both go
-    through this, so they embed a class the same way."""
-
-    def __init__(
-        self,
-        backend: Backend,
-        templates: str | None = None,
-        cache: TextEmbeddingCache | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        self.prompts = TemplatePrompts(
-            backend,
-            templates or backend.default_templates,
-            cache if cache is not None else TextEmbeddingCache(default_cache_dir()),
-        )
-        self.templates = self.prompts.name
-        self.device = device
-
-    @classmethod
-    def from_name(
-        cls,
-        text_model: str,
-        templates: str | None = None,
-        cache: TextEmbeddingCache | None = None,
-        device: str | torch.device = "cpu",
-    ) -> "ClassEmbedder":
-        """Loads the text model by name ("conse", "clip", a CLIP hub id or folder) on the CPU."""
-        cache = cache if cache is not None else TextEmbeddingCache(default_cache_dir())
-        return cls(build_backend(text_model, device="cpu", text_cache=cache), templates, cache, device)
-
-    def __call__(self, prompts: list[tuple[str, ...]] | list[list[str]]) -> torch.Tensor:
-        names = [n for p in prompts for n in p]
-        groups = torch.tensor([i for i, p in enumerate(prompts) for _ in p])
-        return mean_over_names(self.prompts.embed(names), groups, len(prompts)).to(self.device)
-
-
-def mean_over_names(name_emb: torch.Tensor, groups: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """One unit embedding per class [C, D]: the normalised mean of its names' embeddings [S, D]
-    (``groups`` [S]: each name's class)."""
-    total = name_emb.new_zeros(n_classes, name_emb.shape[1]).index_add_(
-        0, groups.to(name_emb.device), F.normalize(name_emb, dim=-1)
-    )
-    return F.normalize(total, dim=-1)

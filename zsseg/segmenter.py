@@ -22,12 +22,13 @@ from PIL import Image
 
 from .backends import Backend, build_backend
 from .classification import CROP_STYLES, CropConfig, RegionClassifier
-from .ensemble import class_probabilities, combine, fill_uncovered, semantic_map
+from .ensemble import ENSEMBLES, combine, fill_uncovered, semantic_map
 from .errors import ZsegError
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
-from .prompts import build_prompt_source, mean_over_names
-from .proposals import ProposalGenerator, Proposals, WholeImageProposal, build_proposals
+from .prompts import build_prompt_source
+from .proposals import ClassScores, ProposalGenerator, Proposals, WholeImageProposal, build_proposals
 from .render import overlay as render_overlay
+from .text import SEEN_RULES, SYNONYM_RULES, ClassReading, ClassTexts, SeenRule, class_texts
 from .text_cache import TextEmbeddingCache, default_cache_dir
 from .timing import Stopwatch
 from .vocabulary import Vocabulary, resolve_vocabulary
@@ -35,11 +36,6 @@ from .vocabulary import Vocabulary, resolve_vocabulary
 # Crops per encoder call on a GPU, where bigger batches keep paying (the CPU default is each
 # backend's measured best; see docs/speed.md).
 GPU_BATCH_SIZE = 64
-# Which classes the ensemble treats as seen: those the proposal generator was trained on (named
-# like its training classes), or none (zsseg.baseline's cross-dataset evaluation).
-SEEN_RULES = ("matched", "none")
-# How a class with several prompt names ("tv monitor; television") is scored by the VLM.
-SYNONYM_RULES = ("max", "mean")
 # Number formats of the image encoder; bf16 is autocast, for GPUs. The proposal network stays fp32:
 # in bf16 it changed 0.2-0.9 % of the labels (worst image 18 %), the encoder < 0.02 % (docs/speed.md).
 DTYPES = ("fp32", "bf16")
@@ -58,6 +54,7 @@ class Segmentation:
     confidence: np.ndarray | None = None  # [H, W] winning class's share of the pixel's total score
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     settings: dict = field(default_factory=dict)
+    readings: list[ClassReading] | None = None  # how each class was scored (None: no generator scores classes)
 
     @property
     def classes(self) -> list[str]:
@@ -90,6 +87,7 @@ class Segmentation:
             "pixel_share": self.pixel_shares(),
             "pixels": self.pixel_counts(),
             "class_scores": {n: float(s) for n, s in zip(self.classes, self.class_scores)},
+            "scored_as": {r.name: r.as_dict() for r in self.readings} if self.readings is not None else None,
             "num_proposals": int(self.masks.shape[0]),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "settings": self.settings,
@@ -108,8 +106,11 @@ class SegmenterConfig:
     crop: str | None = None
     mask_threshold: float = 0.5
     expand_ratio: float = 1.0
-    ensemble_weight: float | None = None  # lambda; None: the backend's (clip 0.8, the paper's; conse 1.0)
-    seen: str = "matched"  # classes the generator knows are seen; "none": every class is unseen (cross-dataset)
+    ensemble: str | None = None  # "reference" (zsseg.baseline's) or "arbitrated"; None: the backend's
+    ensemble_weight: float | None = None  # lambda: p_q's exponent for seen classes; None: the backend's
+    unseen_weight: float | None = None  # p_q's exponent for unseen classes; None: the backend's (1 - lambda if none)
+    seen: str = "similar"  # similar | named | none: which classes may answer for a class the generator knows (seen)
+    match_threshold: float | None = None  # text similarity from which they do; None: the network's text model's
     synonyms: str = "mean"  # a class with several prompt names: the mean of their embeddings, or "max": its best name
     short_side: int | None = None  # working resolution
     background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
@@ -122,7 +123,10 @@ class SegmenterConfig:
         checks = [
             ("mask_threshold", 0 <= self.mask_threshold < 1, "in [0, 1)"),
             ("expand_ratio", self.expand_ratio > 0, "> 0"),
+            ("ensemble", self.ensemble is None or self.ensemble in ENSEMBLES, f"one of {', '.join(ENSEMBLES)}"),
             ("ensemble_weight", self.ensemble_weight is None or 0 <= self.ensemble_weight <= 1, "in [0, 1]"),
+            ("unseen_weight", self.unseen_weight is None or 0 <= self.unseen_weight <= 1, "in [0, 1]"),
+            ("match_threshold", self.match_threshold is None or -1 <= self.match_threshold <= 1, "in [-1, 1]"),
             ("short_side", self.short_side is None or self.short_side >= 8, ">= 8 pixels"),
             ("background_threshold", 0 <= self.background_threshold <= 1, "in [0, 1]"),
             ("batch_size", self.batch_size is None or self.batch_size >= 1, ">= 1"),
@@ -184,7 +188,9 @@ class Segmenter:
         )
         self.classifier = RegionClassifier(backend, self.crop)
         self.short_side = cfg.short_side or backend.default_short_side
+        self.ensemble_rule = cfg.ensemble or backend.default_ensemble
         self.ensemble_weight = backend.default_ensemble_weight if cfg.ensemble_weight is None else cfg.ensemble_weight
+        self.unseen_weight = backend.default_unseen_weight if cfg.unseen_weight is None else cfg.unseen_weight
         self.image: ImageState | None = None  # set by set_image
 
     @classmethod
@@ -238,20 +244,16 @@ class Segmenter:
             "templates": self.prompts.name,
             "crop": self.crop.as_dict(),
             "short_side": self.short_side,
+            "ensemble": self.ensemble_rule,
             "ensemble_weight": self.ensemble_weight,
+            "unseen_weight": self.unseen_weight,
             "proposal_generator": self.proposals.settings(),
             "backend": self.backend.cache_key,
         }
 
-    def text_embeddings(self, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
-        """([S, D] text embeddings, [S] class index of each), on the backend's device: one per prompt
-        name (synonyms "max": a class scores as its best name), or one per class (synonyms "mean":
-        the normalised mean of its names' embeddings)."""
-        names, groups = vocab.flat_prompts()
-        emb, groups_t = self.prompts.embed(names), torch.tensor(groups, dtype=torch.long)
-        if self.config.synonyms == "mean":
-            emb, groups_t = mean_over_names(emb, groups_t, len(vocab)), torch.arange(len(vocab))
-        return emb.to(self.backend.device), groups_t.to(self.backend.device)
+    def texts(self, vocab: Vocabulary) -> ClassTexts:
+        """The vocabulary's text side for the VLM, under this segmenter's synonym rule."""
+        return class_texts(self.prompts, vocab.prompts, self.config.synonyms, self.backend.device)
 
     def prepare(self, image: ImageInput) -> PreparedImage:
         """Decode ``image`` and resize it to the working resolution."""
@@ -308,9 +310,12 @@ class Segmenter:
         vocab = resolve_vocabulary(classes)
         watch = Stopwatch(self.backend.device)
         with watch("text"):
-            text_emb, groups = self.text_embeddings(vocab)
+            texts = self.texts(vocab)
         with watch("ensemble"):
-            probs, masks = self._combine(state, text_emb, groups, vocab, unseen)
+            p_vlm = texts.probabilities(self.backend, state.embeddings)
+            scores = self.class_scores(state.proposals, vocab, unseen)
+            probs, keep = self.ensemble(p_vlm, state.valid, scores)
+            masks = state.proposals.masks[keep]
         with watch("semantic_map"):
             masks = fill_uncovered(masks.float())
             labels, confidence = semantic_map(probs, masks, state.size)
@@ -322,40 +327,27 @@ class Segmenter:
             # the only copies back to the host: the label map, its confidence and C scores
             labels, confidence, class_scores = (t.cpu().numpy() for t in (labels, confidence, class_scores))
         settings = {**self.settings(), "num_crops": state.num_crops}
+        readings = scores.readings if scores is not None else None
         return Segmentation(
-            labels.astype(np.int32), vocab, class_scores, masks, probs, confidence, watch.total(), settings
+            labels.astype(np.int32), vocab, class_scores, masks, probs, confidence, watch.total(), settings, readings
         )
 
-    def _combine(
-        self,
-        state: ImageState,
-        text_emb: torch.Tensor,
-        groups: torch.Tensor,
-        vocab: Vocabulary,
-        unseen: Sequence[str] | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(class probabilities [K, C], the masks they belong to [K, h, w]), on the device."""
-        p_vlm = class_probabilities(self.backend, state.embeddings, text_emb, groups, len(vocab))
-        probs, keep = self.ensemble(p_vlm, state.valid, state.proposals, vocab, unseen)
-        return probs, state.proposals.masks[keep]
+    def class_scores(
+        self, proposals: Proposals, vocab: Vocabulary, unseen: Sequence[str] | None = None
+    ) -> ClassScores | None:
+        """The generator's own class scores (if it has any), each class read under this segmenter's
+        seen rule; ``unseen`` names classes declared unseen."""
+        for name in unseen or []:
+            vocab.index(name)  # a clear error for a misspelt class
+        rule = SeenRule(self.config.seen, self.config.match_threshold, tuple(unseen or ()))
+        return self.proposals.score(proposals, vocab, rule)
 
     def ensemble(
-        self,
-        p_vlm: torch.Tensor,
-        valid: torch.Tensor,
-        proposals: Proposals,
-        vocab: Vocabulary,
-        unseen: Sequence[str] | None = None,
+        self, p_vlm: torch.Tensor, valid: torch.Tensor, scores: ClassScores | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The VLM's probabilities of the valid proposals combined with the generator's own class
-        scores (if it has any) under this segmenter's seen rule and λ: ``ensemble.combine``'s result."""
-        scores = self.proposals.score(proposals, vocab)
-        if scores is None:
-            return combine(p_vlm, valid)
-        seen = scores.seen.clone() if self.config.seen == "matched" else torch.zeros_like(scores.seen)
-        for name in unseen or []:
-            seen[vocab.index(name)] = False
-        return combine(p_vlm, valid, scores.probs, seen, self.ensemble_weight)
+        """The VLM's probabilities of the valid proposals combined with the generator's class scores
+        under this segmenter's rule and weights: ``ensemble.combine``'s result."""
+        return combine(p_vlm, valid, scores, self.ensemble_weight, self.unseen_weight, self.ensemble_rule)
 
     @torch.no_grad()
     def __call__(

@@ -44,6 +44,8 @@ class ClassInfo(BaseModel):
     name: str
     colour: str
     share: float
+    scored_as: str  # how the class was scored: "as road (text similarity 0.84)", "vision-language model only"
+    known_class: str | None  # the proposal network's class it answers for (None: the VLM's alone)
 
 
 class SegmentResponse(BaseModel):
@@ -250,6 +252,7 @@ def _response(image_id: str, seg, rgb, alpha: float) -> SegmentResponse:
     names = seg.classes
     colours = palette(len(names))
     shares = seg.pixel_shares()
+    readings = seg.readings or [None] * len(names)
     over = seg.overlay(rgb, alpha=alpha, legend=False)
     return SegmentResponse(
         image_id=image_id,
@@ -261,8 +264,10 @@ def _response(image_id: str, seg, rgb, alpha: float) -> SegmentResponse:
                 name=n,
                 colour="#%02x%02x%02x" % tuple(int(c) for c in colours[i]),
                 share=round(shares.get(n, 0.0), 6),
+                scored_as=r.describe() if r is not None else "vision-language model only",
+                known_class=r.known if r is not None else None,
             )
-            for i, n in enumerate(names)
+            for i, (n, r) in enumerate(zip(names, readings))
         ],
         present=list(shares),
         timings_s={k: round(v, 4) for k, v in seg.timings.items()},

@@ -14,10 +14,9 @@ PRESETS_PACKAGE = "zsseg.vocabularies"
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """An ordered list of classes; class i has display name ``names[i]`` and prompt names ``prompts[i]``.
-
-    The score of a class is the maximum over its prompt names ("tv monitor; television").
-    """
+    """An ordered list of classes; class i has display name ``names[i]`` and prompt names ``prompts[i]``
+    ("tv monitor; television"). How several prompt names score one class, and which class a
+    trained network knows each one as: ``zsseg.text``."""
 
     names: tuple[str, ...]
     prompts: tuple[tuple[str, ...], ...]
@@ -45,31 +44,6 @@ class Vocabulary:
         return [p for prompts in self.prompts for p in prompts], [
             i for i, prompts in enumerate(self.prompts) for _ in prompts
         ]
-
-    def match(self, known: Sequence[Sequence[str]], normalise=None) -> list[int | None]:
-        """For each class, the index of the ``known`` class (a list of names each) it names, or None.
-
-        A class names a known class when its display name, or else one of its prompt names, is one
-        of that class's names (case and spacing ignored; ``normalise`` maps a name to its key). Each
-        known class is taken by the first class that names it: the others stay unmatched.
-        """
-        key = normalise or (lambda n: " ".join(str(n).lower().split()))
-        lookup: dict[str, int] = {}
-        for i, names in enumerate(known):
-            for n in names:
-                lookup.setdefault(key(n), i)
-        taken: set[int] = set()
-        out: list[int | None] = []
-        for name, prompts in zip(self.names, self.prompts):
-            hit = lookup.get(key(name))
-            if hit is None:
-                hit = next((lookup[key(p)] for p in prompts if key(p) in lookup), None)
-            if hit in taken:
-                hit = None
-            if hit is not None:
-                taken.add(hit)
-            out.append(hit)
-        return out
 
     @classmethod
     def from_lines(cls, lines: Iterable[str], source: str = "custom") -> "Vocabulary":

@@ -28,7 +28,12 @@ class Backend(nn.Module, ABC):
     # Crop styles measured better with a particular stage-1 generator (its name -> style).
     crop_for_proposals: Mapping[str, str] = MappingProxyType({})
     default_short_side: int = 512
+    default_ensemble: str = "reference"  # zsseg.baseline's ensemble formula (zsseg.ensemble.combine)
     default_ensemble_weight: float = 0.8  # lambda of the seen/unseen ensemble: zsseg.baseline's
+    default_unseen_weight: float | None = None  # p_q's exponent for unseen classes; None: 1 - lambda (the paper's)
+    # Text similarity from which a class answers for a network class it is not named like, for a
+    # network trained with this backend's text encoder; None: by name only (not measured for it).
+    default_match_threshold: float | None = None
     default_batch_size: int = 8  # crops per encoder call; measured per backend (benchmarks/encoder_batch_size.py)
 
     def crop_for(self, proposals: str) -> str:

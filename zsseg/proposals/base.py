@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..text import ClassReading, SeenRule
 from ..vocabulary import Vocabulary
 
 
@@ -30,10 +31,17 @@ class Proposals:
 
 @dataclass
 class ClassScores:
-    """A generator's own view of the classes: the paper's p_q and which classes it was trained on."""
+    """A generator's own view of the classes: the paper's p_q, each proposal's objectness, and
+    which known class each vocabulary class answers for (the ensemble weighs seen classes apart)."""
 
-    probs: torch.Tensor  # [Q, C] probabilities over the vocabulary
-    seen: torch.Tensor  # [C] bool: classes the generator knows (the ensemble weighs them differently)
+    probs: torch.Tensor  # [Q, C] P(object of class c) (no-object dropped); 1 for a class it has no name for
+    objectness: torch.Tensor  # [Q] P(an object at all) = 1 - P(no object)
+    readings: list[ClassReading]
+
+    @property
+    def seen(self) -> torch.Tensor:
+        """[C] bool: the classes that answer for one of the generator's known classes."""
+        return torch.tensor([r.seen for r in self.readings], device=self.probs.device)
 
 
 class ProposalGenerator(ABC):
@@ -47,8 +55,9 @@ class ProposalGenerator(ABC):
         """Proposals of several images; networks override it to run one batch per image size."""
         return [self(image) for image in images]
 
-    def score(self, proposals: Proposals, vocabulary: Vocabulary) -> ClassScores | None:
-        """Class probabilities of the proposals for ``vocabulary``; None for class-agnostic generators."""
+    def score(self, proposals: Proposals, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> ClassScores | None:
+        """Class probabilities of the proposals for ``vocabulary``, the classes read by ``rule``;
+        None for class-agnostic generators."""
         return None
 
     def settings(self) -> dict:

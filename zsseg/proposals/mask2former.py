@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..hub import load_config, load_parts
 from ..modeling.common import pad_to_multiple
+from ..text import SeenRule, read_classes
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
 
@@ -20,7 +21,7 @@ class Mask2FormerProposals(ProposalGenerator):
     """Query masks of a ``Mask2FormerForUniversalSegmentation`` or ``MaskFormerForInstanceSegmentation``
     checkpoint as class-agnostic proposals (the paper's stage 1 with a pretrained network). Where
     a vocabulary class names one of the checkpoint's labels, that label's probability is the
-    class's p_q and the class counts as seen; other classes are unseen with p_q = 1."""
+    class's p_q and the class counts as seen; for the other classes (unseen) it has no opinion: p_q = 1."""
 
     name = "mask2former"
 
@@ -68,21 +69,21 @@ class Mask2FormerProposals(ProposalGenerator):
             .sigmoid()
             .cpu()
         )
-        probs = out.class_queries_logits[0].softmax(-1)[:, :-1].cpu()  # drop "no object" after the softmax
-        score = probs.max(1).values
+        probs = out.class_queries_logits[0].softmax(-1).cpu()  # over the checkpoint's labels + "no object"
+        score = probs[:, :-1].max(1).values
         keep = self.filter(masks, score)
         keep = keep[score[keep] >= self.min_query_score]
-        return Proposals(masks[keep], state=probs[keep])  # probabilities over the checkpoint's labels
+        return Proposals(masks[keep], state=probs[keep])
 
-    def score(self, proposals: Proposals, vocabulary: Vocabulary) -> ClassScores | None:
-        index = vocabulary.match(self._labels, normalise=_norm)
-        if not self.use_class_scores or all(i is None for i in index):
+    def score(self, proposals: Proposals, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> ClassScores | None:
+        readings = read_classes(vocabulary, self._labels, rule=rule, normalise=_norm)  # by name: no text encoder
+        if not self.use_class_scores or not any(r.seen for r in readings):
             return None
         p_q = torch.ones(len(proposals), len(vocabulary))
-        for c, i in enumerate(index):
-            if i is not None:
-                p_q[:, c] = proposals.state[:, i]
-        return ClassScores(p_q, torch.tensor([i is not None for i in index]))
+        for c, r in enumerate(readings):
+            if r.seen:
+                p_q[:, c] = proposals.state[:, r.known_index]
+        return ClassScores(p_q, 1 - proposals.state[:, -1], readings)
 
 
 def _norm(name: str) -> str:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backends.base import Backend
+from ..backends import Backend, backend_class
 from ..errors import ZsegError
 from ..geometry import same_shape_groups
 from ..modeling import load_trained
 from ..modeling.common import network_input
-from ..prompts import ClassEmbedder
+from ..text import ClassEmbedder, ClassReading, SeenRule, read_classes, reading_similarity
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
 
@@ -24,8 +25,9 @@ SHIPPED_NETWORK = Path(__file__).resolve().parent.parent / "weights" / "scenes.p
 class MaskFormerProposals(ProposalGenerator):
     """The stage-1 network trained by ``zsseg train`` (a ``model.pt``): its query masks, and its
     class probabilities for the user's vocabulary as p_q, computed against text embeddings from the
-    same text encoder it was trained with. A class that names a training class (``Vocabulary.match``)
-    is seen and embedded exactly as in training; the others are embedded from their prompt names."""
+    same text encoder it was trained with. A class that answers for a training class (by name or
+    text similarity, ``zsseg.text.read_classes``) is seen and embedded exactly as that class was in
+    training; the others are embedded from their own prompt names."""
 
     name = "maskformer"
 
@@ -53,12 +55,21 @@ class MaskFormerProposals(ProposalGenerator):
         self._net = net.to(device)
         self._trained = [[n, *p] for n, p in zip(meta["classes"], meta["prompts"])]  # each training class's names
         self._trained_prompts = [tuple(p) for p in meta["prompts"]]
+        self._trained_emb: torch.Tensor | None = None
         self.text_model, self.templates = meta["text_model"], meta["templates"]
         self._embedder: ClassEmbedder | None = None  # the text encoder is loaded on first use, or shared
 
     def share_text_backend(self, backend: Backend) -> None:
         """Use an already-loaded backend of the checkpoint's text model (the segmenter's own)."""
         self._embedder = ClassEmbedder(backend, self.templates, device=self.device)
+
+    def _text(self) -> tuple[ClassEmbedder, torch.Tensor]:
+        """The text encoder (loaded on first use unless shared) and the training classes' embeddings."""
+        if self._embedder is None:
+            self._embedder = ClassEmbedder.from_name(self.text_model, self.templates, device=self.device)
+        if self._trained_emb is None:
+            self._trained_emb = self._embedder(self._trained_prompts)
+        return self._embedder, self._trained_emb
 
     def __call__(self, image: np.ndarray) -> Proposals:
         return self.propose_batch([image])[0]
@@ -84,11 +95,19 @@ class MaskFormerProposals(ProposalGenerator):
         return out  # type: ignore[return-value]
 
     @torch.no_grad()
-    def score(self, proposals: Proposals, vocabulary: Vocabulary) -> ClassScores:
-        if self._embedder is None:
-            self._embedder = ClassEmbedder.from_name(self.text_model, self.templates, device=self.device)
-        matched = vocabulary.match(self._trained)
-        prompts = [vocabulary.prompts[c] if t is None else self._trained_prompts[t] for c, t in enumerate(matched)]
-        logits = self._net.classify(proposals.state[None], self._embedder(prompts))[0]
-        probs = logits.float().softmax(-1)[:, :-1]  # "no object" dropped after the softmax, as zsseg
-        return ClassScores(probs, torch.tensor([t is not None for t in matched], device=probs.device))
+    def read(self, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> tuple[list[ClassReading], torch.Tensor]:
+        """(each class's reading, the text embeddings [C, D] its class head scores them against)."""
+        embedder, trained = self._text()
+        own = embedder(vocabulary.prompts)
+        similarity = reading_similarity(embedder.embed_names, vocabulary, own, trained)
+        if rule.threshold is None:  # the measured threshold of the text model it was trained with
+            rule = replace(rule, threshold=backend_class(self.text_model).default_match_threshold)
+        readings = read_classes(vocabulary, self._trained, similarity, rule)
+        text = torch.stack([own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)])
+        return readings, text
+
+    @torch.no_grad()
+    def score(self, proposals: Proposals, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> ClassScores:
+        readings, text = self.read(vocabulary, rule)
+        p = self._net.classify(proposals.state[None], text)[0].float().softmax(-1)
+        return ClassScores(p[:, :-1], 1 - p[:, -1], readings)  # "no object" dropped after the softmax, as zsseg

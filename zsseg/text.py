@@ -1,0 +1,254 @@
+"""Stage 2's text side: the one home of "class names -> what scores each class".
+
+- ``class_texts`` / ``ClassTexts``: a vocabulary's text embeddings for the vision-language model,
+  and the synonym rule (a class with several prompt names scores as its best name, ``max``, or as
+  the normalised mean of their embeddings, ``mean``), built in one function and applied in one method.
+- ``ClassEmbedder``: class embeddings as a trained network's class head sees them (the mean rule,
+  with the checkpoint's text model and templates), in training and at inference alike.
+- ``read_classes``: which of a network's known classes each class of a user's vocabulary answers
+  for, by name or by text-embedding similarity, or none (the vision-language model's alone): the
+  seen / unseen decision of the ensemble, made here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+
+from .backends import Backend, build_backend
+from .prompts import PromptSource, TemplatePrompts
+from .text_cache import TextEmbeddingCache, default_cache_dir
+from .vocabulary import Vocabulary
+
+SYNONYM_RULES = ("max", "mean")
+# Which classes may be seen: those that answer for a known class of the proposal network by name or
+# by text similarity ("similar"), by name only ("named": zsseg.baseline's), or none (every class
+# unseen: zsseg.baseline's cross-dataset evaluation).
+SEEN_RULES = ("similar", "named", "none")
+
+
+@dataclass(frozen=True)
+class ClassTexts:
+    """A vocabulary's text embeddings for the VLM: rows [S, D] and the class of each row [S]."""
+
+    embeddings: torch.Tensor
+    groups: torch.Tensor
+    n_classes: int
+
+    def probabilities(self, backend: Backend, image_emb: torch.Tensor) -> torch.Tensor:
+        """[Q, C]: the softmax over classes of the backend's logits; a class's logit is the max over
+        its rows (one row per class under the mean rule)."""
+        if len(image_emb) == 0:
+            return self.embeddings.new_zeros(0, self.n_classes)
+        logits = backend.class_logits(image_emb.to(self.embeddings.device), self.embeddings)  # [Q, S]
+        if len(self.groups) == self.n_classes:  # one row per class
+            return logits.softmax(dim=-1)
+        per_class = logits.new_full((logits.shape[0], self.n_classes), float("-inf"))
+        per_class = per_class.scatter_reduce(1, self.groups.expand(logits.shape[0], -1), logits, reduce="amax")
+        return per_class.softmax(dim=-1)
+
+
+def class_texts(
+    source: PromptSource,
+    prompts: Sequence[Sequence[str]],
+    synonyms: str = "mean",
+    device: torch.device | str = "cpu",
+    fresh: bool = False,
+) -> ClassTexts:
+    """The text side of classes given by their prompt names: one row per name (``max``) or per
+    class (``mean``: the normalised mean of its names' embeddings). ``fresh``: encoded anew, not
+    from the source's cache (the naive reference path of ``zsseg bench``)."""
+    names = [n for p in prompts for n in p]
+    groups = torch.tensor([i for i, p in enumerate(prompts) for _ in p], dtype=torch.long)
+    emb = source.encode(names) if fresh else source.embed(names)
+    if synonyms == "mean":
+        emb, groups = mean_over_names(emb, groups, len(prompts)), torch.arange(len(prompts))
+    return ClassTexts(emb.to(device), groups.to(device), len(prompts))
+
+
+def mean_over_names(name_emb: torch.Tensor, groups: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """One unit embedding per class [C, D]: the normalised mean of its names' embeddings [S, D]
+    (``groups`` [S]: each name's class)."""
+    total = name_emb.new_zeros(n_classes, name_emb.shape[1]).index_add_(
+        0, groups.to(name_emb.device), F.normalize(name_emb, dim=-1)
+    )
+    return F.normalize(total, dim=-1)
+
+
+class ClassEmbedder:
+    """Unit class embeddings as the trained networks see a vocabulary: per class the normalised
+    mean over its prompt names (each averaged over the templates). Training and inference both go
+    through this, so they embed a class the same way."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        templates: str | None = None,
+        cache: TextEmbeddingCache | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.prompts = TemplatePrompts(
+            backend,
+            templates or backend.default_templates,
+            cache if cache is not None else TextEmbeddingCache(default_cache_dir()),
+        )
+        self.templates = self.prompts.name
+        self.device = device
+
+    @classmethod
+    def from_name(
+        cls,
+        text_model: str,
+        templates: str | None = None,
+        cache: TextEmbeddingCache | None = None,
+        device: str | torch.device = "cpu",
+    ) -> "ClassEmbedder":
+        """Loads the text model by name ("conse", "clip", a CLIP hub id or folder) on the CPU."""
+        cache = cache if cache is not None else TextEmbeddingCache(default_cache_dir())
+        return cls(build_backend(text_model, device="cpu", text_cache=cache), templates, cache, device)
+
+    def embed_names(self, names: list[str]) -> torch.Tensor:
+        """Unit embeddings [N, D] of single names (each averaged over the templates)."""
+        return self.prompts.embed(names).to(self.device)
+
+    def __call__(self, prompts: Sequence[Sequence[str]]) -> torch.Tensor:
+        return class_texts(self.prompts, prompts, "mean", self.device).embeddings
+
+
+# Words that end the head of an English noun phrase: "car on the road" is a car, "bottle of wine" a bottle.
+PREPOSITIONS = frozenset(
+    "on in at with by near of under over above below behind beside next along across from for inside "
+    "outside against among around between through into onto toward towards beneath atop".split()
+)
+
+
+def head_noun(name: str) -> str | None:
+    """The noun a short phrase names, where it is not the phrase itself: the last word before the
+    first preposition ("person on a bike" -> "person"), or the noun of an adjective + noun pair
+    ("smiling woman" -> "woman"); None for one word and for longer phrases without a preposition
+    ("person riding a bicycle" names a cyclist, not a bicycle)."""
+    words = name.lower().split()
+    cut = next((i for i, w in enumerate(words) if i > 0 and w in PREPOSITIONS), None)
+    if cut is not None:
+        return words[cut - 1]
+    return words[-1] if len(words) == 2 else None
+
+
+def reading_similarity(
+    embed: Callable[[list[str]], torch.Tensor], vocab: Vocabulary, class_emb: torch.Tensor, known_emb: torch.Tensor
+) -> torch.Tensor:
+    """[C, K] text similarity of each class to each known class: the larger of its own embedding's
+    cosine (``class_emb`` [C, D]) and that of the head noun of any of its names (``embed``)."""
+    sim = class_emb @ known_emb.t()
+    heads = [(c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n))]
+    if heads:
+        rows = torch.tensor([c for c, _ in heads], device=sim.device)
+        head_sim = embed([h for _, h in heads]).to(known_emb) @ known_emb.t()
+        sim = sim.scatter_reduce(0, rows[:, None].expand(-1, sim.shape[1]), head_sim.to(sim), "amax")
+    return sim
+
+
+@dataclass(frozen=True)
+class ClassReading:
+    """How one class of a vocabulary is scored: as which known class of the proposal network, if any."""
+
+    name: str
+    known: str | None = None  # the network's class it answers for; None: the vision-language model's alone
+    known_index: int | None = None  # its index among the network's classes
+    similarity: float | None = None  # text similarity to that class (1.0: named like it)
+    by: str = "vlm"  # "name", "similarity", "vlm" (no known class close enough), "unseen" (declared unseen)
+
+    @property
+    def seen(self) -> bool:
+        return self.known is not None
+
+    def describe(self) -> str:
+        """For people: "network class road (text similarity 0.84)", "vision-language model only"."""
+        if self.known is None:
+            return "vision-language model only" + (" (declared unseen)" if self.by == "unseen" else "")
+        if self.by == "name":
+            return f"network class {self.known} (same name)"
+        return f"network class {self.known} (text similarity {self.similarity:.2f})"
+
+    def as_dict(self) -> dict:
+        return {
+            "class": self.name,
+            "scored_as": self.known,
+            "similarity": None if self.similarity is None else round(self.similarity, 3),
+            "by": self.by,
+            "describe": self.describe(),
+        }
+
+
+@dataclass(frozen=True)
+class SeenRule:
+    """The settings of ``read_classes``: which classes may be seen, from which text similarity on
+    (None: by name only; each text model's measured threshold is its backend's
+    ``default_match_threshold``), and which are declared unseen (zero-shot evaluation)."""
+
+    seen: str = "similar"
+    threshold: float | None = None
+    unseen: tuple[str, ...] = ()
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).lower().split())
+
+
+def read_classes(
+    vocab: Vocabulary,
+    known: Sequence[Sequence[str]],
+    similarity: torch.Tensor | None = None,
+    rule: SeenRule = SeenRule(),
+    normalise: Callable[[str], str] = _key,
+) -> list[ClassReading]:
+    """For each class of ``vocab``, the class of ``known`` (each given by its names, the first its
+    display name) it answers for: the seen / unseen decision.
+
+    1. By name: its display name, or else one of its prompt names, is a name of a known class
+       (compared after ``normalise``: case and spacing ignored).
+    2. By similarity: the classes left and the known classes no name claimed are paired one to one
+       (the assignment of largest total ``similarity`` [C, K], text embeddings' cosine), where the
+       pair's similarity is at least ``threshold``.
+    3. Otherwise none: the vision-language model alone scores it.
+
+    A known class answers for one class at most, so of "road, street" the network's road is road's,
+    and street is scored like any unknown name. ``rule.unseen`` names classes declared unseen
+    (zero-shot evaluation); ``rule.seen == "none"`` makes every class unseen (zsseg.baseline's
+    cross-dataset rule). Classes are read by name only without ``similarity`` (no text encoder), without a
+    threshold, and under ``rule.seen == "named"`` (zsseg.baseline's rule).
+    """
+    forced = {_key(u) for u in rule.unseen}
+    none = rule.seen == "none"
+    out = [ClassReading(n, by="unseen" if none or _key(n) in forced else "vlm") for n in vocab.names]
+    if none:
+        return out
+    lookup: dict[str, int] = {}
+    for k, names in enumerate(known):
+        for n in names:
+            lookup.setdefault(normalise(n), k)
+    taken: set[int] = set()
+    for c, (name, prompts) in enumerate(zip(vocab.names, vocab.prompts)):
+        if out[c].by == "unseen":
+            continue
+        hit = lookup.get(normalise(name))
+        if hit is None:
+            hit = next((lookup[normalise(p)] for p in prompts if normalise(p) in lookup), None)
+        if hit is not None and hit not in taken:
+            taken.add(hit)
+            out[c] = ClassReading(name, known[hit][0], hit, 1.0, "name")
+    if similarity is None or rule.threshold is None or rule.seen == "named":
+        return out
+    rows = [c for c, r in enumerate(out) if r.by == "vlm"]
+    cols = [k for k in range(len(known)) if k not in taken]
+    if rows and cols:
+        sim = similarity[rows][:, cols].float().cpu()
+        for i, j in zip(*linear_sum_assignment(-sim.numpy())):
+            if float(sim[i, j]) >= rule.threshold:
+                c, k = rows[i], cols[j]
+                out[c] = ClassReading(vocab.names[c], known[k][0], k, float(sim[i, j]), "similarity")
+    return out
