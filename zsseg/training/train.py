@@ -20,10 +20,11 @@ from ..distributed import init_from_env, local_device, shutdown
 from ..errors import ZsegError
 from ..inputs import check_keys, read_config
 from ..modeling import ModelConfig, build_model, load_trained
-from ..prompts import ClassEmbedder
+from ..text import ClassEmbedder
 from ..vocabulary import Vocabulary, read_class_file
 from .data import Augment, TrainingSamples, build_sources
 from .loss import LossWeights, criterion, per_pixel_loss, semantic_targets
+from .names import NameAugment, TrainingNames
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class TrainConfig:
     clip_grad: float = 0.01  # full-model gradient-norm clipping, as MaskFormer
     augment: dict = field(default_factory=dict)  # Augment fields
     loss: dict = field(default_factory=dict)  # LossWeights fields
+    names: dict = field(default_factory=dict)  # NameAugment fields: class-name variants and absent-name negatives
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -67,7 +69,7 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
         data = read_config(path, cls)
-        for key, sub in (("model", ModelConfig), ("augment", Augment), ("loss", LossWeights)):
+        for key, sub in (("model", ModelConfig), ("augment", Augment), ("loss", LossWeights), ("names", NameAugment)):
             if not isinstance(data.get(key, {}), dict):
                 raise ZsegError(f'{path}: "{key}" must be a JSON object')
             check_keys(data.get(key, {}), sub, path, f'"{key}"')
@@ -102,6 +104,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     vocab, sources = build_sources(datasets, _training_classes(cfg.classes), cfg.unseen)
     embedder = ClassEmbedder.from_name(cfg.text_model, cfg.templates, device=device)
     text, templates = embedder(list(vocab.prompts)), embedder.templates
+    names = TrainingNames(vocab, cfg.unseen, NameAugment(**cfg.names), embedder.embed_names, text)
     model, model_cfg = _network(cfg, text.shape[1])
     model = model.to(device)
     optimizer = _optimizer(cfg, model)
@@ -111,6 +114,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     start = _resume(out / "last.pt", model, optimizer) if resume else 0
     net = torch.nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
     samples = TrainingSamples(sources, Augment(**cfg.augment), seed=cfg.seed * 1000 + rank + start)
+    name_rng = np.random.default_rng([cfg.seed, rank, start])
     weights = LossWeights(**cfg.loss)
     log = LossLog(out / "losses.csv", start_step=start) if rank == 0 else None
     if rank == 0:
@@ -129,7 +133,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         for g, base in zip(optimizer.param_groups, base_lrs):
             g["lr"] = base * factor
         images, labels, spaces = samples.batch(cfg.batch_size)
-        outputs = net(images.to(device), text)
+        spaces = torch.cat([spaces, spaces.new_ones(len(spaces), names.extra)], 1)  # negatives compete everywhere
+        outputs = net(images.to(device), names.sample(name_rng))
         if model_cfg.architecture == "per_pixel":
             losses = per_pixel_loss(outputs, labels.to(device), label_space=spaces)
         else:
