@@ -12,6 +12,7 @@ import zsseg
 from zsseg import ZsegError, cli
 from zsseg.modeling import ModelConfig, PerPixelBaseline, ZeroShotMaskFormer
 from zsseg.training.loss import criterion, per_pixel_loss, semantic_targets
+from zsseg.training.train import TrainConfig
 from zsseg.vocabulary import Vocabulary, shipped_vocabulary
 
 from .conftest import torchrun
@@ -354,3 +355,55 @@ def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_trainin
         [("kettle",), ("tv monitor", "television", "computer monitor"), tuple(shipped_vocabulary("voc21").prompts[0])],
     )
     assert torch.allclose(text, expected, atol=1e-6)
+
+
+def test_name_variants_and_negatives(tmp_path, colour_backend):
+    """Variants are other wordings of a class's names; negatives are pool names far from every class,
+    never an excluded name; each iteration's text is the classes (canonical or a variant) + negatives."""
+    from zsseg.text_cache import TextEmbeddingCache
+    from zsseg.training.names import NameAugment, TrainingNames, plural, variants
+
+    assert [plural(n) for n in ("bus", "person", "sky", "dining table", "car")] == [
+        "buses",
+        "people",
+        "skies",
+        "dining tables",
+        "cars",
+    ]
+    assert {"cars", "the car", "car next to the road"} <= set(variants("car", ["road"]))
+    vocab = Vocabulary.from_lines(["red: red; dark red", "blue"])
+    pool = tmp_path / "pool.txt"
+    pool.write_text("green\nyellow\nwhite\nred\nblack\n")  # red: a class, never a negative
+    exclude = tmp_path / "bench.json"
+    exclude.write_text(json.dumps({"x": ["black"]}))
+    from zsseg.prompts import TemplatePrompts
+
+    prompts = TemplatePrompts(colour_backend, "none", TextEmbeddingCache(None))
+    canonical = torch.nn.functional.normalize(prompts.embed(["red", "blue"]), dim=-1)
+    augment = NameAugment(
+        variants=1.0, negatives=2, negative_pool=str(pool), max_similarity=0.9, exclude=[str(exclude)]
+    )
+    names = TrainingNames(vocab, [], augment, prompts.embed, canonical)
+    assert sorted(names.negative_names) == ["green", "white", "yellow"]
+    text = names.sample(np.random.default_rng(0))
+    assert text.shape == (4, 3) and names.extra == 2
+    for c in range(2):  # variants 1.0: each class is named by one of its own variants
+        assert any(torch.equal(text[c], names.variant_emb[k]) for k in names.choices[c])
+    assert not set(names.choices[0]) & set(names.choices[1])
+    with pytest.raises(ZsegError, match="fewer than the 5 negatives"):
+        TrainingNames(
+            vocab, [], NameAugment(negatives=5, negative_pool=str(pool), max_similarity=0.9), prompts.embed, canonical
+        )
+
+
+def test_training_with_name_augmentation_runs(tmp_path, blocks_root):
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(f"thing{i}" for i in range(40)))
+    config = write_config(
+        tmp_path, blocks_root, iterations=2, names={"variants": 0.5, "negatives": 4, "negative_pool": str(pool)}
+    )
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
+    assert (tmp_path / "run" / "model.pt").is_file()
+    bad = write_config(tmp_path, blocks_root, names={"variant": 0.5})
+    with pytest.raises(ZsegError, match=r'unknown "names" keys \['):
+        TrainConfig.from_file(bad)
