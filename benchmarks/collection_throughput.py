@@ -136,7 +136,7 @@ def main() -> None:
             "model": s.model,
             "proposals": s.proposals,
             "crop": segmenter.crop.style,
-            "short_side": segmenter.short_side,
+            "short_side": segmenter.config.short_side,
             "crops_per_encoder_call": segmenter.crop.batch_size,
             "workers": args.workers,
             "images": len(images),

@@ -10,7 +10,7 @@ from PIL import Image
 from zsseg import cli
 from zsseg.datasets import SegmentationDataset
 from zsseg.evaluation.oracle import oracle_probs, segment_recall
-from zsseg.evaluation.runner import evaluate
+from zsseg.evaluation.runner import evaluate_oracle
 from zsseg.proposals import GraphProposals, WholeImageProposal
 
 from .conftest import torchrun
@@ -61,10 +61,10 @@ def test_oracle_on_blocks_is_perfect(blocks, monkeypatch):
 
     spec = datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test")
     ds = SegmentationDataset(blocks, "val", spec)
-    r = evaluate(ds, oracle=GraphProposals(), short_side=40, progress=False)
+    r = evaluate_oracle(ds, GraphProposals(), 40, progress=False)
     assert r["mIoU"] > 99 and r["recall@0.5"] == 100.0 and r["images"] == 4
     # one whole-image mask per image: it matches no segment of the split-off class
-    split = evaluate(ds, oracle=WholeImageProposal(), short_side=40, progress=False, unseen=[ds.vocabulary.names[2]])
+    split = evaluate_oracle(ds, WholeImageProposal(), 40, progress=False, unseen=[ds.vocabulary.names[2]])
     assert split["per_class_recall@0.5"] == {"red": 0.0, "green": 100.0, "blue": 0.0}  # green covers most of each image
     # seen: no red segment, every green one
     assert (split["recall@0.5_seen"], split["recall@0.5_unseen"]) == (50.0, 0.0)

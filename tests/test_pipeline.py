@@ -205,3 +205,19 @@ def test_bf16_is_a_config_choice(colour_backend, two_colour_image):
     for crop in ("masked", "window", "dense"):  # pooled under autocast, scored in fp32
         seg = make(colour_backend, dtype="bf16", crop=crop)(two_colour_image, "blue, green, red")
         assert seg.settings["dtype"] == "bf16" and (seg.labels[:, :28] == 2).all()
+
+
+def test_a_duplicate_class_gets_no_pixels():
+    from zsseg.ensemble import combine
+    from zsseg.proposals.base import ClassScores
+    from zsseg.text import ClassReading
+
+    readings = [
+        ClassReading("road", "road", 0, 1.0, "name"),
+        ClassReading("street", "road", 0, 0.84, "duplicate", "road"),
+    ]
+    p_vlm = torch.tensor([[0.2, 0.8], [0.3, 0.7]])
+    scores = ClassScores(torch.tensor([[0.9, 0.05], [0.8, 0.1]]), torch.tensor([0.95, 0.9]), readings)
+    for rule in ("reference", "arbitrated"):
+        probs, _ = combine(p_vlm, torch.ones(2, dtype=torch.bool), scores, 0.35, 0.05, rule)
+        assert (probs[:, 1] == 0).all() and (probs[:, 0] > 0).all()

@@ -100,8 +100,9 @@ def test_gpu_batches_are_padded_to_powers_of_two_and_trimmed():
 
 
 def test_gpu_segmenter_batches_64_crops():
+    from zsseg.config import GPU_BATCH_SIZE, SegmenterConfig
     from zsseg.proposals import GraphProposals
-    from zsseg.segmenter import GPU_BATCH_SIZE, Segmenter, SegmenterConfig
+    from zsseg.segmenter import Segmenter
     from zsseg.text_cache import TextEmbeddingCache
 
     assert (

@@ -76,3 +76,30 @@ def test_read_by_display_name_then_prompt_names():
     assert [r.by for r in readings] == ["name"] * 4 + ["vlm"] * 2
     wall = read_classes(Vocabulary.from_names("wall-other"), [["wall"]], normalise=lambda n: n.replace("-other", ""))
     assert wall[0].known == "wall"
+
+
+def test_read_by_similarity_near_only_and_duplicates():
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["road"], ["sidewalk"], ["pole"], ["car"]]
+    vocab = Vocabulary.from_names("road, street, automobile, asphalt, pavement, giraffe")
+    similarity = torch.tensor(
+        [
+            [1.00, 0.80, 0.40, 0.60],  # road: by name
+            [0.84, 0.80, 0.67, 0.60],  # street: nearest road is road's; pole is far behind its nearest
+            [0.67, 0.50, 0.40, 0.94],  # automobile: car
+            [0.71, 0.78, 0.30, 0.58],  # asphalt: its nearest, sidewalk, goes to pavement -> a duplicate
+            [0.83, 0.94, 0.30, 0.50],  # pavement: sidewalk
+            [0.40, 0.30, 0.35, 0.45],  # giraffe: nothing near
+        ]
+    )
+    readings = read_classes(vocab, known, similarity, SeenRule("similar", 0.65))
+    assert [r.by for r in readings] == ["name", "duplicate", "similarity", "duplicate", "similarity", "vlm"]
+    assert [r.known for r in readings] == ["road", "road", "car", "sidewalk", "sidewalk", None]
+    assert readings[3].duplicate_of == "pavement"
+    assert readings[1].duplicate_of == "road" and not readings[1].seen and "takes its pixels" in readings[1].describe()
+    # without the margin rule street would take pole, its fourth-nearest class
+    loose = read_classes(vocab, known, similarity, SeenRule("similar", 0.65, margin=1.0))
+    assert loose[1].known == "pole" and loose[1].by == "similarity"

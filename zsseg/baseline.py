@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .backends import backend_class
+from .config import SegmenterConfig, resolve_config
 from .ensemble import semantic_map
 from .errors import ZsegError
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
@@ -38,7 +38,7 @@ class PerPixelSegmenter:
                 "one; use it with --proposals maskformer --proposals-model"
             )
         self.model, self.device, self.max_pixels = str(model), device, max_pixels
-        self.short_side = short_side or backend_class(meta["text_model"]).default_short_side
+        self.short_side = resolve_config(SegmenterConfig(model=meta["text_model"], short_side=short_side)).short_side
         self._net = net.to(device)
         self._embedder = ClassEmbedder.from_name(meta["text_model"], meta["templates"], device=device)
         self._meta = {

@@ -103,7 +103,7 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     b = segmenter.backend
     watch = Stopwatch(b.device)
     with watch("proposals"):
-        work, props = propose(segmenter.proposals, rgb, segmenter.short_side)
+        work, props = propose(segmenter.proposals, rgb, segmenter.config.short_side)
     with watch("text"):
         texts = class_texts(segmenter.prompts, vocab.prompts, segmenter.config.synonyms, b.device, fresh=True)
     image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(b.device)
@@ -165,7 +165,7 @@ def benchmark(segmenter: Segmenter, images: list[Path], vocab: Vocabulary, naive
             "proposals": segmenter.config.proposals,
             "crop": segmenter.crop.style,
             "templates": segmenter.prompts.name,
-            "short_side": segmenter.short_side,
+            "short_side": segmenter.config.short_side,
             "batch_size": segmenter.crop.batch_size,
             "dtype": segmenter.config.dtype,
             "device": torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else "cpu",

@@ -1,8 +1,10 @@
-"""Command line: ``zsseg segment | eval | serve | bench | train | learn-prompts | vocabularies``.
+"""Command line: ``zsseg segment | eval | serve | bench | train | learn-prompts | pseudo-label |
+self-train | vocabularies``.
 
-A thin shell over the library: each command turns its flags into the library's configuration
-dataclasses and calls one function. Flags that are not given are left out, so every default lives
-in its dataclass (``SegmenterConfig``, ``EvalConfig``, ``ServerLimits``, ``TrainConfig``) alone.
+A thin shell over the library: the model flags are generated from ``SegmenterConfig``'s fields
+(their help, choices and defaults live there), flags not given are left out, and each command
+builds its configuration once and calls one function. Every default lives in its dataclass
+(``SegmenterConfig``, ``EvalConfig``, ``ServerLimits``, ``TrainConfig``) alone.
 """
 
 from __future__ import annotations
@@ -11,177 +13,75 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import MISSING, fields
+import types
+import typing
+from dataclasses import fields
 
-from .backends import ClipBackend, ConseBackend
-from .classification import CROP_STYLES
+from .backends import BACKENDS
 from .collection import CUDA_IMAGE_BATCH
-from .distributed import local_device
-from .ensemble import ENSEMBLES
+from .config import SegmenterConfig, field_default
+from .datasets import DATASETS
+from .distributed import local_device, process_group
 from .errors import ZsegError
 from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
-from .proposals import PROPOSAL_GENERATORS
-from .segmenter import DTYPES, Segmenter, SegmenterConfig
-from .text import SEEN_RULES, SYNONYM_RULES
-from .training import RULES
+from .limits import ServerLimits
+from .training import RECIPES, RULES
+from .vocabulary import resolve_vocabulary
 
 NOT_GIVEN = argparse.SUPPRESS
 
 
-def _default(cls: type, name: str) -> str:
-    """The dataclass's default of a field, for help texts (the dataclass is its only home)."""
-    f = next(f for f in fields(cls) if f.name == name)
-    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-    return "the backend's own" if value is None else str(value)
+def split_names(text: str | None) -> list[str]:
+    """ "a, b , c" -> ["a", "b", "c"] (the one reading of a comma-separated list of names)."""
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+def _flag_type(f) -> type:
+    """int, float or str from a field's annotation ("float | None" -> float)."""
+    hint = typing.get_type_hints(SegmenterConfig)[f.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)] if isinstance(hint, types.UnionType) else [hint]
+    return args[0]
+
+
+def _default_text(f) -> str:
+    """A field's default for its help: its value, or each backend's where it is None."""
+    value, attr = field_default(SegmenterConfig, f.name), f.metadata.get("backend")
+    if value is not None:
+        return str(value)
+    if attr is None:
+        return "the backend's"
+    return "the backend's: " + ", ".join(f"{name} {getattr(cls, attr)}" for name, cls in BACKENDS.items())
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
+    """One flag per ``SegmenterConfig`` field (``--short-side`` for ``short_side``), and --cache-dir."""
     g = p.add_argument_group("model (defaults: zsseg.SegmenterConfig)")
-    d = lambda name: _default(SegmenterConfig, name)  # noqa: E731
-    g.add_argument(
-        "--model",
-        default=NOT_GIVEN,
-        help=(
-            "conse (offline), clip (= openai/clip-vit-base-patch16), or "
-            f"a CLIP/SigLIP hub id or local folder (default: {d('model')})"
-        ),
-    )
-    g.add_argument(
-        "--proposals",
-        default=NOT_GIVEN,
-        choices=list(PROPOSAL_GENERATORS),
-        help=f"mask proposal generator (default: {d('proposals')})",
-    )
-    g.add_argument(
-        "--proposals-model",
-        default=NOT_GIVEN,
-        help=(
-            "the model.pt of `zsseg train` for maskformer (default: the network "
-            "shipped with zsseg), or a hub id / local folder for sam and mask2former"
-        ),
-    )
-    g.add_argument("--device", default=NOT_GIVEN, help=f"cpu, cuda, cuda:1, ... (default: {d('device')})")
-    g.add_argument(
-        "--templates",
-        default=NOT_GIVEN,
-        help=(
-            "prompt template set: imagenet80, vild, single, none, or "
-            "learned:FILE from `zsseg learn-prompts` (default: the backend's)"
-        ),
-    )
-    g.add_argument(
-        "--crop",
-        default=NOT_GIVEN,
-        choices=CROP_STYLES,
-        help=(
-            "how proposals are cropped for classification (default: the backend's for the generator: conse "
-            f"{ConseBackend.crop_for_proposals['maskformer']} with maskformer, {ConseBackend.default_crop} otherwise; "
-            f"clip {ClipBackend.default_crop})"
-        ),
-    )
-    g.add_argument(
-        "--mask-threshold",
-        type=float,
-        default=NOT_GIVEN,
-        help=f"mask binarisation threshold for crops (default: {d('mask_threshold')})",
-    )
-    g.add_argument(
-        "--expand-ratio",
-        type=float,
-        default=NOT_GIVEN,
-        help=f"box scale for masked crops (default: {d('expand_ratio')})",
-    )
-    g.add_argument(
-        "--ensemble-weight",
-        type=float,
-        default=NOT_GIVEN,
-        help=(
-            "lambda of the seen/unseen geometric ensemble (default: the backend's: "
-            f"clip {ClipBackend.default_ensemble_weight}, conse {ConseBackend.default_ensemble_weight})"
-        ),
-    )
-    g.add_argument(
-        "--ensemble",
-        default=NOT_GIVEN,
-        choices=ENSEMBLES,
-        help="how the proposal network's class scores and the VLM's combine: reference (zsseg.baseline's) or "
-        "arbitrated (the network names its classes, the VLM arbitrates between them and unseen ones) "
-        f"(default: the backend's: clip {ClipBackend.default_ensemble}, conse {ConseBackend.default_ensemble})",
-    )
-    g.add_argument(
-        "--unseen-weight",
-        type=float,
-        default=NOT_GIVEN,
-        help="the proposal network's exponent for unseen classes (default: the backend's: clip 1 - lambda, "
-        f"conse {ConseBackend.default_unseen_weight})",
-    )
-    g.add_argument(
-        "--match-threshold",
-        type=float,
-        default=NOT_GIVEN,
-        help="text similarity from which a class not named like a network class answers for it (default: the "
-        f"network's text model's: conse {ConseBackend.default_match_threshold}, clip by name only)",
-    )
-    g.add_argument(
-        "--seen",
-        default=NOT_GIVEN,
-        choices=SEEN_RULES,
-        help="which classes the ensemble treats as seen: similar (named like a class the proposal network was trained "
-        "on, or close to one in text similarity), named (named like one: the reference's rule) or none (every class "
-        f"unseen, the reference's cross-dataset rule) (default: {d('seen')})",
-    )
-    g.add_argument(
-        "--synonyms",
-        default=NOT_GIVEN,
-        choices=SYNONYM_RULES,
-        help=f"a class with several prompt names scores as its best name (max) or as the mean of their embeddings "
-        f"(default: {d('synonyms')})",
-    )
-    g.add_argument(
-        "--short-side",
-        type=int,
-        default=NOT_GIVEN,
-        help="working resolution: shorter image side in pixels (default: the backend's)",
-    )
-    g.add_argument(
-        "--background-threshold",
-        type=float,
-        default=NOT_GIVEN,
-        help="pixels less confident than this become 'background' when that class is listed (default: off)",
-    )
-    g.add_argument(
-        "--batch-size",
-        type=int,
-        default=NOT_GIVEN,
-        help="crops per encoder call (default: the backend's measured best)",
-    )
-    g.add_argument(
-        "--max-pixels", type=int, default=NOT_GIVEN, help=f"refuse larger images (default: {d('max_pixels')})"
-    )
-    g.add_argument(
-        "--dtype",
-        default=NOT_GIVEN,
-        choices=DTYPES,
-        help=f"bf16: autocast around the image encoder, for GPUs; on CPUs without native bf16 it is many times "
-        f"slower (default: {d('dtype')})",
-    )
+    for f in fields(SegmenterConfig):
+        choices = f.metadata.get("choices")
+        g.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=_flag_type(f),
+            default=NOT_GIVEN,
+            choices=list(choices) if choices is not None else None,
+            help=f"{f.metadata['help']} (default: {_default_text(f)})",
+        )
     g.add_argument(
         "--cache-dir", default=None, help="text-embedding cache folder (default: $ZSSEG_CACHE_DIR or ~/.cache/zsseg)"
     )
 
 
-def given_options(args: argparse.Namespace) -> dict:
-    """The SegmenterConfig fields whose flags were given."""
-    return {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
-
-
 def segmenter_config(args: argparse.Namespace, **overrides) -> SegmenterConfig:
-    """The SegmenterConfig of the flags given (the others keep the dataclass's defaults)."""
-    return SegmenterConfig(**{**given_options(args), **overrides})
+    """The SegmenterConfig of the flags given (the others keep the dataclass's defaults); under
+    torchrun "cuda" is this process's GPU. Built once per command."""
+    given = {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
+    given["device"] = local_device(given.get("device", field_default(SegmenterConfig, "device")))
+    return SegmenterConfig(**{**given, **overrides})
 
 
-def _build_segmenter(config: SegmenterConfig, cache_dir: str | None) -> Segmenter:
+def _build_segmenter(config: SegmenterConfig, cache_dir: str | None):
+    from .segmenter import Segmenter
+
     _quiet_transformers()
     return Segmenter.from_config(config, cache_dir)
 
@@ -196,34 +96,59 @@ def _quiet_transformers() -> None:
         pass
 
 
-def _vocabulary_from_args(args: argparse.Namespace):
-    from .vocabulary import Vocabulary, load_vocabulary, read_class_file
+def _vocabulary(args: argparse.Namespace):
+    return resolve_vocabulary(args.classes, file=args.classes_file, vocab=args.vocab)
 
-    given = [x for x in (args.classes, args.classes_file, args.vocab) if x is not None]
-    if len(given) != 1:
-        raise ZsegError('give exactly one of --classes "a, b, c", --classes-file FILE or --vocab NAME')
-    if args.classes is not None:
-        return Vocabulary.from_names(args.classes)
-    if args.classes_file is not None:
-        return read_class_file(args.classes_file)
-    return load_vocabulary(args.vocab)
+
+def _add_class_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--classes", help='comma-separated class names; synonyms with ";" (e.g. "cat, tv; television")')
+    p.add_argument("--classes-file", help="text file, one class per line")
+    p.add_argument("--vocab", help="a shipped vocabulary (see `zsseg vocabularies`)")
+
+
+# --- segment ---------------------------------------------------------------------------------------
+
+
+def _segment_parser(sub) -> None:
+    p = sub.add_parser("segment", help="segment images into the classes you name")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    _add_class_options(p)
+    p.add_argument("--out", default="zsseg_out", help="output folder (default: zsseg_out)")
+    p.add_argument("--no-overlay", action="store_true", help="write the label PNG and the JSON summary only")
+    p.add_argument(
+        "--no-resume", action="store_true", help="segment every image again, even those whose outputs are complete"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes decoding and resizing images ahead of the model (default: none for fewer than 16 "
+        "images, else half the CPU cores, at most 8)",
+    )
+    p.add_argument(
+        "--image-batch",
+        type=int,
+        default=None,
+        help="images per proposal-network pass and shared encoder batches, grouped by size "
+        f"(default: 1 on a CPU, {CUDA_IMAGE_BATCH} on a GPU)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    add_model_options(p)
+    p.set_defaults(func=cmd_segment)
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from .collection import segment_collection
-    from .distributed import init_from_env, shutdown
 
     if args.image_batch is not None and args.image_batch < 1:  # before the model loads
         raise ZsegError(f"--image-batch must be >= 1, got {args.image_batch}")
-    vocab = _vocabulary_from_args(args)
+    vocab = _vocabulary(args)
     inputs = expand_inputs(args.inputs)
     config = segmenter_config(args)
     out = prepare_out_dir(args.out)
-    rank, world = init_from_env()
-    try:
-        config = segmenter_config(args, device=local_device(config.device))
-        segmenter = _build_segmenter(config, args.cache_dir)
-        single = len(inputs) == 1 and world == 1
+    segmenter = _build_segmenter(config, args.cache_dir)
+    single = len(inputs) == 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1
+    with process_group():
         result = segment_collection(
             segmenter,
             inputs,
@@ -236,12 +161,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
             manifest=not single,
             progress=not args.quiet and not single,
         )
-    finally:
-        shutdown()
     if single and result.failed:
         return 2
     if not args.quiet:
-        where = f" (process {rank} of {world})" if world > 1 else ""
+        where = f" (process {result.rank} of {result.world})" if result.world > 1 else ""
         skipped = f", skipped {result.skipped} already done" if result.skipped else ""
         failed = f", {result.failed} failed (see {out / 'manifest.jsonl'})" if result.failed and not single else ""
         print(
@@ -251,13 +174,56 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+# --- vocabularies ----------------------------------------------------------------------------------
+
+
+def _vocabularies_parser(sub) -> None:
+    p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
+    p.set_defaults(func=cmd_vocabularies)
+
+
 def cmd_vocabularies(args: argparse.Namespace) -> int:
-    from .vocabulary import list_vocabularies, load_vocabulary
+    from .vocabulary import list_vocabularies, shipped_vocabulary
 
     for name in list_vocabularies():
-        v = load_vocabulary(name)
+        v = shipped_vocabulary(name)
         print(f"{name:15s} {len(v):4d} classes  {', '.join(v.names[:6])}, ...")
     return 0
+
+
+# --- eval ------------------------------------------------------------------------------------------
+
+
+def _eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="mean IoU on a benchmark (official layouts or ROOT/SPLIT/{images,labels})")
+    p.add_argument("--dataset", default=None, choices=list(DATASETS), help="the benchmark (docs/evaluation.md)")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="a protocol's reference settings, e.g. zsseg-cross-ade150 (docs/evaluation.md); flags override it",
+    )
+    p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md for each layout)")
+    p.add_argument("--split", default="val")
+    p.add_argument("--limit", type=int, default=None, help="first N images only")
+    p.add_argument(
+        "--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU"
+    )
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="score the proposals labelled by the ground truth (stage-1 upper bound) and their recall",
+    )
+    p.add_argument("--out", default=None, help="folder for metrics.json, report.md and per_class_iou.png")
+    p.add_argument("--save-predictions", action="store_true", help="also write each label map to OUT/predictions/")
+    p.add_argument(
+        "--per-pixel-model",
+        default=None,
+        help="evaluate this per-pixel baseline (a model.pt of a per_pixel run of `zsseg train`) instead of the "
+        "two-stage segmenter",
+    )
+    p.add_argument("--quiet", action="store_true")
+    add_model_options(p)
+    p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -285,21 +251,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if args.unseen is not None:
-        options["unseen"] = [u.strip() for u in args.unseen.split(",") if u.strip()]
+        options["unseen"] = split_names(args.unseen)
     if args.preset:
-        config = preset_config(args.preset, args.root, given_options(args), **options)
+        given = {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
+        config = preset_config(args.preset, args.root, given, **options)
     else:
         config = EvalConfig(dataset=args.dataset, root=args.root, segmenter=segmenter_config(args), **options)
-    result = run(config, command="zsseg " + " ".join(sys.argv[1:]))
+    with process_group():
+        result = run(config, command="zsseg " + " ".join(sys.argv[1:]))
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({k: result[k] for k in SUMMARY_KEYS if k in result}))
     return 0
 
 
+# --- serve -----------------------------------------------------------------------------------------
+
+
+def _serve_parser(sub) -> None:
+    p = sub.add_parser("serve", help="web page and HTTP API")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    limits = {
+        "--max-upload-mb": (int, f"largest accepted upload in MB (default: {ServerLimits.max_upload_bytes // 2**20})"),
+        "--max-classes": (int, f"most classes per request (default: {ServerLimits.max_classes})"),
+        "--timeout": (float, f"seconds before a request is answered 504 (default: {ServerLimits.request_timeout_s})"),
+        "--max-queue": (
+            int,
+            f"requests admitted at once; more get 503 + Retry-After (default: {ServerLimits.max_queue})",
+        ),
+    }
+    for flag, (kind, text) in limits.items():
+        p.add_argument(flag, type=kind, default=NOT_GIVEN, help=text)
+    add_model_options(p)
+    p.set_defaults(func=cmd_serve)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .server import ServerLimits, create_app
+    from .server import create_app
 
     given = {
         "max_upload_bytes": args.max_upload_mb * 1024 * 1024 if hasattr(args, "max_upload_mb") else None,
@@ -316,6 +306,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- bench -----------------------------------------------------------------------------------------
+
+
+def _bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="per-stage timings, images/s, memory; optionally against the naive path")
+    p.add_argument("inputs", nargs="+", help="real images: files, folders or globs")
+    _add_class_options(p)
+    p.add_argument("--limit", type=int, default=5, help="images to time (default: 5)")
+    p.add_argument(
+        "--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement"
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument(
+        "--bpe",
+        default=None,
+        help="CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for the random-weight architectures clip-vit-b16 / "
+        "clip-vit-l14",
+    )
+    p.add_argument("--out", default=None, help="write the JSON here too")
+    add_model_options(p)
+    p.set_defaults(func=cmd_bench)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
@@ -323,7 +336,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    vocab = _vocabulary_from_args(args)
+    vocab = _vocabulary(args)
     images = expand_inputs(args.inputs)[: args.limit]
     out = prepare_out_file(args.out) if args.out else None  # a bad --out fails before the benchmark runs
     config = segmenter_config(args)
@@ -337,6 +350,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train, learn-prompts, pseudo-label, self-train -------------------------------------------------
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train the stage-1 proposal network on seen classes (docs/training.md)")
+    p.add_argument("--config", required=True, help="JSON training config")
+    p.add_argument("--device", default=None, help="override the config's device")
+    p.add_argument("--iterations", type=int, default=None, help="override the config's iteration count")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last.pt exists")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .training.train import TrainConfig, train
 
@@ -346,10 +372,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.device = args.device
     if args.iterations:
         cfg.iterations = args.iterations
-    out = train(cfg, resume=not args.no_resume, progress=not args.quiet)
+    with process_group("nccl" if cfg.device.startswith("cuda") else "gloo"):
+        out = train(cfg, resume=not args.no_resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"zsseg: training output in {out}", file=sys.stderr)
     return 0
+
+
+def _learn_prompts_parser(sub) -> None:
+    p = sub.add_parser(
+        "learn-prompts", help="CoOp: learn context vectors on crops of seen classes (use with --templates learned:FILE)"
+    )
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--root", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--unseen", default=None, help="comma-separated classes left out")
+    p.add_argument("--n-ctx", type=int, default=16, help="context vectors (default: 16)")
+    p.add_argument(
+        "--recipe",
+        default=next(iter(RECIPES)),
+        choices=list(RECIPES),
+        help="quick: crops embedded once, 300 iterations; reference: zsseg.baseline's (augmented crops, 32 per class, "
+        f"SGD + weight decay, warm-up, cosine, 16k iterations) (default: {next(iter(RECIPES))})",
+    )
+    p.add_argument("--iterations", type=int, default=None, help="override the recipe's iteration count")
+    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate (0.02)")
+    p.add_argument("--limit", type=int, default=None, help="first N training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="where to write the learned prompt (.pt)")
+    add_model_options(p)
+    p.set_defaults(func=cmd_learn_prompts)
 
 
 def cmd_learn_prompts(args: argparse.Namespace) -> int:
@@ -357,13 +409,12 @@ def cmd_learn_prompts(args: argparse.Namespace) -> int:
     from .training.coop import learn_prompts_on
 
     dataset = SegmentationDataset(args.root, args.split, get_spec(args.dataset))
-    unseen = [u.strip() for u in (args.unseen or "").split(",") if u.strip()]
     out = prepare_out_file(args.out)
     segmenter = _build_segmenter(segmenter_config(args), args.cache_dir)
     learner, meta = learn_prompts_on(
         segmenter,
         dataset,
-        unseen,
+        split_names(args.unseen),
         n_ctx=args.n_ctx,
         recipe=args.recipe,
         iterations=args.iterations,
@@ -376,208 +427,11 @@ def cmd_learn_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pseudo_label(args: argparse.Namespace) -> int:
-    from .training.self_training import PseudoLabelConfig, pseudo_label
-
-    _quiet_transformers()
-    unseen = [u.strip() for u in args.unseen.split(",") if u.strip()]
-    if not hasattr(args, "proposals_model"):
-        raise ZsegError(
-            "pseudo-labels need the network trained on the seen classes: pass --proposals-model RUN/model.pt"
-        )
-    config = PseudoLabelConfig(
-        dataset=args.dataset,
-        root=args.root,
-        split=args.split,
-        unseen=unseen,
-        model=args.proposals_model,
-        out=str(prepare_out_dir(args.out)),
-        rule=args.rule,
-        quantile=args.quantile,
-        segmenter=segmenter_config(args),
-        limit=args.limit,
-        progress=not args.quiet,
-    )
-    report = pseudo_label(config)
-    print(json.dumps(report["classes"]))
-    return 0
-
-
-def cmd_self_train(args: argparse.Namespace) -> int:
-    from .training.self_training import SelfTrainConfig, self_train
-
-    _quiet_transformers()
-    summary = self_train(
-        SelfTrainConfig.from_file(args.config),
-        progress=not args.quiet,
-        command=f"zsseg self-train --config {args.config}",
-    )
-    print(
-        json.dumps(
-            {
-                "seen_only": summary["seen_only"],
-                "rounds": [{k: r[k] for k in ("mIoU_seen", "mIoU_unseen", "hIoU")} for r in summary["rounds"]],
-            }
-        )
-    )
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("segment", help="segment images into the classes you name")
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("--classes", help='comma-separated class names; synonyms with ";" (e.g. "cat, tv; television")')
-    p.add_argument("--classes-file", help="text file, one class per line")
-    p.add_argument("--vocab", help="a shipped vocabulary (see `zsseg vocabularies`)")
-    p.add_argument("--out", default="zsseg_out", help="output folder (default: zsseg_out)")
-    p.add_argument("--no-overlay", action="store_true", help="write the label PNG and the JSON summary only")
-    p.add_argument(
-        "--no-resume", action="store_true", help="segment every image again, even those whose outputs are complete"
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="processes decoding and resizing images ahead of the model (default: none for fewer than 16 "
-        "images, else half the CPU cores, at most 8)",
-    )
-    p.add_argument(
-        "--image-batch",
-        type=int,
-        default=None,
-        help="images per proposal-network pass and shared encoder batches, grouped by size "
-        f"(default: 1 on a CPU, {CUDA_IMAGE_BATCH} on a GPU)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
-    add_model_options(p)
-    p.set_defaults(func=cmd_segment)
-
-    p = sub.add_parser("eval", help="mean IoU on a benchmark (official layouts or ROOT/SPLIT/{images,labels})")
-    p.add_argument(
-        "--dataset", default=None, help="voc21, voc20, ade150, ade847, pc59, pc459, coco_stuff171, cityscapes, camvid"
-    )
-    p.add_argument(
-        "--preset",
-        default=None,
-        help="a protocol's reference settings, e.g. zsseg-cross-ade150 (docs/evaluation.md); flags override it",
-    )
-    p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md for each layout)")
-    p.add_argument("--split", default="val")
-    p.add_argument("--limit", type=int, default=None, help="first N images only")
-    p.add_argument(
-        "--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU"
-    )
-    p.add_argument(
-        "--oracle",
-        action="store_true",
-        help="score the proposals labelled by the ground truth (stage-1 upper bound) and their recall",
-    )
-    p.add_argument("--out", default=None, help="folder for metrics.json, report.md and per_class_iou.png")
-    p.add_argument("--save-predictions", action="store_true", help="also write each label map to OUT/predictions/")
-    p.add_argument(
-        "--per-pixel-model",
-        default=None,
-        help=(
-            "evaluate this per-pixel baseline (a model.pt of a per_pixel "
-            "run of `zsseg train`) instead of the two-stage segmenter"
-        ),
-    )
-    p.add_argument("--quiet", action="store_true")
-    add_model_options(p)
-    p.set_defaults(func=cmd_eval)
-
-    from .server import ServerLimits
-
-    p = sub.add_parser("serve", help="web page and HTTP API")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-        "--max-upload-mb",
-        type=int,
-        default=NOT_GIVEN,
-        help=f"largest accepted upload in MB (default: {ServerLimits.max_upload_bytes // 2**20})",
-    )
-    p.add_argument(
-        "--max-classes",
-        type=int,
-        default=NOT_GIVEN,
-        help=f"most classes per request (default: {ServerLimits.max_classes})",
-    )
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=NOT_GIVEN,
-        help=f"seconds before a request is answered 504 (default: {ServerLimits.request_timeout_s})",
-    )
-    p.add_argument(
-        "--max-queue",
-        type=int,
-        default=NOT_GIVEN,
-        help=f"requests admitted at once; more get 503 + Retry-After (default: {ServerLimits.max_queue})",
-    )
-    add_model_options(p)
-    p.set_defaults(func=cmd_serve)
-
-    p = sub.add_parser("bench", help="per-stage timings, images/s, memory; optionally against the naive path")
-    p.add_argument("inputs", nargs="+", help="real images: files, folders or globs")
-    p.add_argument("--classes")
-    p.add_argument("--classes-file")
-    p.add_argument("--vocab")
-    p.add_argument("--limit", type=int, default=5, help="images to time (default: 5)")
-    p.add_argument(
-        "--naive", action="store_true", help="also run the naive reference path and report speed-up and pixel agreement"
-    )
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    p.add_argument(
-        "--bpe",
-        default=None,
-        help=(
-            "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for the "
-            "random-weight architectures clip-vit-b16 / clip-vit-l14"
-        ),
-    )
-    p.add_argument("--out", default=None, help="write the JSON here too")
-    add_model_options(p)
-    p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser("train", help="train the stage-1 proposal network on seen classes (docs/training.md)")
-    p.add_argument("--config", required=True, help="JSON training config")
-    p.add_argument("--device", default=None, help="override the config's device")
-    p.add_argument("--iterations", type=int, default=None, help="override the config's iteration count")
-    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last.pt exists")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser(
-        "learn-prompts", help="CoOp: learn context vectors on crops of seen classes (use with --templates learned:FILE)"
-    )
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--root", required=True)
-    p.add_argument("--split", default="train")
-    p.add_argument("--unseen", default=None, help="comma-separated classes left out")
-    p.add_argument("--n-ctx", type=int, default=16, help="context vectors (default: 16)")
-    p.add_argument(
-        "--recipe",
-        default="quick",
-        choices=["quick", "reference"],
-        help="quick: crops embedded once, 300 iterations; reference: zsseg.baseline's (augmented crops, 32 per class, "
-        "SGD + weight decay, warm-up, cosine, 16k iterations) (default: quick)",
-    )
-    p.add_argument("--iterations", type=int, default=None, help="override the recipe's iteration count")
-    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate (0.02)")
-    p.add_argument("--limit", type=int, default=None, help="first N training images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="where to write the learned prompt (.pt)")
-    add_model_options(p)
-    p.set_defaults(func=cmd_learn_prompts)
-
+def _pseudo_label_parser(sub) -> None:
     p = sub.add_parser(
         "pseudo-label", help="self-training: label the unseen classes of a training set with a seen-class model"
     )
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--root", required=True)
     p.add_argument("--split", default="train")
     p.add_argument(
@@ -599,6 +453,34 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(func=cmd_pseudo_label)
 
+
+def cmd_pseudo_label(args: argparse.Namespace) -> int:
+    from .training.self_training import PseudoLabelConfig, pseudo_label
+
+    _quiet_transformers()
+    if not hasattr(args, "proposals_model"):
+        raise ZsegError(
+            "pseudo-labels need the network trained on the seen classes: pass --proposals-model RUN/model.pt"
+        )
+    config = PseudoLabelConfig(
+        dataset=args.dataset,
+        root=args.root,
+        split=args.split,
+        unseen=split_names(args.unseen),
+        model=args.proposals_model,
+        out=str(prepare_out_dir(args.out)),
+        rule=args.rule,
+        quantile=args.quantile,
+        segmenter=segmenter_config(args),
+        limit=args.limit,
+        progress=not args.quiet,
+    )
+    report = pseudo_label(config)
+    print(json.dumps(report["classes"]))
+    return 0
+
+
+def _self_train_parser(sub) -> None:
     p = sub.add_parser(
         "self-train", help="seen-class training -> pseudo-labels -> training again -> evaluation (docs/training.md)"
     )
@@ -606,8 +488,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_self_train)
 
-    p = sub.add_parser("vocabularies", help="list the shipped vocabularies")
-    p.set_defaults(func=cmd_vocabularies)
+
+def cmd_self_train(args: argparse.Namespace) -> int:
+    from .training.self_training import SelfTrainConfig, self_train
+
+    _quiet_transformers()
+    with process_group():
+        summary = self_train(
+            SelfTrainConfig.from_file(args.config),
+            progress=not args.quiet,
+            command=f"zsseg self-train --config {args.config}",
+        )
+    rounds = [{k: r[k] for k in ("mIoU_seen", "mIoU_unseen", "hIoU")} for r in summary["rounds"]]
+    print(json.dumps({"seen_only": summary["seen_only"], "rounds": rounds}))
+    return 0
+
+
+SUBCOMMANDS = (
+    _segment_parser,
+    _eval_parser,
+    _serve_parser,
+    _bench_parser,
+    _train_parser,
+    _learn_prompts_parser,
+    _pseudo_label_parser,
+    _self_train_parser,
+    _vocabularies_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zsseg", description="Open-vocabulary semantic segmentation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 

@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .distributed import barrier, init_from_env
+from .distributed import barrier, rank_and_world
 from .errors import ZsegError
 from .image_io import remove_stale_temporaries, write_atomically
 from .render import save_label_png
@@ -55,6 +55,8 @@ class CollectionResult:
     skipped: int = 0  # outputs already complete from an earlier run with the same classes and settings
     failed: int = 0
     images: int = 0  # this process's share of the inputs
+    rank: int = 0  # this process, of
+    world: int = 1  # processes
 
 
 def outputs_of(out: Path, image: Path, overlay: bool) -> dict[str, Path]:
@@ -108,13 +110,13 @@ def segment_collection(
         image_batch = CUDA_IMAGE_BATCH if segmenter.backend.device.type == "cuda" else 1
     if image_batch < 1:
         raise ZsegError(f"image-batch must be >= 1, got {image_batch}")
-    rank, world = init_from_env()
+    rank, world = rank_and_world()
     run = fingerprint(segmenter, vocab)
     shard = inputs[rank::world]
     log_dir = out / MANIFEST_DIR
     if manifest:
         log_dir.mkdir(parents=True, exist_ok=True)
-    result = CollectionResult(images=len(shard))
+    result = CollectionResult(images=len(shard), rank=rank, world=world)
     todo = []
     log = (log_dir / f"rank{rank:05d}-of-{world:05d}.jsonl").open("a", encoding="utf-8") if manifest else io.StringIO()
     with log:
@@ -128,7 +130,7 @@ def segment_collection(
         bar = tqdm(
             total=len(todo), desc=f"segment (rank {rank})" if world > 1 else "segment", unit="img", disable=not progress
         )
-        loader = _Prepare(todo, segmenter.short_side, segmenter.config.max_pixels, overlay)
+        loader = _Prepare(todo, segmenter.config.short_side, segmenter.config.max_pixels, overlay)
         workers = default_workers(len(todo)) if workers is None else workers
         for batch in _batches(_prepared(loader, workers), image_batch):
             for item, state in zip(batch, _encoded(segmenter, batch)):

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from .errors import ZsegError
 
-def init_from_env(backend: str = "gloo") -> tuple[int, int]:
-    """(rank, world size). Under torchrun (WORLD_SIZE > 1) joins the process group; gloo suffices
-    for evaluation, which reduces only small count arrays (training on CUDA passes nccl)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
+
+@contextlib.contextmanager
+def process_group(backend: str = "gloo") -> Iterator[None]:
+    """Under torchrun (WORLD_SIZE > 1), this process's membership of the process group for the
+    duration; a no-op otherwise. The command line's commands enter it, once; library functions
+    only read it (``rank_and_world``). gloo suffices for evaluation and collections, which reduce
+    small count arrays (training on CUDA passes nccl)."""
+    started = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+    if started:
         dist.init_process_group(backend)
-    if dist.is_initialized():
+    try:
+        yield
+    finally:
+        if started and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of the process group, (0, 1) outside torchrun."""
+    if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ZsegError(
+            "running under torchrun outside its process group: wrap the call in "
+            "`with zsseg.distributed.process_group():` (the zsseg command does this itself)"
+        )
     return 0, 1
 
 
@@ -40,8 +61,3 @@ def barrier() -> None:
     """Wait for every process (a no-op when not distributed)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-
-
-def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()

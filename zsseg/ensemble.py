@@ -38,11 +38,18 @@ def combine(
       small, lifts every such query to a vote for whatever the VLM likes); the VLM cannot reorder
       the seen classes, which it knows worse than the network (stuff, for an ImageNet classifier),
       but it can hand a region to an unseen class; and with every class seen this is the network alone.
+    A duplicate class (``zsseg.text.read_classes``: its nearest known class answers for another)
+    scores 0 under both rules and leaves the VLM's other probabilities as they would be without it
+    (renormalised to the same row total): the class it repeats takes its pixels.
     """
     if scores is None:
         return p_vlm, valid
     if rule not in ENSEMBLES:
         raise ValueError(f"unknown ensemble rule {rule!r}; choose one of {', '.join(ENSEMBLES)}")
+    duplicate = scores.duplicate.to(p_vlm.device)[None, :]
+    if duplicate.any():  # the VLM's probabilities as if the duplicates were not named (same row total)
+        kept = p_vlm.masked_fill(duplicate, 0)
+        p_vlm = kept * (p_vlm.sum(1, keepdim=True) / kept.sum(1, keepdim=True).clamp(min=1e-12))
     neutral = 1.0 if rule == "reference" else 1.0 / p_vlm.shape[1]
     full = torch.full((len(valid), p_vlm.shape[1]), neutral, dtype=p_vlm.dtype, device=p_vlm.device)
     full[valid.to(full.device)] = p_vlm
@@ -56,7 +63,7 @@ def combine(
         out = o * torch.where(seen, p.pow(seen_weight) * seen_mass.pow(1 - seen_weight), p.pow(u) * full.pow(1 - u))
     else:
         out = torch.where(seen, p_q.pow(seen_weight) * full.pow(1 - seen_weight), p_q.pow(u) * full.pow(1 - u))
-    return out, torch.ones_like(valid)
+    return out.masked_fill(duplicate.to(out.device), 0), torch.ones_like(valid)
 
 
 def fill_uncovered(masks: torch.Tensor) -> torch.Tensor:

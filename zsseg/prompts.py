@@ -246,11 +246,8 @@ class PromptLearner(PromptSource):
         return cls(backend, ctx=ctx, name=f"{LEARNED_PREFIX}{path}")
 
 
-def build_prompt_source(
-    templates: str | None, backend: Backend, cache: TextEmbeddingCache | None = None
-) -> PromptSource:
-    """A template set by name (None: the backend's default) or ``learned:FILE``."""
-    templates = templates or backend.default_templates
+def build_prompt_source(templates: str, backend: Backend, cache: TextEmbeddingCache | None = None) -> PromptSource:
+    """A template set by name or ``learned:FILE``."""
     if templates.startswith(LEARNED_PREFIX):
         return PromptLearner.load(templates[len(LEARNED_PREFIX) :], backend)
     return TemplatePrompts(backend, templates, cache)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,24 +21,18 @@ import torch
 from PIL import Image
 
 from .backends import Backend, build_backend
-from .classification import CROP_STYLES, CropConfig, RegionClassifier
-from .ensemble import ENSEMBLES, combine, fill_uncovered, semantic_map
+from .classification import CropConfig, RegionClassifier
+from .config import SegmenterConfig, resolve_config
+from .ensemble import combine, fill_uncovered, semantic_map
 from .errors import ZsegError
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
 from .prompts import build_prompt_source
 from .proposals import ClassScores, ProposalGenerator, Proposals, WholeImageProposal, build_proposals
 from .render import overlay as render_overlay
-from .text import SEEN_RULES, SYNONYM_RULES, ClassReading, ClassTexts, SeenRule, class_texts
+from .text import ClassReading, ClassTexts, SeenRule, class_texts
 from .text_cache import TextEmbeddingCache, default_cache_dir
 from .timing import Stopwatch
 from .vocabulary import Vocabulary, resolve_vocabulary
-
-# Crops per encoder call on a GPU, where bigger batches keep paying (the CPU default is each
-# backend's measured best; see docs/speed.md).
-GPU_BATCH_SIZE = 64
-# Number formats of the image encoder; bf16 is autocast, for GPUs. The proposal network stays fp32:
-# in bf16 it changed 0.2-0.9 % of the labels (worst image 18 %), the encoder < 0.02 % (docs/speed.md).
-DTYPES = ("fp32", "bf16")
 
 
 @dataclass
@@ -95,53 +89,6 @@ class Segmentation:
 
 
 @dataclass
-class SegmenterConfig:
-    """Everything that decides a result; recorded in every output's settings. ``None`` means the
-    backend's own default (its measured best), resolved when the segmenter is built."""
-
-    model: str = "conse"
-    proposals: str = "maskformer"  # the shipped network (zsseg/weights/scenes.pt) unless proposals_model says otherwise
-    proposals_model: str | None = None  # model.pt / hub id / folder for maskformer, sam and mask2former
-    templates: str | None = None  # a template set, or learned:FILE
-    crop: str | None = None
-    mask_threshold: float = 0.5
-    expand_ratio: float = 1.0
-    ensemble: str | None = None  # "reference" (zsseg.baseline's) or "arbitrated"; None: the backend's
-    ensemble_weight: float | None = None  # lambda: p_q's exponent for seen classes; None: the backend's
-    unseen_weight: float | None = None  # p_q's exponent for unseen classes; None: the backend's (1 - lambda if none)
-    seen: str = "similar"  # similar | named | none: which classes may answer for a class the generator knows (seen)
-    match_threshold: float | None = None  # text similarity from which they do; None: the network's text model's
-    synonyms: str = "mean"  # a class with several prompt names: the mean of their embeddings, or "max": its best name
-    short_side: int | None = None  # working resolution
-    background_threshold: float = 0.0  # pixels less confident than this -> "background", if in the vocabulary
-    batch_size: int | None = None  # crops per encoder call
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    dtype: str = "fp32"  # or "bf16": autocast around the image encoder (GPUs)
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        checks = [
-            ("mask_threshold", 0 <= self.mask_threshold < 1, "in [0, 1)"),
-            ("expand_ratio", self.expand_ratio > 0, "> 0"),
-            ("ensemble", self.ensemble is None or self.ensemble in ENSEMBLES, f"one of {', '.join(ENSEMBLES)}"),
-            ("ensemble_weight", self.ensemble_weight is None or 0 <= self.ensemble_weight <= 1, "in [0, 1]"),
-            ("unseen_weight", self.unseen_weight is None or 0 <= self.unseen_weight <= 1, "in [0, 1]"),
-            ("match_threshold", self.match_threshold is None or -1 <= self.match_threshold <= 1, "in [-1, 1]"),
-            ("short_side", self.short_side is None or self.short_side >= 8, ">= 8 pixels"),
-            ("background_threshold", 0 <= self.background_threshold <= 1, "in [0, 1]"),
-            ("batch_size", self.batch_size is None or self.batch_size >= 1, ">= 1"),
-            ("max_pixels", self.max_pixels >= 1, ">= 1"),
-            ("crop", self.crop is None or self.crop in CROP_STYLES, f"one of {', '.join(CROP_STYLES)}"),
-            ("seen", self.seen in SEEN_RULES, f"one of {', '.join(SEEN_RULES)}"),
-            ("synonyms", self.synonyms in SYNONYM_RULES, f"one of {', '.join(SYNONYM_RULES)}"),
-            ("dtype", self.dtype in DTYPES, f"one of {', '.join(DTYPES)}"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ZsegError(f"{name.replace('_', '-')} must be {rule}, got {getattr(self, name)!r}")
-
-
-@dataclass
 class PreparedImage:
     """An image decoded and resized to the working resolution (``Segmenter.prepare``): plain arrays,
     so a collection's loader workers make them while the model works."""
@@ -173,33 +120,28 @@ class Segmenter:
         config: SegmenterConfig | None = None,
         text_cache: TextEmbeddingCache | None = None,
     ) -> None:
+        """The parts and their settings; ``config`` is resolved against them (``resolve_config``)."""
         self.backend = backend
         self.proposals = proposals
-        self.config = config or SegmenterConfig()
-        cfg = self.config
+        self.config = cfg = resolve_config(
+            config or SegmenterConfig(),
+            backend,
+            proposals.name,
+            getattr(proposals, "text_model", None),
+            on_gpu=backend.device.type == "cuda",
+        )
         self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache(default_cache_dir())
         self.prompts = build_prompt_source(cfg.templates, backend, self.text_cache)
-        self.crop = CropConfig(
-            style=cfg.crop or backend.crop_for(proposals.name),
-            mask_threshold=cfg.mask_threshold,
-            expand_ratio=cfg.expand_ratio,
-            batch_size=cfg.batch_size
-            or (GPU_BATCH_SIZE if backend.device.type == "cuda" else backend.default_batch_size),
-        )
+        self.crop = CropConfig(cfg.crop, cfg.mask_threshold, cfg.expand_ratio, batch_size=cfg.batch_size)
         self.classifier = RegionClassifier(backend, self.crop)
-        self.short_side = cfg.short_side or backend.default_short_side
-        self.ensemble_rule = cfg.ensemble or backend.default_ensemble
-        self.ensemble_weight = backend.default_ensemble_weight if cfg.ensemble_weight is None else cfg.ensemble_weight
-        self.unseen_weight = backend.default_unseen_weight if cfg.unseen_weight is None else cfg.unseen_weight
         self.image: ImageState | None = None  # set by set_image
 
     @classmethod
     def from_pretrained(
         cls,
         model: str | None = None,
-        proposals: str | ProposalGenerator | None = None,
+        proposals: str | None = None,
         *,
-        device: str = "cpu",
         cache_dir: str | Path | None = None,
         **options,
     ) -> "Segmenter":
@@ -209,44 +151,44 @@ class Segmenter:
         id / local directory of a CLIP or SigLIP checkpoint. proposals: "graph", "slic",
         "maskformer" (``proposals_model=`` a model.pt of ``zsseg train``), or "sam" / "mask2former"
         (``proposals_model=`` a hub id or local directory). None: the ``SegmenterConfig`` default.
-        options: any other ``SegmenterConfig`` field (templates, crop, ensemble_weight, short_side, ...).
+        options: any other ``SegmenterConfig`` field (device, templates, crop, ensemble_weight, ...).
         """
-        valid = {f.name for f in fields(SegmenterConfig)} - {"model", "proposals", "device"}
+        valid = {f.name for f in fields(SegmenterConfig)} - {"model", "proposals"}
         unknown = set(options) - valid
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(valid)}")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ZsegError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-        given = {"model": model, "proposals": getattr(proposals, "name", proposals)}
-        config = SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=device, **options)
+        given = {"model": model, "proposals": proposals, **options}
+        return cls.from_config(SegmenterConfig(**{k: v for k, v in given.items() if v is not None}), cache_dir)
+
+    @classmethod
+    def from_config(cls, config: SegmenterConfig, cache_dir: str | Path | None = None) -> "Segmenter":
+        """The backend and the proposal generator ``config`` names, with ``config``'s settings."""
+        if config.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ZsegError(f"device {config.device!r} requested but CUDA is not available; use --device cpu")
         cache = TextEmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir())
-        backend = build_backend(config.model, device=device, text_cache=cache)
-        generator = build_proposals(
-            proposals if isinstance(proposals, ProposalGenerator) else config.proposals,
-            model=config.proposals_model,
-            device=device,
-        )
+        backend = build_backend(config.model, device=config.device, text_cache=cache)
+        generator = build_proposals(config.proposals, model=config.proposals_model, device=config.device)
         # a trained network whose text encoder is this backend's: one copy of it, not two
         if getattr(generator, "text_model", None) == config.model:
             generator.share_text_backend(backend)
         return cls(backend, generator, config, cache)
 
-    @classmethod
-    def from_config(cls, config: SegmenterConfig, cache_dir: str | Path | None = None) -> "Segmenter":
-        """``from_pretrained`` with every setting taken from ``config``."""
-        options = {f.name: getattr(config, f.name) for f in fields(config)}
-        model, proposals, device = options.pop("model"), options.pop("proposals"), options.pop("device")
-        return cls.from_pretrained(model, proposals, device=device, cache_dir=cache_dir, **options)
-
     def settings(self) -> dict:
+        """The resolved settings, the crop's details, the generator's and the backend's: recorded
+        with every result."""
         return {
-            **asdict(self.config),
-            "templates": self.prompts.name,
+            **self.config.as_dict(),
             "crop": self.crop.as_dict(),
-            "short_side": self.short_side,
-            "ensemble": self.ensemble_rule,
-            "ensemble_weight": self.ensemble_weight,
-            "unseen_weight": self.unseen_weight,
+            "proposal_generator": self.proposals.settings(),
+            "backend": self.backend.cache_key,
+        }
+
+    def identity(self) -> dict:
+        """``settings`` less what changes speed or where the weights lie, not the result (a
+        collection's fingerprint): the generator's weights count by their digest, not their path."""
+        return {
+            **self.config.identity(),
+            "crop": {k: v for k, v in self.crop.as_dict().items() if k != "batch_size"},
             "proposal_generator": self.proposals.settings(),
             "backend": self.backend.cache_key,
         }
@@ -257,7 +199,7 @@ class Segmenter:
 
     def prepare(self, image: ImageInput) -> PreparedImage:
         """Decode ``image`` and resize it to the working resolution."""
-        return prepare_image(image, self.short_side, self.config.max_pixels)[0]
+        return prepare_image(image, self.config.short_side, self.config.max_pixels)[0]
 
     def encode_image(self, image: ImageInput | PreparedImage) -> ImageState:
         """Stages 1 and 2 for one image: proposals at working resolution and their region embeddings."""
@@ -347,7 +289,8 @@ class Segmenter:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The VLM's probabilities of the valid proposals combined with the generator's class scores
         under this segmenter's rule and weights: ``ensemble.combine``'s result."""
-        return combine(p_vlm, valid, scores, self.ensemble_weight, self.unseen_weight, self.ensemble_rule)
+        cfg = self.config
+        return combine(p_vlm, valid, scores, cfg.ensemble_weight, cfg.unseen_weight, cfg.ensemble)
 
     @torch.no_grad()
     def __call__(

@@ -9,7 +9,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import resources
 
 import numpy as np
@@ -23,20 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .errors import ImageTooLargeError, ZsegError
 from .image_io import load_image
+from .limits import ServerLimits
 from .render import palette, save_label_png
 from .segmenter import ImageState, Segmenter, with_image_timings
-from .vocabulary import Vocabulary, list_vocabularies, shipped_vocabulary
-
-
-@dataclass(frozen=True)
-class ServerLimits:
-    max_upload_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 25_000_000
-    max_classes: int = 256  # label maps stay palette PNGs, whose colours the page maps back to classes
-    request_timeout_s: float = 120.0
-    max_queue: int = 8  # requests admitted at once (one runs, the rest wait); more get 503
-    retry_after_s: int = 5
-    cached_images: int = 4  # encoded images kept for /api/relabel (least recently used dropped first)
+from .vocabulary import Vocabulary, list_vocabularies, resolve_vocabulary, shipped_vocabulary
 
 
 class ClassInfo(BaseModel):
@@ -220,14 +210,8 @@ def _remember(images: OrderedDict, image_id: str, rgb: np.ndarray, encoded: Imag
 
 
 def _vocabulary(classes: str | None, vocab: str | None, limits: ServerLimits) -> Vocabulary:
-    if (classes is None or not classes.strip()) and not vocab:
-        raise ApiError(400, 'no classes: give "classes" (e.g. "cat, sofa, floor") or a "vocab" name')
-    try:  # a vocabulary name only, never a path on the server
-        v = (
-            shipped_vocabulary(vocab)
-            if vocab and not (classes and classes.strip())
-            else Vocabulary.from_names(classes or "", source="classes")
-        )
+    try:  # a typed list or a shipped vocabulary's name: never a file on the server
+        v = resolve_vocabulary(classes, vocab=vocab)
     except ZsegError as exc:
         raise ApiError(400, str(exc)) from None
     if len(v) > limits.max_classes:

@@ -102,24 +102,23 @@ def list_vocabularies() -> list[str]:
     return sorted(p.name[:-4] for p in resources.files(PRESETS_PACKAGE).iterdir() if p.name.endswith(".txt"))
 
 
+# Other spellings of the shipped vocabularies' names (the registry's aliases).
 ALIASES = {
     "voc": "voc21",
-    "voc_21": "voc21",
-    "voc_20": "voc20",
     "ade": "ade150",
-    "ade_150": "ade150",
     "coco_stuff": "coco_stuff171",
     "cocostuff": "coco_stuff171",
-    "pc_59": "pc59",
     "camvid": "camvid11",
     "cityscapes": "cityscapes19",
 }
 
 
 def shipped_vocabulary(name: str) -> Vocabulary:
-    """A vocabulary shipped with zsseg, by name (never a path)."""
+    """A vocabulary shipped with zsseg, by name ("voc21", "ADE-150", "camvid"), never a path."""
     key = name.strip().lower().replace("-", "_")
     key = ALIASES.get(key, key)
+    if key not in list_vocabularies():
+        key = key.replace("_", "")  # "voc_21" -> "voc21"
     if key not in list_vocabularies():
         raise ZsegError(f"unknown vocabulary {name!r}; choose one of {', '.join(list_vocabularies())}")
     text = resources.files(PRESETS_PACKAGE).joinpath(key + ".txt").read_text(encoding="utf-8")
@@ -128,16 +127,9 @@ def shipped_vocabulary(name: str) -> Vocabulary:
 
 def load_vocabulary(name_or_path: str) -> Vocabulary:
     """A shipped vocabulary by name, or a class file (one class per line) by path."""
-    try:
-        return shipped_vocabulary(name_or_path)
-    except ZsegError:
-        pass
-    path = Path(name_or_path)
-    if path.is_file():
-        return read_class_file(path)
-    raise ZsegError(
-        f"unknown vocabulary {name_or_path!r}; choose one of {', '.join(list_vocabularies())} or give a class file"
-    )
+    if Path(name_or_path).is_file():
+        return read_class_file(name_or_path)
+    return shipped_vocabulary(name_or_path)
 
 
 def read_class_file(path: str | Path) -> Vocabulary:
@@ -153,10 +145,32 @@ def read_class_file(path: str | Path) -> Vocabulary:
     return Vocabulary.from_lines(text.splitlines(), source=str(path))
 
 
-def resolve_vocabulary(classes: "str | Sequence[str] | Vocabulary") -> Vocabulary:
-    """Accept a Vocabulary, a list of names, "a, b, c", or "vocab:NAME"."""
+def resolve_vocabulary(
+    classes: "str | Sequence[str] | Vocabulary | None" = None,
+    *,
+    file: str | Path | None = None,
+    vocab: str | None = None,
+) -> Vocabulary:
+    """The one class-list resolver (command line, server, ``Segmenter``): exactly one of
+    ``classes`` (a Vocabulary, a list of names, "a, b, c", or "vocab:NAME"), ``file`` (a class
+    file, one class per line) or ``vocab`` (a shipped vocabulary's name). Blank counts as not given."""
+    given = {
+        k: v
+        for k, v in (("classes", classes), ("file", file), ("vocab", vocab))
+        if v is not None and not (isinstance(v, str) and not v.strip())
+    }
+    if len(given) != 1:
+        blank = any(isinstance(v, str) and not v.strip() for v in (classes, file, vocab))
+        what = "both " + " and ".join(given) if given else "empty class list: no classes" if blank else "no classes"
+        raise ZsegError(
+            f'{what}: give exactly one of a class list ("cat, sofa, floor"), a class file or a shipped vocabulary'
+        )
+    if file is not None:
+        return read_class_file(file)
+    if vocab is not None:
+        return shipped_vocabulary(vocab)
     if isinstance(classes, Vocabulary):
         return classes
     if isinstance(classes, str) and classes.startswith("vocab:"):
-        return load_vocabulary(classes[len("vocab:") :])
+        return shipped_vocabulary(classes[len("vocab:") :])
     return Vocabulary.from_names(classes)

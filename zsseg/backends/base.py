@@ -36,9 +36,10 @@ class Backend(nn.Module, ABC):
     default_match_threshold: float | None = None
     default_batch_size: int = 8  # crops per encoder call; measured per backend (benchmarks/encoder_batch_size.py)
 
-    def crop_for(self, proposals: str) -> str:
+    @classmethod
+    def crop_for(cls, proposals: str) -> str:
         """The default crop style with the generator named ``proposals``."""
-        return self.crop_for_proposals.get(proposals, self.default_crop)
+        return cls.crop_for_proposals.get(proposals, cls.default_crop)
 
     @property
     @abstractmethod

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..backends import backend_class
 from ..baseline import PerPixelSegmenter
+from ..config import SegmenterConfig, resolve_config
 from ..datasets import SegmentationDataset, get_spec
-from ..distributed import all_sum, init_from_env, local_device, shutdown
+from ..distributed import all_sum, local_device, rank_and_world
 from ..errors import ZsegError
 from ..image_io import load_image
 from ..inputs import prepare_out_dir
 from ..proposals import ProposalGenerator, build_proposals
 from ..render import save_label_png
-from ..segmenter import Segmenter, SegmenterConfig, propose
+from ..segmenter import Segmenter, propose
 from .metrics import ConfusionMatrix, unseen_mask
 from .oracle import oracle_labels
 from .report import write_report
@@ -68,37 +68,24 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
     if config.save_predictions and config.out is None:
         raise ZsegError("saving predictions needs an output folder (--out DIR)")
     out = prepare_out_dir(config.out) if config.out else None
-    rank, _ = init_from_env()
+    rank, _ = rank_and_world()
     seg_cfg = config.segmenter
     device = local_device(seg_cfg.device)  # torchrun: one GPU per process
-    predictions = out / "predictions" if out is not None and config.save_predictions else None
-    try:
-        if config.oracle:
-            short_side = seg_cfg.short_side or backend_class(seg_cfg.model).default_short_side
-            generator = build_proposals(seg_cfg.proposals, model=seg_cfg.proposals_model, device=device)
-            settings = {"proposals": generator.settings(), "short_side": short_side}
-            result = evaluate(
-                dataset,
-                oracle=generator,
-                short_side=short_side,
-                limit=config.limit,
-                unseen=config.unseen,
-                progress=config.progress,
-                save_predictions=predictions,
-            )
-        else:
-            segmenter = _segmenter(config, device)
-            settings = segmenter.settings()
-            result = evaluate(
-                dataset,
-                segmenter,
-                limit=config.limit,
-                unseen=config.unseen,
-                progress=config.progress,
-                save_predictions=predictions,
-            )
-    finally:
-        shutdown()
+    options = dict(
+        limit=config.limit,
+        unseen=config.unseen,
+        progress=config.progress,
+        save_predictions=out / "predictions" if out is not None and config.save_predictions else None,
+    )
+    if config.oracle:
+        short_side = resolve_config(seg_cfg).short_side
+        generator = build_proposals(seg_cfg.proposals, model=seg_cfg.proposals_model, device=device)
+        settings = {"proposals": generator.settings(), "short_side": short_side}
+        result = evaluate_oracle(dataset, generator, short_side, **options)
+    else:
+        segmenter = _segmenter(config, device)
+        settings = segmenter.settings()
+        result = evaluate(dataset, segmenter, **options)
     result = {
         "dataset": dataset.spec.name,
         "root": str(config.root),
@@ -117,95 +104,121 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
 
 
 def _segmenter(config: EvalConfig, device: str):
+    cfg = config.segmenter
     if config.per_pixel_model:
-        cfg = config.segmenter
         return PerPixelSegmenter(config.per_pixel_model, cfg.short_side, device, cfg.max_pixels)
-    return Segmenter.from_config(replace(config.segmenter, device=device), config.cache_dir)
+    return Segmenter.from_config(cfg if cfg.device == device else replace(cfg, device=device), config.cache_dir)
+
+
+class _Accumulator:
+    """What an evaluation counts, image by image, on this process's share of a dataset; ``result``
+    sums it over all processes (every process returns the same, complete result)."""
+
+    def __init__(self, dataset: SegmentationDataset, limit: int | None, save_predictions: str | Path | None) -> None:
+        self.rank, self.world = rank_and_world()
+        self.names = dataset.vocabulary.names
+        n = len(self.names)
+        self.samples = (dataset.samples[:limit] if limit else dataset.samples)[self.rank :: self.world]
+        self.cm = ConfusionMatrix(n)
+        self.predicted = np.zeros(n, np.int64)
+        self.scalars = np.zeros(3)  # seconds in the model, proposals, images
+        self.stage_seconds: dict[str, float] = {}
+        self.out_dir = Path(save_predictions) if save_predictions else None
+        self.wall = time.perf_counter()
+
+    def add(self, sample, labels: np.ndarray, gt: np.ndarray, seconds: float, proposals: int) -> None:
+        self.scalars += (seconds, proposals, 1)
+        self.cm.update(labels, gt)
+        self.predicted += np.bincount(labels[gt >= 0].ravel(), minlength=len(self.names))
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            save_label_png(labels, self.out_dir / f"{sample.stem}.png", len(self.names))
+
+    def add_timings(self, timings: dict[str, float]) -> None:
+        for k, v in timings.items():
+            self.stage_seconds[k] = self.stage_seconds.get(k, 0.0) + v
+
+    def result(self, unseen: Sequence[str] | None) -> dict:
+        self.cm.matrix = all_sum(self.cm.matrix)
+        predicted, scalars = all_sum(self.predicted), all_sum(self.scalars)
+        wall = time.perf_counter() - self.wall
+        images = int(scalars[2])
+        result = self.cm.summary(self.names, unseen)
+        result.update(
+            images=images,
+            processes=self.world,
+            seconds_per_image=round(scalars[0] / max(1, images), 3),
+            images_per_second=round(images / wall, 3) if self.rank == 0 or self.world == 1 else None,
+            proposals_per_image=round(scalars[1] / max(1, images), 1),
+            predicted_share={nm: round(float(c) / max(1, predicted.sum()), 4) for nm, c in zip(self.names, predicted)},
+            confusion_matrix=self.cm.matrix.tolist(),
+        )
+        if self.stage_seconds:
+            result["stage_seconds_per_image"] = {
+                k: round(v / max(1, len(self.samples)), 4) for k, v in self.stage_seconds.items()
+            }
+        return result
+
+
+def _images(dataset: SegmentationDataset, acc: _Accumulator, progress: bool):
+    """(sample, image, ground truth) of this process's share, with a progress bar on rank 0."""
+    bar = tqdm(acc.samples, desc=f"eval {dataset.spec.name}", disable=not progress or acc.rank != 0, unit="img")
+    for sample in bar:
+        rgb = load_image(sample.image_path)
+        yield sample, rgb, dataset.read_label(sample, rgb.shape[:2])
 
 
 def evaluate(
     dataset: SegmentationDataset,
-    segmenter: Segmenter | None = None,
+    segmenter: Segmenter,
     *,
-    oracle: ProposalGenerator | None = None,
-    short_side: int | None = None,
     limit: int | None = None,
     unseen: Sequence[str] | None = None,
     progress: bool = True,
     save_predictions: str | Path | None = None,
 ) -> dict:
-    """mIoU and friends of ``segmenter`` on ``dataset``; or, with ``oracle=generator``, of that
-    generator's proposals labelled by the ground truth (plus proposal recall).
-
-    Under ``torchrun --nproc_per_node K`` each process takes every K-th image and the counts are
-    all-reduced, so every process returns the same, complete result.
-    """
-    if (segmenter is None) == (oracle is None):
-        raise ValueError("give a segmenter or an oracle proposal generator")
-    if oracle is not None and short_side is None:
-        raise ValueError("the oracle needs the working resolution (short_side)")
-    rank, world = init_from_env()
-    vocab = dataset.vocabulary
-    n = len(vocab)
-    samples = dataset.samples[:limit] if limit else dataset.samples
-    cm = ConfusionMatrix(n)
-    counts = {"pred": np.zeros(n, np.int64), "seg_total": np.zeros(n, np.int64), "seg_matched": np.zeros(n, np.int64)}
-    scalars = np.zeros(3)  # seconds in the model, proposals, images
-    stage_seconds: dict[str, float] = {}
-    out_dir = Path(save_predictions) if save_predictions else None
-    wall = time.perf_counter()
-    for sample in tqdm(
-        samples[rank::world], desc=f"eval {dataset.spec.name}", disable=not progress or rank != 0, unit="img"
-    ):
-        rgb = load_image(sample.image_path)
-        gt = dataset.read_label(sample, rgb.shape[:2])
+    """mIoU and friends of ``segmenter`` on ``dataset``. Under ``torchrun --nproc_per_node K`` (in
+    ``distributed.process_group``) each process takes every K-th image and the counts are summed."""
+    acc = _Accumulator(dataset, limit, save_predictions)
+    for sample, rgb, gt in _images(dataset, acc, progress):
         t = time.perf_counter()
-        if oracle is not None:
-            work, props = propose(oracle, rgb, short_side)
-            labels, total, matched = oracle_labels(props, gt, work.shape[:2], n)
-            counts["seg_total"] += total
-            counts["seg_matched"] += matched
-            n_props = len(props)
-        else:
-            seg = segmenter(rgb, vocab, unseen=unseen)
-            labels, n_props = seg.labels, len(seg.masks)
-            for k, v in seg.timings.items():
-                stage_seconds[k] = stage_seconds.get(k, 0.0) + v
-        scalars += (time.perf_counter() - t, n_props, 1)
-        cm.update(labels, gt)
-        counts["pred"] += np.bincount(labels[gt >= 0].ravel(), minlength=n)
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            save_label_png(labels, out_dir / f"{sample.stem}.png", n)
-    cm.matrix = all_sum(cm.matrix)
-    counts = {k: all_sum(v) for k, v in counts.items()}
-    scalars = all_sum(scalars)
-    wall = time.perf_counter() - wall
-    images = int(scalars[2])
-    result = cm.summary(vocab.names, unseen)
-    result.update(
-        images=images,
-        processes=world,
-        seconds_per_image=round(scalars[0] / max(1, images), 3),
-        images_per_second=round(images / wall, 3) if rank == 0 or world == 1 else None,
-        proposals_per_image=round(scalars[1] / max(1, images), 1),
-        predicted_share={
-            nm: round(float(c) / max(1, counts["pred"].sum()), 4) for nm, c in zip(vocab.names, counts["pred"])
-        },
-        confusion_matrix=cm.matrix.tolist(),
-    )
-    if stage_seconds:
-        result["stage_seconds_per_image"] = {
-            k: round(v / max(1, len(samples[rank::world])), 4) for k, v in stage_seconds.items()
-        }
-    if oracle is not None:
-        tot, mat = counts["seg_total"], counts["seg_matched"]
-        result["recall@0.5"] = round(100.0 * mat.sum() / max(1, tot.sum()), 2)
-        if unseen:  # do the proposals generalise? recall over segments of seen vs unseen classes
-            is_unseen = unseen_mask(vocab.names, unseen)
-            for part, sel in (("seen", ~is_unseen), ("unseen", is_unseen)):
-                result[f"recall@0.5_{part}"] = round(100.0 * mat[sel].sum() / max(1, tot[sel].sum()), 2)
-        result["per_class_recall@0.5"] = {
-            nm: (round(100.0 * m / t, 2) if t else None) for nm, m, t in zip(vocab.names, mat, tot)
-        }
+        seg = segmenter(rgb, dataset.vocabulary, unseen=unseen)
+        acc.add(sample, seg.labels, gt, time.perf_counter() - t, len(seg.masks))
+        acc.add_timings(seg.timings)
+    return acc.result(unseen)
+
+
+def evaluate_oracle(
+    dataset: SegmentationDataset,
+    generator: ProposalGenerator,
+    short_side: int,
+    *,
+    limit: int | None = None,
+    unseen: Sequence[str] | None = None,
+    progress: bool = True,
+    save_predictions: str | Path | None = None,
+) -> dict:
+    """The stage-1 upper bound: ``generator``'s proposals at ``short_side``, each labelled with its
+    majority ground-truth class; plus the recall@0.5 of the ground-truth segments (per class, and
+    seen / unseen with ``unseen``)."""
+    acc = _Accumulator(dataset, limit, save_predictions)
+    n = len(dataset.vocabulary)
+    total, matched = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for sample, rgb, gt in _images(dataset, acc, progress):
+        t = time.perf_counter()
+        work, props = propose(generator, rgb, short_side)
+        labels, seg_total, seg_matched = oracle_labels(props, gt, work.shape[:2], n)
+        total += seg_total
+        matched += seg_matched
+        acc.add(sample, labels, gt, time.perf_counter() - t, len(props))
+    result = acc.result(unseen)
+    total, matched = all_sum(total), all_sum(matched)
+    result["recall@0.5"] = round(100.0 * matched.sum() / max(1, total.sum()), 2)
+    if unseen:  # do the proposals generalise? recall over segments of seen vs unseen classes
+        is_unseen = unseen_mask(acc.names, unseen)
+        for part, sel in (("seen", ~is_unseen), ("unseen", is_unseen)):
+            result[f"recall@0.5_{part}"] = round(100.0 * matched[sel].sum() / max(1, total[sel].sum()), 2)
+    result["per_class_recall@0.5"] = {
+        nm: (round(100.0 * m / t, 2) if t else None) for nm, m, t in zip(acc.names, matched, total)
+    }
     return result

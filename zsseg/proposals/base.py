@@ -43,6 +43,11 @@ class ClassScores:
         """[C] bool: the classes that answer for one of the generator's known classes."""
         return torch.tensor([r.seen for r in self.readings], device=self.probs.device)
 
+    @property
+    def duplicate(self) -> torch.Tensor:
+        """[C] bool: the classes whose nearest known class answers for another class (``read_classes``)."""
+        return torch.tensor([r.duplicate for r in self.readings], device=self.probs.device)
+
 
 class ProposalGenerator(ABC):
     name: str = "proposals"

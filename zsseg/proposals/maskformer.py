@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backends import Backend, backend_class
+from ..backends import Backend
 from ..errors import ZsegError
 from ..geometry import same_shape_groups
 from ..modeling import load_trained
@@ -100,8 +99,6 @@ class MaskFormerProposals(ProposalGenerator):
         embedder, trained = self._text()
         own = embedder(vocabulary.prompts)
         similarity = reading_similarity(embedder.embed_names, vocabulary, own, trained)
-        if rule.threshold is None:  # the measured threshold of the text model it was trained with
-            rule = replace(rule, threshold=backend_class(self.text_model).default_match_threshold)
         readings = read_classes(vocabulary, self._trained, similarity, rule)
         text = torch.stack([own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)])
         return readings, text

@@ -27,26 +27,8 @@ from ..classification import CropConfig, RegionClassifier
 from ..errors import ZsegError
 from ..image_io import load_image, resize_short_side
 from ..prompts import PromptLearner
+from . import RECIPES, PromptRecipe
 
-
-@dataclass(frozen=True)
-class PromptRecipe:
-    iterations: int
-    lr: float = 0.02
-    weight_decay: float = 0.0
-    warmup_iters: int = 0
-    warmup_factor: float = 1.0
-    batch_size: int = 32
-    augment: bool = False  # crops made afresh for every batch (rescale + flip) instead of embedded once
-    per_class: int | None = None  # ground-truth regions sampled per class (None: all)
-
-
-RECIPES = {
-    "quick": PromptRecipe(iterations=300),
-    "reference": PromptRecipe(
-        iterations=16000, weight_decay=5e-4, warmup_iters=100, warmup_factor=0.005, augment=True, per_class=32
-    ),
-}
 REFERENCE_SHORT_SIDES = (224, 244)  # the reference's MIN_SIZE_TRAIN, sampled by "choice"
 
 
@@ -195,7 +177,7 @@ def learn_prompts_on(
         result = _learn_augmented(learner, names, segmenter.backend, dataset, seen_ids, recipe, seed, limit)
     else:
         embs, labels = ground_truth_crops(
-            segmenter.backend, dataset, seen_ids, segmenter.crop, segmenter.short_side, limit
+            segmenter.backend, dataset, seen_ids, segmenter.crop, segmenter.config.short_side, limit
         )
         result = learn_prompts(
             learner,

@@ -15,8 +15,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from ..config import SegmenterConfig, resolve_config
 from ..datasets import SegmentationDataset, get_spec
-from ..distributed import init_from_env, local_device, shutdown
+from ..distributed import local_device, rank_and_world
 from ..errors import ZsegError
 from ..inputs import check_keys, read_config
 from ..modeling import ModelConfig, build_model, load_trained
@@ -96,14 +97,15 @@ def poly_lr(step: int, total: int, power: float) -> float:
 
 def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     """Train; returns the output folder (checkpoints, losses.csv, loss_curve.png, config.json)."""
-    rank, _ = init_from_env("nccl" if cfg.device.startswith("cuda") else "gloo")
+    rank, _ = rank_and_world()
     device = local_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     datasets = [(SegmentationDataset(s.root, s.split, get_spec(s.dataset)), s.rename) for s in cfg.sources()]
     vocab, sources = build_sources(datasets, _training_classes(cfg.classes), cfg.unseen)
-    embedder = ClassEmbedder.from_name(cfg.text_model, cfg.templates, device=device)
-    text, templates = embedder(list(vocab.prompts)), embedder.templates
+    templates = resolve_config(SegmenterConfig(model=cfg.text_model, templates=cfg.templates)).templates
+    embedder = ClassEmbedder.from_name(cfg.text_model, templates, device=device)
+    text = embedder(list(vocab.prompts))
     names = TrainingNames(vocab, cfg.unseen, NameAugment(**cfg.names), embedder.embed_names, text)
     model, model_cfg = _network(cfg, text.shape[1])
     model = model.to(device)
@@ -157,7 +159,6 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         plot_losses(out / "losses.csv", out / "loss_curve.png")
     if dist.is_initialized():
         dist.barrier()
-    shutdown()
     return out
 
 
