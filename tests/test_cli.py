@@ -148,3 +148,39 @@ def test_bench_out_folder_is_refused_before_running(fake_model, image_file, tmp_
     assert code == 2 and "is a folder; --out takes a file name" in err and err.count("\n") == 1
     # nothing written beside it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "results"] and list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["segment", "eval"])
+def test_one_config_per_run(monkeypatch, colour_backend, image_file, tmp_path, command):
+    """A command builds its SegmenterConfig once: the flags go into it, everything after resolves a copy."""
+    import zsseg.config
+
+    built = []
+    original = zsseg.config.SegmenterConfig.__post_init__
+    monkeypatch.setattr(
+        zsseg.config.SegmenterConfig, "__post_init__", lambda self: (built.append(self), original(self))[1]
+    )
+    monkeypatch.setattr(
+        Segmenter,
+        "from_config",
+        classmethod(
+            lambda cls, config, cache_dir=None: cls(colour_backend, GraphProposals(), config, TextEmbeddingCache(None))
+        ),
+    )
+    if command == "segment":
+        argv = ["segment", str(image_file), "--out", str(tmp_path / "out"), "--classes", "red, green", "--quiet"]
+    else:
+        from .test_evaluation import make_dataset
+
+        root = make_dataset(tmp_path / "data")
+        argv = ["eval", "--dataset", "generic", "--root", str(root), "--out", str(tmp_path / "eval"), "--quiet"]
+    assert cli.main(argv + ["--ensemble-weight", "0.5"]) == 0
+    assert len(built) == 1 and built[0].ensemble_weight == 0.5
+
+
+def test_help_does_not_import_the_web_stack():
+    import subprocess
+    import sys
+
+    code = "import sys; from zsseg import cli; cli.build_parser().format_help(); print('fastapi' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -274,3 +274,77 @@ def test_default_workers():
 
     assert default_workers(1) == default_workers(15) == 0
     assert 1 <= default_workers(16) <= 8 and default_workers(10**6) <= 8
+
+
+@pytest.mark.integration
+def test_resumed_elsewhere_skips_every_finished_image(tmp_path):
+    """The fingerprint holds what decides the labels only: a collection resumed on another device,
+    by another number of processes, with the weights file moved, finds every image finished."""
+    import shutil
+
+    from zsseg.proposals import SHIPPED_NETWORK
+
+    if not SHIPPED_NETWORK.is_file():
+        pytest.skip(f"{SHIPPED_NETWORK} is absent: the shipped network comes with the package")
+    photos = voc_images(tmp_path, 4)
+    (tmp_path / "a").mkdir()
+    weights = shutil.copy(SHIPPED_NETWORK, tmp_path / "a" / "net.pt")
+    common = ["--out", tmp_path / "out", "--vocab", "voc21", "--short-side", "96", "--cache-dir", tmp_path / "cache"]
+    first = zsseg(photos, *common, "--proposals-model", weights, "--device", "cpu", "--quiet", timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    moved = shutil.move(weights, tmp_path / "moved.pt")
+    again = torchrun(
+        2, "segment", photos, *common, "--proposals-model", moved, "--device", "cpu:0", "--batch-size", "3", "--quiet"
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and {r["status"] for r in records} == {"skipped"}
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killed_run_leaves_no_loader_worker(tmp_path):
+    """kill -9 of a collection run: its loader workers go with it within seconds."""
+    photos = voc_images(tmp_path, 12)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zsseg", "segment", str(photos), "--out", str(tmp_path / "out"), "--quiet", *CHEAP]
+        + ["--workers", "2", "--cache-dir", str(tmp_path / "cache")],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2 and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the run never started its loader workers"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(map(_alive, workers)):
+        time.sleep(0.1)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"loader workers {left} outlived their killed parent"

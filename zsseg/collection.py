@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .distributed import barrier, rank_and_world
+from .distributed import barrier, exit_with_parent, rank_and_world
 from .errors import ZsegError
 from .image_io import remove_stale_temporaries, write_atomically
 from .render import save_label_png
@@ -45,8 +45,6 @@ MANIFEST_DIR = ".manifest"
 CUDA_IMAGE_BATCH = 8
 # Images held back waiting for others of their size, in batches.
 SIZE_BUFFER = 4
-# Settings that change how fast, not what: left out of the run's fingerprint.
-NOT_IN_FINGERPRINT = ("device", "batch_size", "max_pixels")
 
 
 @dataclass
@@ -68,10 +66,10 @@ def outputs_of(out: Path, image: Path, overlay: bool) -> dict[str, Path]:
 
 
 def fingerprint(segmenter: Segmenter, vocab: Vocabulary) -> str:
-    """Identifies what decides the labels: the classes (with their prompt names) and the settings."""
-    settings = {k: v for k, v in segmenter.settings().items() if k not in NOT_IN_FINGERPRINT}
-    crop = {k: v for k, v in settings.get("crop", {}).items() if k not in NOT_IN_FINGERPRINT}
-    text = json.dumps([vocab.names, vocab.prompts, {**settings, "crop": crop}], sort_keys=True, default=str)
+    """Identifies what decides the labels: the classes (with their prompt names) and the settings
+    that change them (``Segmenter.identity``: not the device, batch sizes, pixel limit or where
+    the weights lie)."""
+    text = json.dumps([vocab.names, vocab.prompts, segmenter.identity()], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -290,7 +288,12 @@ def _prepared(dataset: _Prepare, workers: int) -> Iterator[_Item]:
         yield from (dataset[i] for i in range(len(dataset)))
         return
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=None, collate_fn=_as_is, num_workers=workers, prefetch_factor=2
+        dataset,
+        batch_size=None,
+        collate_fn=_as_is,
+        num_workers=workers,
+        prefetch_factor=2,
+        worker_init_fn=exit_with_parent,
     )
     yield from loader
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -61,3 +64,19 @@ def barrier() -> None:
     """Wait for every process (a no-op when not distributed)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def exit_with_parent(worker_id: int = 0) -> None:
+    """A DataLoader ``worker_init_fn``: the worker is sent SIGKILL when the process that started it
+    dies, however it dies (the loader's own shutdown needs a parent alive to run it; a ``kill -9``d
+    collection would leave its workers holding their memory, re-parented to init). Linux only."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the call above: nobody will send it
+        os._exit(1)

@@ -189,7 +189,7 @@ class Segmenter:
         return {
             **self.config.identity(),
             "crop": {k: v for k, v in self.crop.as_dict().items() if k != "batch_size"},
-            "proposal_generator": self.proposals.settings(),
+            "proposal_generator": self.proposals.identity(),
             "backend": self.backend.cache_key,
         }
 

@@ -8,8 +8,11 @@ what they kept of the image in ``Proposals.state`` — so a new vocabulary costs
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, is_dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +74,30 @@ class ProposalGenerator(ABC):
             "name": self.name,
             **{k: (asdict(v) if is_dataclass(v) else v) for k, v in vars(self).items() if not k.startswith("_")},
         }
+
+    def identity(self) -> dict:
+        """``settings`` less what does not change the proposals (the device), with the weights
+        named by their content (``weights_id``), not where they lie: a collection's fingerprint."""
+        out = {k: v for k, v in self.settings().items() if k != "device"}
+        if "model_name" in out:
+            out["model_name"] = weights_id(out["model_name"])
+        return out
+
+
+@cache
+def weights_id(model: str) -> str:
+    """A local checkpoint file or folder by a digest of its content (the same weights moved or
+    copied are the same); a hub id as it is."""
+    path = Path(model)
+    if not path.exists():
+        return model
+    digest = hashlib.sha256()
+    for file in sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode() if file != path else b"")
+        with file.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
 
 
 @dataclass
