@@ -1,4 +1,5 @@
-"""The code's shape: no import cycle inside zsseg (function-level imports included), and the linter passes."""
+"""The code's shape: no import cycle inside zsseg (function-level imports included), no function over
+80 lines, and the linter (with its complexity rule) passes."""
 
 import ast
 import shutil
@@ -82,3 +83,22 @@ def test_ruff_passes():
         pytest.skip("ruff is not installed (pip install -e .[test] installs it)")
     done = subprocess.run([ruff, "check", "zsseg", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    out.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    return out
+
+
+def test_no_function_is_longer_than_80_lines():
+    assert long_functions(PACKAGE) == []
+    assert long_functions(ROOT / "tests", limit=20)  # the check finds long ones

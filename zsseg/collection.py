@@ -132,23 +132,36 @@ def segment_collection(
         workers = default_workers(len(todo)) if workers is None else workers
         for batch in _batches(_prepared(loader, workers), image_batch):
             for item, state in zip(batch, _encoded(segmenter, batch)):
-                files = outputs_of(out, item.path, overlay)
-                try:
-                    if isinstance(state, str):
-                        raise ZsegError(state)
-                    summary = _write_outputs(segmenter, item, state, vocab, files, run)
-                    result.written += 1
-                    _log(log, item.path, "ok", files, summary)
-                except ZsegError as exc:
-                    result.failed += 1
-                    _log(log, item.path, "error", {}, {"error": str(exc)})
-                    tqdm.write(f"zsseg: error: {exc}", file=sys.stderr)
+                _write_one(segmenter, item, state, vocab, outputs_of(out, item.path, overlay), run, log, result)
                 bar.update()
         bar.close()
     barrier()
     if rank == 0 and manifest:
         merge_manifest(out, inputs)
     return result
+
+
+def _write_one(
+    segmenter: Segmenter,
+    item: _Item,
+    state: ImageState | str,
+    vocab: Vocabulary,
+    files: dict[str, Path],
+    run: str,
+    log,
+    result: CollectionResult,
+) -> None:
+    """One image's outputs and its log line; its one-line error if it has none (``state`` a string)."""
+    try:
+        if isinstance(state, str):
+            raise ZsegError(state)
+        summary = _write_outputs(segmenter, item, state, vocab, files, run)
+        result.written += 1
+        _log(log, item.path, "ok", files, summary)
+    except ZsegError as exc:
+        result.failed += 1
+        _log(log, item.path, "error", {}, {"error": str(exc)})
+        tqdm.write(f"zsseg: error: {exc}", file=sys.stderr)
 
 
 def default_workers(images: int) -> int:

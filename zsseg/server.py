@@ -9,6 +9,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import asdict
 from importlib import resources
 
@@ -72,14 +73,67 @@ class ApiError(Exception):
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422, 503, 504)}
 
 
-def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> FastAPI:
-    """The ASGI app. ``segmenter`` is loaded once by the caller and shared by all requests."""
-    limits = limits or ServerLimits()
-    app = FastAPI(title="zsseg", version=__version__, description="Open-vocabulary semantic segmentation.")
-    state = {"admitted": 0}
-    model_lock = asyncio.Lock()  # requests take turns (the CPU is the bottleneck) ...
-    inference = threading.Lock()  # ... and a worker thread runs the model only while it holds this
-    images: OrderedDict[str, tuple[np.ndarray, ImageState]] = OrderedDict()  # image_id -> (pixels, encoded image)
+class _ModelQueue:
+    """Requests take turns on the model (the CPU is the bottleneck): at most ``max_queue`` past
+    ``admitted``, the next ones get 503 instead of waiting; ``run`` runs the model in a worker thread."""
+
+    def __init__(self, limits: ServerLimits) -> None:
+        self.limits, self.admitted_now = limits, 0
+        self.lock = asyncio.Lock()  # requests take turns ...
+        self.inference = threading.Lock()  # ... and a worker thread runs the model only while it holds this
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        if self.admitted_now >= self.limits.max_queue:
+            raise ApiError(
+                503, "the server is busy; try again shortly", {"Retry-After": str(self.limits.retry_after_s)}
+            )
+        self.admitted_now += 1
+        try:
+            yield
+        finally:
+            self.admitted_now -= 1
+
+    async def run(self, work, *args):
+        """``work(*args)`` in a worker thread, one at a time. The worker holds ``inference`` until it
+        is done, not until the request gives up: after a 504 the abandoned inference still holds the
+        model, and the next request's worker waits for it instead of running beside it."""
+
+        def exclusive():
+            with self.inference:
+                return work(*args)
+
+        timeout = self.limits.request_timeout_s
+        async with self.lock:
+            try:
+                return await asyncio.wait_for(run_in_threadpool(exclusive), timeout=timeout)
+            except asyncio.TimeoutError:
+                raise ApiError(
+                    504, f"segmentation took longer than {timeout:.0f} s; try a smaller image or fewer classes"
+                ) from None
+            except ZsegError as exc:
+                raise ApiError(400, str(exc)) from None
+
+
+class _EncodedImages:
+    """The last ``capacity`` uploads, decoded and encoded: image_id -> (pixels, ImageState)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.items: OrderedDict[str, tuple[np.ndarray, ImageState]] = OrderedDict()
+
+    def get(self, image_id: str) -> tuple[np.ndarray, ImageState] | None:
+        return self.items.get(image_id)
+
+    def remember(self, image_id: str, rgb: np.ndarray, encoded: ImageState) -> None:
+        self.items[image_id] = (rgb, encoded)
+        self.items.move_to_end(image_id)
+        while len(self.items) > self.capacity:
+            self.items.popitem(last=False)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error as ``{"error": one line}`` with its status."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -96,18 +150,43 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
         parts = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
         return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
 
+
+async def _read_upload(image: UploadFile, limits: ServerLimits) -> bytes:
+    """The uploaded bytes, or the reason they are refused (type, size, empty)."""
+    ctype = (image.content_type or "").split(";")[0].strip().lower()
+    if ctype and not (ctype.startswith("image/") or ctype == "application/octet-stream"):
+        raise ApiError(415, f"unsupported content type {ctype!r}: upload an image file (image/jpeg, image/png, ...)")
+    data = await image.read(limits.max_upload_bytes + 1)
+    if len(data) > limits.max_upload_bytes:
+        raise ApiError(413, f"upload is over {limits.max_upload_bytes // (1024 * 1024)} MB; send a smaller image")
+    if not data:
+        raise ApiError(400, "the uploaded file is empty")
+    return data
+
+
+CLASSES_FORM = 'comma-separated class names, synonyms with ";"'
+
+
+def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> FastAPI:
+    """The ASGI app. ``segmenter`` is loaded once by the caller and shared by all requests."""
+    limits = limits or ServerLimits()
+    app = FastAPI(title="zsseg", version=__version__, description="Open-vocabulary semantic segmentation.")
+    _install_error_handlers(app)
+    queue, images = _ModelQueue(limits), _EncodedImages(limits.cached_images)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
         return resources.files("zsseg.web").joinpath("index.html").read_text(encoding="utf-8")
 
     @app.get("/api/health", response_model=HealthResponse)
     async def health() -> HealthResponse:
+        cfg = segmenter.config
         return HealthResponse(
             status="ok",
             version=__version__,
-            model=segmenter.config.model,
-            proposals=segmenter.config.proposals,
-            queued=state["admitted"],
+            model=cfg.model,
+            proposals=cfg.proposals,
+            queued=queue.admitted_now,
             limits=asdict(limits),
         )
 
@@ -115,72 +194,31 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
     async def vocabularies() -> dict[str, list[str]]:
         return {name: list(shipped_vocabulary(name).names) for name in list_vocabularies()}
 
-    async def run_model(work, *args):
-        """``work(*args)`` in a worker thread, one at a time. The worker holds ``inference`` until it
-        is done, not until the request gives up: after a 504 the abandoned inference still holds the
-        model, and the next request's worker waits for it instead of running beside it."""
-
-        def exclusive():
-            with inference:
-                return work(*args)
-
-        async with model_lock:
-            try:
-                return await asyncio.wait_for(run_in_threadpool(exclusive), timeout=limits.request_timeout_s)
-            except asyncio.TimeoutError:
-                raise ApiError(
-                    504,
-                    f"segmentation took longer than {limits.request_timeout_s:.0f} "
-                    "s; try a smaller image or fewer classes",
-                ) from None
-            except ZsegError as exc:
-                raise ApiError(400, str(exc)) from None
-
-    @contextlib.contextmanager
-    def admitted():
-        """At most ``max_queue`` requests past this point; the next ones get 503 instead of waiting."""
-        if state["admitted"] >= limits.max_queue:
-            raise ApiError(503, "the server is busy; try again shortly", {"Retry-After": str(limits.retry_after_s)})
-        state["admitted"] += 1
-        try:
-            yield
-        finally:
-            state["admitted"] -= 1
-
     @app.post("/api/segment", response_model=SegmentResponse, responses=ERRORS)
     async def segment(
         image: UploadFile = File(..., description="the image file (JPEG, PNG, WebP, TIFF, BMP, ...)"),
-        classes: str | None = Form(None, description='comma-separated class names, synonyms with ";"'),
+        classes: str | None = Form(None, description=CLASSES_FORM),
         vocab: str | None = Form(None, description="a shipped vocabulary name instead of classes"),
         alpha: float = Form(0.55, ge=0.0, le=1.0, description="overlay opacity"),
     ) -> SegmentResponse:
         vocabulary = _vocabulary(classes, vocab, limits)
-        ctype = (image.content_type or "").split(";")[0].strip().lower()
-        if ctype and not (ctype.startswith("image/") or ctype == "application/octet-stream"):
-            raise ApiError(
-                415, f"unsupported content type {ctype!r}: upload an image file (image/jpeg, image/png, ...)"
-            )
-        data = await image.read(limits.max_upload_bytes + 1)
-        if len(data) > limits.max_upload_bytes:
-            raise ApiError(413, f"upload is over {limits.max_upload_bytes // (1024 * 1024)} MB; send a smaller image")
-        if not data:
-            raise ApiError(400, "the uploaded file is empty")
-        with admitted():
+        data = await _read_upload(image, limits)
+        with queue.admitted():
             image_id = hashlib.sha256(data).hexdigest()[:24]
-            fresh = image_id not in images
-            if fresh:
+            cached = images.get(image_id)  # the same upload again: its encoding is reused
+            if cached is None:
                 rgb = _decode(data, limits)
-                encoded = await run_model(segmenter.encode_image, rgb)
-            else:  # the same upload again: its encoding is reused
-                rgb, encoded = images[image_id]
-            _remember(images, image_id, rgb, encoded, limits.cached_images)
-            seg = await run_model(segmenter.predict, vocabulary, None, encoded)
-            return _response(image_id, with_image_timings(seg, encoded) if fresh else seg, rgb, alpha)
+                encoded = await queue.run(segmenter.encode_image, rgb)
+            else:
+                rgb, encoded = cached
+            images.remember(image_id, rgb, encoded)
+            seg = await queue.run(segmenter.predict, vocabulary, None, encoded)
+            return _response(image_id, seg if cached else with_image_timings(seg, encoded), rgb, alpha)
 
     @app.post("/api/relabel", response_model=SegmentResponse, responses=ERRORS)
     async def relabel(
         image_id: str = Form(..., description="the image_id of an earlier /api/segment answer"),
-        classes: str | None = Form(None, description='comma-separated class names, synonyms with ";"'),
+        classes: str | None = Form(None, description=CLASSES_FORM),
         vocab: str | None = Form(None, description="a shipped vocabulary name instead of classes"),
         alpha: float = Form(0.55, ge=0.0, le=1.0, description="overlay opacity"),
     ) -> SegmentResponse:
@@ -193,20 +231,13 @@ def create_app(segmenter: Segmenter, limits: ServerLimits | None = None) -> Fast
                 f"image {image_id!r} is no longer held by the server (it keeps the "
                 f"last {limits.cached_images}); upload it again with /api/segment",
             )
-        with admitted():
+        with queue.admitted():
             rgb, encoded = cached
-            _remember(images, image_id, rgb, encoded, limits.cached_images)
-            seg = await run_model(segmenter.predict, vocabulary, None, encoded)
+            images.remember(image_id, rgb, encoded)
+            seg = await queue.run(segmenter.predict, vocabulary, None, encoded)
             return _response(image_id, seg, rgb, alpha)
 
     return app
-
-
-def _remember(images: OrderedDict, image_id: str, rgb: np.ndarray, encoded: ImageState, capacity: int) -> None:
-    images[image_id] = (rgb, encoded)
-    images.move_to_end(image_id)
-    while len(images) > capacity:
-        images.popitem(last=False)
 
 
 def _vocabulary(classes: str | None, vocab: str | None, limits: ServerLimits) -> Vocabulary:

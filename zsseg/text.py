@@ -243,6 +243,19 @@ def read_classes(
     out = [ClassReading(n, by="unseen" if none or _key(n) in forced else "vlm") for n in vocab.names]
     if none:
         return out
+    _read_by_name(out, vocab, known, normalise)
+    if similarity is None or rule.threshold is None or rule.seen == "named":
+        return out
+    sim = similarity.float().cpu()
+    _read_by_similarity(out, known, sim, rule)
+    _read_duplicates(out, known, sim, rule.threshold)
+    return out
+
+
+def _read_by_name(
+    out: list[ClassReading], vocab: Vocabulary, known: Sequence[Sequence[str]], normalise: Callable[[str], str]
+) -> None:
+    """Step 1 of ``read_classes``, in place: each known class to the first class named like it."""
     lookup: dict[str, int] = {}
     for k, names in enumerate(known):
         for n in names:
@@ -257,20 +270,33 @@ def read_classes(
         if hit is not None and hit not in taken:
             taken.add(hit)
             out[c] = ClassReading(name, known[hit][0], hit, 1.0, "name")
-    if similarity is None or rule.threshold is None or rule.seen == "named":
-        return out
+
+
+def _read_by_similarity(
+    out: list[ClassReading], known: Sequence[Sequence[str]], sim: torch.Tensor, rule: SeenRule
+) -> None:
+    """Step 2 of ``read_classes``, in place: the one-to-one assignment of the classes left to the known
+    classes left, each pair near enough (``rule.threshold``, ``rule.margin``)."""
+    taken = {r.known_index for r in out if r.seen}
     rows = [c for c, r in enumerate(out) if r.by == "vlm"]
     cols = [k for k in range(len(known)) if k not in taken]
-    best, nearest = similarity.float().cpu().max(1)
-    if rows and cols:
-        sim = similarity[rows][:, cols].float().cpu()
-        for i, j in zip(*linear_sum_assignment(-sim.numpy())):
-            if float(sim[i, j]) >= max(rule.threshold, float(best[rows[i]]) - rule.margin):
-                c, k = rows[i], cols[j]
-                out[c] = ClassReading(vocab.names[c], known[k][0], k, float(sim[i, j]), "similarity")
+    if not rows or not cols:
+        return
+    best = sim.max(1).values
+    pairs = sim[rows][:, cols]
+    for i, j in zip(*linear_sum_assignment(-pairs.numpy())):
+        c, k, value = rows[i], cols[j], float(pairs[i, j])
+        if value >= max(rule.threshold, float(best[c]) - rule.margin):
+            out[c] = ClassReading(out[c].name, known[k][0], k, value, "similarity")
+
+
+def _read_duplicates(
+    out: list[ClassReading], known: Sequence[Sequence[str]], sim: torch.Tensor, threshold: float
+) -> None:
+    """Step 3 of ``read_classes``, in place: a class left whose nearest known class answers for another."""
     answers = {r.known_index: r.name for r in out if r.seen}
+    best, nearest = sim.max(1)
     for c, r in enumerate(out):
         k = int(nearest[c])
-        if r.by == "vlm" and float(best[c]) >= rule.threshold and k in answers:
+        if r.by == "vlm" and float(best[c]) >= threshold and k in answers:
             out[c] = ClassReading(r.name, known[k][0], k, float(best[c]), "duplicate", answers[k])
-    return out

@@ -137,11 +137,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         images, labels, spaces = samples.batch(cfg.batch_size)
         spaces = torch.cat([spaces, spaces.new_ones(len(spaces), names.extra)], 1)  # negatives compete everywhere
         outputs = net(images.to(device), names.sample(name_rng))
-        if model_cfg.architecture == "per_pixel":
-            losses = per_pixel_loss(outputs, labels.to(device), label_space=spaces)
-        else:
-            targets = [semantic_targets(lab.to(device), label_space=sp.to(device)) for lab, sp in zip(labels, spaces)]
-            losses = criterion(outputs, targets, weights)
+        losses = _losses(model_cfg.architecture, outputs, labels.to(device), spaces.to(device), weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if cfg.clip_grad > 0:
@@ -160,6 +156,13 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     if dist.is_initialized():
         dist.barrier()
     return out
+
+
+def _losses(architecture: str, outputs, labels: torch.Tensor, spaces: torch.Tensor, weights: LossWeights) -> dict:
+    """The architecture's losses of one batch (``spaces`` [B, C]: the classes each image's labels know)."""
+    if architecture == "per_pixel":
+        return per_pixel_loss(outputs, labels, label_space=spaces)
+    return criterion(outputs, [semantic_targets(lab, label_space=sp) for lab, sp in zip(labels, spaces)], weights)
 
 
 def _network(cfg: TrainConfig, text_dim: int) -> tuple[torch.nn.Module, ModelConfig]:
