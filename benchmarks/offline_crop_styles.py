@@ -16,7 +16,7 @@ import torch
 from zsseg.backends.conse import ConseBackend
 from zsseg.classification import build_crops, normalise_and_resize
 from zsseg.datasets import SegmentationDataset, get_spec
-from zsseg.ensemble import class_probabilities, fill_uncovered, semantic_map
+from zsseg.ensemble import class_probabilities, semantic_map
 from zsseg.evaluation.metrics import ConfusionMatrix
 from zsseg.geometry import window_boxes
 from zsseg.image_io import load_image, resize_short_side
@@ -61,7 +61,7 @@ def score(backend: ConseBackend, records: list[dict], vocab, style: str, text, g
         else:
             emb = backend.embed_probs(r[style])
         p = class_probabilities(backend, emb, text, groups, len(vocab))
-        labels, _ = semantic_map(p, fill_uncovered(r["masks"].float()), tuple(r["shape"]))
+        labels, _ = semantic_map(p, r["masks"].float(), tuple(r["shape"]))
         cm.update(labels.numpy(), r["gt"])
         counts += np.bincount(labels.numpy()[r["gt"] >= 0], minlength=len(vocab))
     return cm.summary(vocab.names)["mIoU"], counts[vocab.index("person")] / counts.sum()

@@ -13,7 +13,6 @@ import json
 import time
 
 import numpy as np
-import torch
 
 from zsseg.datasets import SegmentationDataset, get_spec
 from zsseg.evaluation.metrics import ConfusionMatrix
@@ -55,7 +54,7 @@ def main() -> None:
             t = time.perf_counter()
             _, seg = propose(graph, rgb, args.short_side)
             t_graph = time.perf_counter() - t
-            both = Proposals(torch.cat([net.masks, seg.masks]))
+            both = Proposals.cat([Proposals(net.masks), seg])
             for key, props, sec in (("network", net, t_net), ("graph", seg, t_graph), ("union", both, t_net + t_graph)):
                 labels, total, matched = oracle_labels(props, gt, work.shape[:2], n)
                 rows[key]["cm"].update(labels, gt)

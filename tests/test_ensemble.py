@@ -106,7 +106,7 @@ def reference_semantic_map(probs, masks, out_size):
 )
 def test_semantic_map_equals_direct_bilinear_argmax(work, out):
     torch.manual_seed(sum(work) + sum(out))
-    masks = (torch.rand(12, *work) > 0.6).float() * torch.rand(12, *work)
+    masks = fill_uncovered((torch.rand(12, *work) > 0.6).float() * torch.rand(12, *work))  # as semantic_map sees them
     probs = torch.rand(12, 37).softmax(1)
     labels, conf = semantic_map(probs, masks, out, max_chunk_bytes=4 * work[0] * work[1] * 5)  # 5 classes a chunk
     ref_labels, ref_conf = reference_semantic_map(probs, masks, out)
@@ -117,7 +117,7 @@ def test_semantic_map_equals_direct_bilinear_argmax(work, out):
 @pytest.mark.parametrize("max_chunk_bytes", [1, 4096, 256 << 20])
 def test_semantic_map_boundary_scoring_in_chunks_with_many_near_ties(max_chunk_bytes):
     torch.manual_seed(3)
-    masks = (torch.rand(6, 9, 13) > 0.5).float()
+    masks = fill_uncovered((torch.rand(6, 9, 13) > 0.5).float())  # as semantic_map sees them
     # nearly uniform: many classes can win a mixture
     probs = (torch.ones(6, 200) + 1e-3 * torch.rand(6, 200)).softmax(1)
     labels, conf = semantic_map(probs, masks, (31, 40), max_chunk_bytes=max_chunk_bytes)
@@ -131,7 +131,7 @@ def test_semantic_map_boundary_scoring_in_chunks_with_many_near_ties(max_chunk_b
 
 def test_semantic_map_on_noise_like_maps_equals_resizing_every_map():
     torch.manual_seed(5)
-    masks = (torch.rand(8, 12, 16) > 0.5).float()  # every working pixel differs from its neighbours
+    masks = fill_uncovered((torch.rand(8, 12, 16) > 0.5).float())  # every working pixel differs from its neighbours
     probs = torch.rand(8, 30).softmax(1)
     labels, conf = semantic_map(probs, masks, (40, 50))
     ref_labels, ref_conf = reference_semantic_map(probs, masks, (40, 50))

@@ -83,3 +83,22 @@ def test_mask_filter_that_keeps_everything_only_ranks_by_score():
     binary = (masks > 0.5).flatten(1).float()
     full = f.select(binary.sum(1), lambda idx: binary[idx] @ binary[idx].t(), binary.shape[1], scores)
     assert f(masks, scores).tolist() == full.tolist() and len(full) == 7
+
+
+def test_proposals_select_and_cat_keep_masks_info_and_state_together():
+    import torch
+
+    from zsseg.proposals import Proposals
+
+    masks = torch.rand(4, 3, 5)
+    props = Proposals(masks, {"predicted_iou": [0.1, 0.2, 0.3, 0.4], "source": "x"}, torch.arange(4.0)[:, None])
+    picked = props.select(torch.tensor([True, False, True, False]))
+    assert torch.equal(picked.masks, masks[[0, 2]]) and picked.info == {"predicted_iou": [0.1, 0.3], "source": "x"}
+    assert picked.state.flatten().tolist() == [0.0, 2.0]
+    assert props.select(torch.tensor([3, 1])).info["predicted_iou"] == [0.4, 0.2]
+    both = Proposals.cat([picked, props.select(torch.tensor([3]))])
+    assert (
+        len(both) == 3
+        and both.info == {"predicted_iou": [0.1, 0.3, 0.4]}
+        and both.state.flatten().tolist() == [0, 2, 3]
+    )

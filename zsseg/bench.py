@@ -113,7 +113,7 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
         p_vlm = texts.probabilities(b, emb).cpu()
         # + the proposal network's own scores, if any
         probs, keep = segmenter.ensemble(p_vlm, valid.cpu(), segmenter.class_scores(props, vocab))
-        masks = fill_uncovered(props.masks.cpu()[keep].float())
+        masks = fill_uncovered(props.select(keep.to(props.masks.device)).masks.cpu().float())
         scores_map = torch.einsum("qc,qhw->chw", probs, masks)
         scores_map = F.interpolate(scores_map[None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
         labels = scores_map.argmax(0).numpy()

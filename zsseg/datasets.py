@@ -16,6 +16,7 @@ from PIL import Image
 
 from .errors import ZsegError
 from .image_io import IMAGE_SUFFIXES
+from .registry import Registry
 from .vocabulary import Vocabulary, load_vocabulary, read_class_file
 
 IGNORE = -1
@@ -170,81 +171,92 @@ class DatasetSpec:
         return read_class_file(path)
 
 
-DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in (
-        DatasetSpec(
-            "voc21", "voc21", identity(21), voc_layout, "PASCAL VOC 2012, 21 classes incl. background; 255 ignored"
-        ),
-        DatasetSpec(
-            "voc20", "voc20", reduce_zero(20), voc_layout, "PASCAL VOC 2012, 20 classes, background ignored (PAS-20)"
-        ),
-        DatasetSpec("ade150", "ade150", reduce_zero(150), ade_layout, "ADE20K-150: 0 = other ignored, k -> k-1"),
-        DatasetSpec(
-            "ade847",
-            None,
-            identity(847, void=(65535,), size=65536),
-            detectron2_layout("images_detectron2/{split}", "annotations_detectron2/{split}", ".tif"),
-            "ADE20K-847: 16-bit TIFF, 65535 ignored",
-        ),
-        DatasetSpec(
-            "pc59",
-            "pc59",
-            reduce_zero(59),
-            detectron2_layout("JPEGImages", "annotations_detectron2/pc59_{split}", ".png"),
-            "PASCAL Context-59: 0 = background ignored, k -> k-1",
-        ),
-        DatasetSpec(
-            "pc459",
-            None,
-            identity(459, void=(65535,), size=65536),
-            detectron2_layout("JPEGImages", "annotations_detectron2/pc459_{split}", ".tif"),
-            "PASCAL Context-459: 16-bit TIFF, 65535 ignored",
-        ),
-        DatasetSpec(
-            "coco_stuff171",
-            "coco_stuff171",
-            coco_stuff_171(),
-            coco_stuff_layout,
-            "COCO-Stuff-171: value = id-1, 11 unused ids and 255 ignored",
-        ),
-        DatasetSpec(
-            "cityscapes",
-            "cityscapes19",
-            cityscapes_19(),
-            cityscapes_layout,
-            "Cityscapes gtFine labelIds -> 19 train ids",
-        ),
-        DatasetSpec(
-            "generic",
-            None,
-            identity(255),
-            generic_layout,
-            "any ROOT/SPLIT/images|labels set: label value = line of ROOT/classes.txt (from 0), 255 ignored",
-        ),
-        DatasetSpec(
-            "camvid",
-            "camvid11",
-            identity(11, void=(11, 255)),
-            camvid_layout,
-            "CamVid 11 classes (SegNet), 11 = unlabelled ignored",
-        ),
-    )
-}
-
-
-def get_spec(name: str) -> DatasetSpec:
-    key = name.lower().replace("-", "_")
-    key = {
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset",
+    {
+        spec.name: spec
+        for spec in (
+            DatasetSpec(
+                "voc21", "voc21", identity(21), voc_layout, "PASCAL VOC 2012, 21 classes incl. background; 255 ignored"
+            ),
+            DatasetSpec(
+                "voc20",
+                "voc20",
+                reduce_zero(20),
+                voc_layout,
+                "PASCAL VOC 2012, 20 classes, background ignored (PAS-20)",
+            ),
+            DatasetSpec("ade150", "ade150", reduce_zero(150), ade_layout, "ADE20K-150: 0 = other ignored, k -> k-1"),
+            DatasetSpec(
+                "ade847",
+                None,
+                identity(847, void=(65535,), size=65536),
+                detectron2_layout("images_detectron2/{split}", "annotations_detectron2/{split}", ".tif"),
+                "ADE20K-847: 16-bit TIFF, 65535 ignored",
+            ),
+            DatasetSpec(
+                "pc59",
+                "pc59",
+                reduce_zero(59),
+                detectron2_layout("JPEGImages", "annotations_detectron2/pc59_{split}", ".png"),
+                "PASCAL Context-59: 0 = background ignored, k -> k-1",
+            ),
+            DatasetSpec(
+                "pc459",
+                None,
+                identity(459, void=(65535,), size=65536),
+                detectron2_layout("JPEGImages", "annotations_detectron2/pc459_{split}", ".tif"),
+                "PASCAL Context-459: 16-bit TIFF, 65535 ignored",
+            ),
+            DatasetSpec(
+                "coco_stuff171",
+                "coco_stuff171",
+                coco_stuff_171(),
+                coco_stuff_layout,
+                "COCO-Stuff-171: value = id-1, 11 unused ids and 255 ignored",
+            ),
+            DatasetSpec(
+                "cityscapes",
+                "cityscapes19",
+                cityscapes_19(),
+                cityscapes_layout,
+                "Cityscapes gtFine labelIds -> 19 train ids",
+            ),
+            DatasetSpec(
+                "generic",
+                None,
+                identity(255),
+                generic_layout,
+                "any ROOT/SPLIT/images|labels set: label value = line of ROOT/classes.txt (from 0), 255 ignored",
+            ),
+            DatasetSpec(
+                "camvid",
+                "camvid11",
+                identity(11, void=(11, 255)),
+                camvid_layout,
+                "CamVid 11 classes (SegNet), 11 = unlabelled ignored",
+            ),
+        )
+    },
+    aliases={
         "voc": "voc21",
         "pas20": "voc20",
         "ade": "ade150",
         "coco_stuff": "coco_stuff171",
         "cocostuff": "coco_stuff171",
-    }.get(key, key)
-    if key not in DATASETS:
-        raise ZsegError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return DATASETS[key]
+    },
+)
+
+
+def list_datasets() -> list[str]:
+    """The benchmark protocols' names (docs/evaluation.md)."""
+    return list(DATASETS)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """A benchmark protocol by name (its classes, label mapping, layout): with a root and split it
+    is a ``SegmentationDataset``."""
+    return DATASETS.lookup(name)
 
 
 class SegmentationDataset:

@@ -69,7 +69,7 @@ def combine(
 def fill_uncovered(masks: torch.Tensor) -> torch.Tensor:
     """Give pixels that no mask covers the mask values of the nearest covered pixel (on the masks'
     device; only a map with uncovered pixels goes through the host, for the distance transform)."""
-    covered = (masks > 0).any(0)
+    covered = masks.amax(0) > 0  # masks are >= 0: as (masks > 0).any(0), without a [Q, H, W] bool array
     if bool(covered.all()) or not bool(covered.any()):
         return masks
     _, (iy, ix) = ndimage.distance_transform_edt(~covered.cpu().numpy(), return_indices=True)
@@ -89,8 +89,10 @@ def semantic_map(
     argmax too. So the argmax is taken at working resolution (classes in chunks, running max),
     and only output pixels between working pixels that disagree are scored, over the few classes
     that can win there. ADE-847 on a 12 MP photo needs no [C, H, W] array at either size.
+    Pixels no mask covers take the masks of the nearest covered pixel first (``fill_uncovered``).
     Returns (labels [H, W] int64, confidence [H, W] = winning score / total score).
     """
+    masks = fill_uncovered(masks)
     _, h, w = masks.shape
     oh, ow = out_size
     masks = masks.float()

@@ -257,9 +257,9 @@ class Segmenter:
             p_vlm = texts.probabilities(self.backend, state.embeddings)
             scores = self.class_scores(state.proposals, vocab, unseen)
             probs, keep = self.ensemble(p_vlm, state.valid, scores)
-            masks = state.proposals.masks[keep]
+            masks = state.proposals.select(keep).masks
         with watch("semantic_map"):
-            masks = fill_uncovered(masks.float())
+            masks = fill_uncovered(masks.float())  # filled here too: the result's masks and areas are these
             labels, confidence = semantic_map(probs, masks, state.size)
             bg = vocab.background_index
             if bg is not None and self.config.background_threshold > 0:

@@ -165,7 +165,7 @@ class ClassReading:
 
     @property
     def seen(self) -> bool:
-        return self.by in ("name", "similarity")
+        return self.known is not None and not self.duplicate
 
     @property
     def duplicate(self) -> bool:

@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import ZsegError
+from .registry import Registry
 
 PRESETS_PACKAGE = "zsseg.vocabularies"
 
@@ -97,32 +98,35 @@ class Vocabulary:
         return cls(tuple(names), tuple(prompts), source)
 
 
+# The shipped vocabularies (zsseg/vocabularies/NAME.txt) and their other names.
+VOCABULARIES: Registry[str] = Registry(
+    "vocabulary",
+    {
+        p.name[:-4]: p.name
+        for p in sorted(resources.files(PRESETS_PACKAGE).iterdir(), key=lambda p: p.name)
+        if p.name.endswith(".txt")
+    },
+    aliases={
+        "voc": "voc21",
+        "ade": "ade150",
+        "coco_stuff": "coco_stuff171",
+        "cocostuff": "coco_stuff171",
+        "camvid": "camvid11",
+        "cityscapes": "cityscapes19",
+    },
+)
+
+
 def list_vocabularies() -> list[str]:
     """Names of the shipped vocabularies (e.g. "voc21", "ade150")."""
-    return sorted(p.name[:-4] for p in resources.files(PRESETS_PACKAGE).iterdir() if p.name.endswith(".txt"))
-
-
-# Other spellings of the shipped vocabularies' names (the registry's aliases).
-ALIASES = {
-    "voc": "voc21",
-    "ade": "ade150",
-    "coco_stuff": "coco_stuff171",
-    "cocostuff": "coco_stuff171",
-    "camvid": "camvid11",
-    "cityscapes": "cityscapes19",
-}
+    return list(VOCABULARIES)
 
 
 def shipped_vocabulary(name: str) -> Vocabulary:
     """A vocabulary shipped with zsseg, by name ("voc21", "ADE-150", "camvid"), never a path."""
-    key = name.strip().lower().replace("-", "_")
-    key = ALIASES.get(key, key)
-    if key not in list_vocabularies():
-        key = key.replace("_", "")  # "voc_21" -> "voc21"
-    if key not in list_vocabularies():
-        raise ZsegError(f"unknown vocabulary {name!r}; choose one of {', '.join(list_vocabularies())}")
-    text = resources.files(PRESETS_PACKAGE).joinpath(key + ".txt").read_text(encoding="utf-8")
-    return Vocabulary.from_lines(text.splitlines(), source=key)
+    file = VOCABULARIES.lookup(name)
+    text = resources.files(PRESETS_PACKAGE).joinpath(file).read_text(encoding="utf-8")
+    return Vocabulary.from_lines(text.splitlines(), source=file.removesuffix(".txt"))
 
 
 def load_vocabulary(name_or_path: str) -> Vocabulary:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..ensemble import fill_uncovered, semantic_map
+from ..ensemble import semantic_map
 from ..proposals import Proposals
 
 
@@ -57,7 +57,7 @@ def oracle_labels(
     total, matched = segment_recall(masks, gt_small, n_classes)
     if probs.shape[0] == 0:  # nothing labelled in this image: every pixel is ignored anyway
         return np.zeros(gt.shape, np.int64), total, matched
-    labels, _ = semantic_map(probs, fill_uncovered(masks[keep].float()), gt.shape)
+    labels, _ = semantic_map(probs, masks[keep].float(), gt.shape)
     return labels.numpy(), total, matched
 
 

@@ -8,6 +8,7 @@ from dataclasses import fields, replace
 from importlib import resources
 
 from ..errors import ZsegError
+from ..registry import Registry
 from ..segmenter import SegmenterConfig
 from .runner import EvalConfig
 
@@ -15,15 +16,25 @@ PRESETS_PACKAGE = "zsseg.presets"
 LEARNED = "learned"  # the reference used a learned (CoOp) prompt here: the user supplies one
 
 
+PRESETS: Registry[str] = Registry(
+    "preset",
+    {
+        p.name[:-5]: p.name
+        for p in sorted(resources.files(PRESETS_PACKAGE).iterdir(), key=lambda p: p.name)
+        if p.name.endswith(".json")
+    },
+)
+
+
 def list_presets() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files(PRESETS_PACKAGE).iterdir() if p.name.endswith(".json"))
+    """The evaluation presets' names."""
+    return list(PRESETS)
 
 
 def load_preset(name: str) -> dict:
     """The preset's data: description, reference, dataset, unseen, segmenter (SegmenterConfig fields)."""
-    if name not in list_presets():
-        raise ZsegError(f"unknown preset {name!r}; choose one of {', '.join(list_presets())}")
-    return json.loads(resources.files(PRESETS_PACKAGE).joinpath(name + ".json").read_text(encoding="utf-8"))
+    file = PRESETS.lookup(name)
+    return json.loads(resources.files(PRESETS_PACKAGE).joinpath(file).read_text(encoding="utf-8"))
 
 
 def preset_config(name: str, root: str, segmenter: dict | None = None, **options) -> EvalConfig:

@@ -9,17 +9,24 @@ import torch
 from torch import nn
 
 from ..errors import ZsegError
+from ..registry import Registry
 from .common import ModelConfig
 from .maskformer import ZeroShotMaskFormer
 from .per_pixel import PerPixelBaseline
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"maskformer": ZeroShotMaskFormer, "per_pixel": PerPixelBaseline}
+ARCHITECTURES: Registry[type[nn.Module]] = Registry(
+    "architecture", {"maskformer": ZeroShotMaskFormer, "per_pixel": PerPixelBaseline}
+)
+
+
+def list_architectures() -> list[str]:
+    """The trainable networks' architectures."""
+    return list(ARCHITECTURES)
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    if config.architecture not in ARCHITECTURES:
-        raise ZsegError(f"unknown architecture {config.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[config.architecture](config)
+    """A new network of ``config.architecture``."""
+    return ARCHITECTURES.lookup(config.architecture)(config)
 
 
 def load_trained(path: str | Path) -> tuple[nn.Module, dict]:

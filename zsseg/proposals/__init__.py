@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from ..errors import ZsegError
+from ..registry import Registry
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals, WholeImageProposal
 from .mask2former import Mask2FormerProposals
 from .maskformer import SHIPPED_NETWORK, MaskFormerProposals
 from .sam import SamProposals
 from .segments import GraphProposals, SlicProposals, label_map_proposals
 
-PROPOSAL_GENERATORS: dict[str, type[ProposalGenerator]] = {
-    "maskformer": MaskFormerProposals,  # a network trained by `zsseg train`; the shipped one by default
-    "graph": GraphProposals,
-    "slic": SlicProposals,
-    "sam": SamProposals,
-    "mask2former": Mask2FormerProposals,
-    "whole": WholeImageProposal,
-}
+PROPOSAL_GENERATORS: Registry[type[ProposalGenerator]] = Registry(
+    "proposal generator",
+    {
+        "maskformer": MaskFormerProposals,  # a network trained by `zsseg train`; the shipped one by default
+        "graph": GraphProposals,
+        "slic": SlicProposals,
+        "sam": SamProposals,
+        "mask2former": Mask2FormerProposals,
+        "whole": WholeImageProposal,
+    },
+)
 TAKES_MODEL = ("maskformer", "sam", "mask2former")  # a checkpoint: --proposals-model
+
+
+def list_proposals() -> list[str]:
+    """The proposal generators' names."""
+    return list(PROPOSAL_GENERATORS)
 
 
 def build_proposals(
@@ -27,15 +36,15 @@ def build_proposals(
     each of which has a default (maskformer: the network shipped with zsseg)."""
     if isinstance(name, ProposalGenerator):
         return name
-    if name not in PROPOSAL_GENERATORS:
-        raise ZsegError(f"unknown proposal generator {name!r}; choose one of {', '.join(PROPOSAL_GENERATORS)}")
+    cls = PROPOSAL_GENERATORS.lookup(name)
+    name = PROPOSAL_GENERATORS.key(name)
     if name in TAKES_MODEL:
         if model is not None:
             kwargs["model"] = model
         kwargs["device"] = device
     elif model is not None:
         raise ZsegError(f"--proposals-model is only for {' / '.join(TAKES_MODEL)}, not {name}")
-    return PROPOSAL_GENERATORS[name](**kwargs)
+    return cls(**kwargs)
 
 
 __all__ = [
@@ -53,5 +62,6 @@ __all__ = [
     "SlicProposals",
     "WholeImageProposal",
     "build_proposals",
+    "list_proposals",
     "label_map_proposals",
 ]

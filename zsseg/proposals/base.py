@@ -31,6 +31,30 @@ class Proposals:
     def __len__(self) -> int:
         return int(self.masks.shape[0])
 
+    def select(self, keep: torch.Tensor) -> Proposals:
+        """The proposals ``keep`` (bool [Q] or indices) picks, with their per-proposal info and state."""
+        keep = keep.to(self.masks.device)
+        info = dict(self.info)
+        listed = [k for k, v in info.items() if isinstance(v, list) and len(v) == len(self)]
+        if listed:  # host lists (a GPU's masks are selected without a copy to the host otherwise)
+            index = keep.nonzero().flatten().tolist() if keep.dtype == torch.bool else keep.tolist()
+            info.update({k: [info[k][i] for i in index] for k in listed})
+        state = self.state[keep.to(self.state.device)] if isinstance(self.state, torch.Tensor) else self.state
+        return Proposals(self.masks[keep], info, state)
+
+    @staticmethod
+    def cat(parts: list[Proposals]) -> Proposals:
+        """The proposals of ``parts`` one after another (one image's, from several generators):
+        per-proposal info lists and tensor states joined, where every part has them."""
+        info = {
+            k: [x for p in parts for x in p.info[k]]
+            for k in parts[0].info
+            if all(isinstance(p.info.get(k), list) for p in parts)
+        }
+        states = [p.state for p in parts]
+        state = torch.cat(states) if all(isinstance(s, torch.Tensor) for s in states) else None
+        return Proposals(torch.cat([p.masks for p in parts]), info, state)
+
 
 @dataclass
 class ClassScores:

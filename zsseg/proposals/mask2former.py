@@ -73,7 +73,7 @@ class Mask2FormerProposals(ProposalGenerator):
         score = probs[:, :-1].max(1).values
         keep = self.filter(masks, score)
         keep = keep[score[keep] >= self.min_query_score]
-        return Proposals(masks[keep], state=probs[keep])
+        return Proposals(masks, state=probs).select(keep)
 
     def score(self, proposals: Proposals, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> ClassScores | None:
         readings = read_classes(vocabulary, self._labels, rule=rule, normalise=_norm)  # by name: no text encoder

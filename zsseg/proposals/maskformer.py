@@ -86,11 +86,8 @@ class MaskFormerProposals(ProposalGenerator):
             masks = F.interpolate(pred["pred_masks"], size=x.shape[-2:], mode="bilinear", align_corners=False)
             masks = masks[:, :, :h, :w].sigmoid().float()
             for k, i in enumerate(members):
-                m, emb = masks[k].contiguous(), pred["class_embeddings"][k].float()
-                if self.filter is not None:
-                    keep = self.filter(m)
-                    m, emb = m[keep], emb[keep]
-                out[i] = Proposals(m, state=emb)
+                props = Proposals(masks[k].contiguous(), state=pred["class_embeddings"][k].float())
+                out[i] = props if self.filter is None else props.select(self.filter(props.masks))
         return out  # type: ignore[return-value]
 
     @torch.no_grad()

@@ -145,4 +145,4 @@ class SamProposals(ProposalGenerator):
         masks, scores = self.generate(image)
         masks = masks.float()
         keep = self.filter(masks, scores)
-        return Proposals(masks[keep], info={"predicted_iou": scores[keep].tolist()})
+        return Proposals(masks, info={"predicted_iou": scores.tolist()}).select(keep)

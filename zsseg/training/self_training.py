@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..datasets import IGNORE, SegmentationDataset, get_spec
-from ..ensemble import fill_uncovered, semantic_map
+from ..ensemble import semantic_map
 from ..errors import ZsegError
 from ..image_io import load_image, remove_stale_temporaries, write_atomically
 from ..inputs import read_config
@@ -132,8 +132,7 @@ def _predict(segmenter: Segmenter, path: Path, vocab: Vocabulary, unseen_ids: li
     """(best unseen class [H, W], best class overall [H, W], its confidence [H, W] float16)."""
     state = segmenter.encode_image(load_image(path))
     seg = segmenter.predict(vocab, unseen=unseen, image=state)
-    masks = fill_uncovered(seg.masks.float())
-    best_unseen, _ = semantic_map(seg.mask_probs[:, unseen_ids], masks, state.size)
+    best_unseen, _ = semantic_map(seg.mask_probs[:, unseen_ids], seg.masks.float(), state.size)
     return (
         np.asarray(unseen_ids)[best_unseen.cpu().numpy()].astype(np.int16),
         seg.labels.astype(np.int16),
