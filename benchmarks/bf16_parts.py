@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from collection_throughput import config_of, images_of, vocabulary_of  # noqa: E402  (this folder's)
-
-from zsseg.segmenter import Segmenter  # noqa: E402
+from zsseg.config import SegmenterConfig
+from zsseg.inputs import expand_inputs
+from zsseg.segmenter import Segmenter
+from zsseg.vocabulary import resolve_vocabulary
 
 
 def in_bf16(method):
@@ -31,6 +30,11 @@ def in_bf16(method):
             return method(*args)
 
     return wrapped
+
+
+def config_of(device: str = "cpu", **given) -> SegmenterConfig:
+    """A SegmenterConfig of the options given (None: the default)."""
+    return SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=device)
 
 
 def main() -> None:
@@ -44,8 +48,11 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
-    images = images_of(args.inputs, args.limit)
-    vocab = vocabulary_of(args.vocab)
+    images = [path for given in args.inputs for path in expand_inputs([given])[: args.limit]]
+    if Path(args.vocab).is_file():
+        vocab = resolve_vocabulary(file=args.vocab)
+    else:
+        vocab = resolve_vocabulary(args.vocab) if "," in args.vocab else resolve_vocabulary(vocab=args.vocab)
     seg = Segmenter.from_config(
         config_of(args.device, model=args.model, proposals_model=args.proposals_model, short_side=args.short_side)
     )

@@ -31,13 +31,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from zsseg.bench import bench_segmenter  # noqa: E402
-from zsseg.collection import segment_collection  # noqa: E402
-from zsseg.inputs import expand_inputs  # noqa: E402
-from zsseg.segmenter import SegmenterConfig  # noqa: E402
-from zsseg.vocabulary import Vocabulary, read_class_file, resolve_vocabulary  # noqa: E402
+from zsseg.bench import bench_segmenter
+from zsseg.collection import segment_collection
+from zsseg.inputs import expand_inputs
+from zsseg.segmenter import SegmenterConfig
+from zsseg.vocabulary import Vocabulary, resolve_vocabulary
 
 
 def images_of(inputs: list[str], limit: int) -> list[Path]:
@@ -48,8 +46,8 @@ def images_of(inputs: list[str], limit: int) -> list[Path]:
 def vocabulary_of(spec: str) -> Vocabulary:
     """A class file, "a, b, c", or a shipped vocabulary's name."""
     if Path(spec).is_file():
-        return read_class_file(spec)
-    return resolve_vocabulary(spec if "," in spec else f"vocab:{spec}")
+        return resolve_vocabulary(file=spec)
+    return resolve_vocabulary(spec) if "," in spec else resolve_vocabulary(vocab=spec)
 
 
 def config_of(device: str = "cpu", **given) -> SegmenterConfig:

@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from zsseg.config import SegmenterConfig
+from zsseg.datasets import SegmentationDataset, get_spec
+from zsseg.segmenter import Segmenter
 
-from collection_throughput import config_of  # noqa: E402  (this folder's)
 
-from zsseg.datasets import SegmentationDataset, get_spec  # noqa: E402
-from zsseg.segmenter import Segmenter  # noqa: E402
+def config_of(device: str = "cpu", **given) -> SegmenterConfig:
+    """A SegmenterConfig of the options given (None: the default)."""
+    return SegmenterConfig(**{k: v for k, v in given.items() if v is not None}, device=device)
 
 
 def main() -> None:

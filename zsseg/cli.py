@@ -196,7 +196,12 @@ def cmd_vocabularies(args: argparse.Namespace) -> int:
 
 def _eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="mean IoU on a benchmark (official layouts or ROOT/SPLIT/{images,labels})")
-    p.add_argument("--dataset", default=None, choices=list(DATASETS), help="the benchmark (docs/evaluation.md)")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=list(DATASETS),
+        help="the benchmark (docs/evaluation.md; generic: ROOT/classes.txt)",
+    )
     p.add_argument(
         "--preset",
         default=None,
