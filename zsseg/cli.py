@@ -23,10 +23,12 @@ from .config import SegmenterConfig, field_default
 from .datasets import DATASETS
 from .distributed import local_device, process_group
 from .errors import ZsegError
+from .evaluation.runner import EvalConfig
 from .image_io import write_atomically
 from .inputs import expand_inputs, prepare_out_dir, prepare_out_file
 from .limits import ServerLimits
 from .training import RECIPES, RULES
+from .training.self_training import PseudoLabelConfig
 from .vocabulary import resolve_vocabulary
 
 NOT_GIVEN = argparse.SUPPRESS
@@ -208,7 +210,7 @@ def _eval_parser(sub) -> None:
         help="a protocol's reference settings, e.g. zsseg-cross-ade150 (docs/evaluation.md); flags override it",
     )
     p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md for each layout)")
-    p.add_argument("--split", default="val")
+    p.add_argument("--split", default=field_default(EvalConfig, "split"))
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument(
         "--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU"
@@ -392,7 +394,7 @@ def _learn_prompts_parser(sub) -> None:
     p.add_argument("--root", required=True)
     p.add_argument("--split", default="train")
     p.add_argument("--unseen", default=None, help="comma-separated classes left out")
-    p.add_argument("--n-ctx", type=int, default=16, help="context vectors (default: 16)")
+    p.add_argument("--n-ctx", type=int, default=NOT_GIVEN, help="context vectors (default: 16)")
     p.add_argument(
         "--recipe",
         default=next(iter(RECIPES)),
@@ -403,7 +405,7 @@ def _learn_prompts_parser(sub) -> None:
     p.add_argument("--iterations", type=int, default=None, help="override the recipe's iteration count")
     p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate (0.02)")
     p.add_argument("--limit", type=int, default=None, help="first N training images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=NOT_GIVEN)
     p.add_argument("--out", required=True, help="where to write the learned prompt (.pt)")
     add_model_options(p)
     p.set_defaults(func=cmd_learn_prompts)
@@ -420,12 +422,11 @@ def cmd_learn_prompts(args: argparse.Namespace) -> int:
         segmenter,
         dataset,
         split_names(args.unseen),
-        n_ctx=args.n_ctx,
         recipe=args.recipe,
         iterations=args.iterations,
         lr=args.lr,
-        seed=args.seed,
         limit=args.limit,
+        **{k: getattr(args, k) for k in ("n_ctx", "seed") if hasattr(args, k)},  # else learn_prompts_on's defaults
     )
     write_atomically({out: lambda p: learner.save(p, meta)})
     print(json.dumps({k: meta[k] for k in ("crops", "train_accuracy", "final_loss")}))
@@ -438,18 +439,23 @@ def _pseudo_label_parser(sub) -> None:
     )
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--root", required=True)
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default=field_default(PseudoLabelConfig, "split"))
     p.add_argument(
         "--unseen", required=True, help="comma-separated classes whose names are known but whose labels are not"
     )
     p.add_argument(
         "--rule",
-        default=RULES[0],
+        default=field_default(PseudoLabelConfig, "rule"),
         choices=RULES,
         help="quantile (default, measured better): a pixel whose best class is unseen and at least as confident as "
         "that class's --quantile; prior: zsseg.baseline's (every pixel without seen ground truth)",
     )
-    p.add_argument("--quantile", type=float, default=0.5, help="for --rule quantile (default: 0.5)")
+    p.add_argument(
+        "--quantile",
+        type=float,
+        default=field_default(PseudoLabelConfig, "quantile"),
+        help=f"for --rule quantile (default: {field_default(PseudoLabelConfig, 'quantile')})",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument(
         "--out", required=True, help="the pseudo-labelled set (OUT/SPLIT/images|labels) and OUT/pseudo_labels.json"
