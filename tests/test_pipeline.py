@@ -207,7 +207,7 @@ def test_bf16_is_a_config_choice(colour_backend, two_colour_image):
         assert seg.settings["dtype"] == "bf16" and (seg.labels[:, :28] == 2).all()
 
 
-def test_a_duplicate_class_gets_no_pixels():
+def test_duplicates_share_their_class_score_as_the_vlm_prefers_them():
     from zsseg.ensemble import combine
     from zsseg.proposals.base import ClassScores
     from zsseg.text import ClassReading
@@ -215,9 +215,20 @@ def test_a_duplicate_class_gets_no_pixels():
     readings = [
         ClassReading("road", "road", 0, 1.0, "name"),
         ClassReading("street", "road", 0, 0.84, "duplicate", "road"),
+        ClassReading("car", "car", 1, 1.0, "name"),
     ]
-    p_vlm = torch.tensor([[0.2, 0.8], [0.3, 0.7]])
-    scores = ClassScores(torch.tensor([[0.9, 0.05], [0.8, 0.1]]), torch.tensor([0.95, 0.9]), readings)
+    p_vlm = torch.tensor([[0.2, 0.6, 0.2], [0.5, 0.1, 0.4]])
+    p_q = torch.tensor([[0.4, 0.4, 0.1], [0.05, 0.05, 0.8]])  # the duplicate's column copies road's embedding
+    scores = ClassScores(p_q, torch.tensor([0.9, 0.9]), readings)
+    valid = torch.ones(2, dtype=torch.bool)
     for rule in ("reference", "arbitrated"):
-        probs, _ = combine(p_vlm, torch.ones(2, dtype=torch.bool), scores, 0.35, 0.05, rule)
-        assert (probs[:, 1] == 0).all() and (probs[:, 0] > 0).all()
+        probs, _ = combine(p_vlm, valid, scores, 0.35, 0.05, rule)
+        # the road group's total is what road alone (with the group's mass) would score; the VLM splits it 1:3 and 5:1
+        assert torch.allclose(probs[0, 1] / probs[0, 0], torch.tensor(3.0)) and torch.allclose(
+            probs[1, 0] / probs[1, 1], torch.tensor(5.0)
+        )
+        alone = ClassScores(
+            torch.tensor([[0.8, 0.1], [0.1, 0.8]]), torch.tensor([0.9, 0.9]), [readings[0], readings[2]]
+        )
+        single, _ = combine(torch.tensor([[0.8, 0.2], [0.6, 0.4]]), valid, alone, 0.35, 0.05, rule)
+        assert torch.allclose(probs[:, :2].sum(1), single[:, 0]) and torch.allclose(probs[:, 2], single[:, 1])

@@ -83,23 +83,26 @@ def test_read_by_similarity_near_only_and_duplicates():
 
     from zsseg.text import SeenRule
 
-    known = [["road"], ["sidewalk"], ["pole"], ["car"]]
-    vocab = Vocabulary.from_names("road, street, automobile, asphalt, pavement, giraffe")
+    known = [["road"], ["sidewalk"], ["pole"], ["car"], ["background"]]
+    vocab = Vocabulary.from_names("road, street, automobile, asphalt, pavement, giraffe, poster")
     similarity = torch.tensor(
         [
-            [1.00, 0.80, 0.40, 0.60],  # road: by name
-            [0.84, 0.80, 0.67, 0.60],  # street: nearest road is road's; pole is far behind its nearest
-            [0.67, 0.50, 0.40, 0.94],  # automobile: car
-            [0.71, 0.78, 0.30, 0.58],  # asphalt: its nearest, sidewalk, goes to pavement -> a duplicate
-            [0.83, 0.94, 0.30, 0.50],  # pavement: sidewalk
-            [0.40, 0.30, 0.35, 0.45],  # giraffe: nothing near
+            [1.00, 0.80, 0.40, 0.60, 0.50],  # road: by name
+            [0.84, 0.80, 0.67, 0.60, 0.50],  # street: nearest road is road's -> a duplicate; pole is far behind
+            [0.67, 0.50, 0.40, 0.94, 0.50],  # automobile: car
+            [0.71, 0.78, 0.30, 0.58, 0.50],  # asphalt: its nearest, sidewalk, is pavement's, not close enough to copy
+            [0.83, 0.94, 0.30, 0.50, 0.50],  # pavement: sidewalk
+            [0.40, 0.30, 0.35, 0.45, 0.50],  # giraffe: nothing near
+            [0.40, 0.30, 0.35, 0.45, 0.75],  # poster: background answers only for a near-synonym (>= 0.8)
         ]
     )
     readings = read_classes(vocab, known, similarity, SeenRule("similar", 0.65))
-    assert [r.by for r in readings] == ["name", "duplicate", "similarity", "duplicate", "similarity", "vlm"]
-    assert [r.known for r in readings] == ["road", "road", "car", "sidewalk", "sidewalk", None]
-    assert readings[3].duplicate_of == "pavement"
-    assert readings[1].duplicate_of == "road" and not readings[1].seen and "takes its pixels" in readings[1].describe()
+    assert [r.by for r in readings] == ["name", "duplicate", "similarity", "vlm", "similarity", "vlm", "vlm"]
+    assert [r.known for r in readings] == ["road", "road", "car", None, "sidewalk", None, None]
+    assert readings[1].duplicate_of == "road" and not readings[1].seen and "named twice" in readings[1].describe()
+    # a lower bar for duplicates makes asphalt pavement's
+    low = read_classes(vocab, known, similarity, SeenRule("similar", 0.65, duplicate=0.7))
+    assert (low[3].by, low[3].duplicate_of) == ("duplicate", "pavement")
     # without the margin rule street would take pole, its fourth-nearest class
     loose = read_classes(vocab, known, similarity, SeenRule("similar", 0.65, margin=1.0))
     assert loose[1].known == "pole" and loose[1].by == "similarity"

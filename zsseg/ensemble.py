@@ -39,31 +39,46 @@ def combine(
       the seen classes, which it knows worse than the network (stuff, for an ImageNet classifier),
       but it can hand a region to an unseen class; and with every class seen this is the network alone.
     A duplicate class (``zsseg.text.read_classes``: its nearest known class answers for another)
-    scores 0 under both rules and leaves the VLM's other probabilities as they would be without it
-    (renormalised to the same row total): the class it repeats takes its pixels.
+    is that class named twice: the group is scored as one seen class (the network's probability of
+    the known class, the group's VLM mass), and its score is shared among the group's names as the
+    VLM prefers them ("chair, armchair": the network finds chairs, the VLM says which).
     """
     if scores is None:
         return p_vlm, valid
     if rule not in ENSEMBLES:
         raise ValueError(f"unknown ensemble rule {rule!r}; choose one of {', '.join(ENSEMBLES)}")
-    duplicate = scores.duplicate.to(p_vlm.device)[None, :]
-    if duplicate.any():  # the VLM's probabilities as if the duplicates were not named (same row total)
-        kept = p_vlm.masked_fill(duplicate, 0)
-        p_vlm = kept * (p_vlm.sum(1, keepdim=True) / kept.sum(1, keepdim=True).clamp(min=1e-12))
     neutral = 1.0 if rule == "reference" else 1.0 / p_vlm.shape[1]
     full = torch.full((len(valid), p_vlm.shape[1]), neutral, dtype=p_vlm.dtype, device=p_vlm.device)
     full[valid.to(full.device)] = p_vlm
-    p_q = scores.probs.to(full)
+    p_q = scores.probs.to(full, copy=True)  # groups are written into it below
     u = 1 - seen_weight if unseen_weight is None else unseen_weight
-    seen = scores.seen.to(full.device)[None, :]
+    groups = _duplicate_groups(scores)
+    seen = (scores.seen | scores.duplicate).to(full.device)[None, :]
+    seen_mass = (full * seen).sum(1, keepdim=True)
+    shares = [full[:, m] / full[:, m].sum(1, keepdim=True).clamp(min=1e-12) for m in groups]
+    for members in groups:  # a group scores as its class: the network's and the VLM's probability of it
+        p_q[:, members] = p_q[:, members].sum(1, keepdim=True)
+        full[:, members] = full[:, members].sum(1, keepdim=True)
     if rule == "arbitrated":
         o = scores.objectness.to(full)[:, None]
         p = (p_q / o.clamp(min=1e-12)).clamp(max=1)
-        seen_mass = (full * seen).sum(1, keepdim=True)
         out = o * torch.where(seen, p.pow(seen_weight) * seen_mass.pow(1 - seen_weight), p.pow(u) * full.pow(1 - u))
     else:
         out = torch.where(seen, p_q.pow(seen_weight) * full.pow(1 - seen_weight), p_q.pow(u) * full.pow(1 - u))
-    return out.masked_fill(duplicate.to(out.device), 0), torch.ones_like(valid)
+    for members, share in zip(groups, shares):  # ... shared among its names as the VLM prefers them
+        out[:, members] = out[:, members] * share
+    return out, torch.ones_like(valid)
+
+
+def _duplicate_groups(scores: ClassScores) -> list[list[int]]:
+    """The vocabulary indices of each class that duplicates are read as, the class first."""
+    index = {r.name: c for c, r in enumerate(scores.readings)}
+    groups: dict[int, list[int]] = {}
+    for c, r in enumerate(scores.readings):
+        if r.duplicate:
+            k = index[r.duplicate_of]
+            groups.setdefault(k, [k]).append(c)
+    return list(groups.values())
 
 
 def fill_uncovered(masks: torch.Tensor) -> torch.Tensor:

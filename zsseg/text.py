@@ -159,7 +159,7 @@ class ClassReading:
     known_index: int | None = None  # its index among the network's classes
     similarity: float | None = None  # text similarity to that class (1.0: named like it)
     # "name", "similarity", "vlm" (no known class close enough), "unseen" (declared unseen),
-    # "duplicate" (its nearest known class answers for ``duplicate_of``, which takes its pixels)
+    # "duplicate" (its nearest known class answers for ``duplicate_of`` too: they share its score)
     by: str = "vlm"
     duplicate_of: str | None = None
 
@@ -179,8 +179,8 @@ class ClassReading:
             return f"network class {self.known} (same name)"
         if self.duplicate:
             return (
-                f"same as {self.duplicate_of!r}: network class {self.known} (text similarity "
-                f"{self.similarity:.2f}) answers for {self.duplicate_of!r}, which takes its pixels"
+                f"{self.duplicate_of!r} named twice: network class {self.known} (text similarity "
+                f"{self.similarity:.2f}) answers for both, the vision-language model picks between them"
             )
         return f"network class {self.known} (text similarity {self.similarity:.2f})"
 
@@ -208,6 +208,17 @@ class SeenRule:
     # "road, street", street's nearest (road) is road's, and its fourth (pole, 0.67) must not be taken
     # in its stead. 0.1 changes no reading of the tune halves' renamed or absent names (2 CPU minutes).
     margin: float = 0.1
+    # A class is a duplicate of the class its nearest network class answers for only this close to it
+    # ("street" - road 0.84, "armchair" - chair 0.86); less close, it is a name of its own, the VLM's
+    # ("wall" - building 0.71, "earth" - sky 0.70 on ADE20K).
+    duplicate: float = 0.8
+
+
+# Network classes that mean "none of the others" (VOC's background covers sky, walls, floors): no
+# thing is like them, so they answer only for a near-synonym of their name (``SeenRule.duplicate``:
+# "backgrounds", "background scenery"); "poster" and "curtain" read as background took most of an
+# ADE20K scene.
+CATCH_ALL = frozenset({"background"})
 
 
 def _key(name: str) -> str:
@@ -230,9 +241,10 @@ def read_classes(
        (the assignment of largest total ``similarity`` [C, K], text embeddings' cosine), where the
        pair's similarity is at least ``threshold`` and within ``margin`` of the class's nearest
        known class, claimed or not.
-    3. A duplicate: its nearest known class is within ``threshold`` but answers for another class
-       (of "road, street", the network's road is road's): it is that class said twice, and that
-       class takes its pixels (``ensemble.combine`` gives it none).
+    3. A duplicate: its nearest known class answers for another class and is within
+       ``rule.duplicate`` (of "road, street", the network's road is road's): it is that class named
+       twice, and the two share the network's score as the VLM prefers them (``ensemble.combine``).
+    Known classes in ``CATCH_ALL`` (background) answer only for a name or a near-synonym (``rule.duplicate``).
     4. Otherwise none: the vision-language model alone scores it. ``rule.unseen`` names classes declared unseen
     (zero-shot evaluation); ``rule.seen == "none"`` makes every class unseen (zsseg.baseline's
     cross-dataset rule). Classes are read by name only without ``similarity`` (no text encoder), without a
@@ -246,9 +258,11 @@ def read_classes(
     _read_by_name(out, vocab, known, normalise)
     if similarity is None or rule.threshold is None or rule.seen == "named":
         return out
-    sim = similarity.float().cpu()
+    sim = similarity.float().cpu().clone()
+    catch_all = [k for k, names in enumerate(known) if _key(names[0]) in CATCH_ALL]
+    sim[:, catch_all] = sim[:, catch_all].masked_fill(sim[:, catch_all] < rule.duplicate, -1.0)
     _read_by_similarity(out, known, sim, rule)
-    _read_duplicates(out, known, sim, rule.threshold)
+    _read_duplicates(out, known, sim, rule.duplicate)
     return out
 
 
