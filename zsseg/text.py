@@ -256,8 +256,8 @@ def read_classes(
     if none:
         return out
     _read_by_name(out, vocab, known, normalise)
-    if similarity is None or rule.threshold is None or rule.seen == "named":
-        return out
+    if similarity is None or rule.threshold is None or rule.seen == "named" or all(r.by != "vlm" for r in out):
+        return out  # (every class read by name: nothing goes to the host)
     sim = similarity.float().cpu().clone()
     catch_all = [k for k, names in enumerate(known) if _key(names[0]) in CATCH_ALL]
     sim[:, catch_all] = sim[:, catch_all].masked_fill(sim[:, catch_all] < rule.duplicate, -1.0)
