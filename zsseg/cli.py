@@ -73,10 +73,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _model_flags(args: argparse.Namespace) -> dict:
+    """The SegmenterConfig fields given as flags (flags not given are absent from ``args``)."""
+    return {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
+
+
 def segmenter_config(args: argparse.Namespace, **overrides) -> SegmenterConfig:
     """The SegmenterConfig of the flags given (the others keep the dataclass's defaults); under
     torchrun "cuda" is this process's GPU. Built once per command."""
-    given = {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
+    given = _model_flags(args)
     given["device"] = local_device(given.get("device", field_default(SegmenterConfig, "device")))
     return SegmenterConfig(**{**given, **overrides})
 
@@ -260,8 +265,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.unseen is not None:
         options["unseen"] = split_names(args.unseen)
     if args.preset:
-        given = {f.name: getattr(args, f.name) for f in fields(SegmenterConfig) if hasattr(args, f.name)}
-        config = preset_config(args.preset, args.root, given, **options)
+        config = preset_config(args.preset, args.root, _model_flags(args), **options)
     else:
         config = EvalConfig(dataset=args.dataset, root=args.root, segmenter=segmenter_config(args), **options)
     with process_group():

@@ -96,6 +96,7 @@ def semantic_map(
     masks: torch.Tensor,
     out_size: tuple[int, int],
     max_chunk_bytes: int = 256 << 20,
+    filled: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel scores S[c] = sum_q probs[q, c] * masks[q], bilinearly resized to ``out_size``, argmax.
 
@@ -104,10 +105,12 @@ def semantic_map(
     argmax too. So the argmax is taken at working resolution (classes in chunks, running max),
     and only output pixels between working pixels that disagree are scored, over the few classes
     that can win there. ADE-847 on a 12 MP photo needs no [C, H, W] array at either size.
-    Pixels no mask covers take the masks of the nearest covered pixel first (``fill_uncovered``).
+    Pixels no mask covers take the masks of the nearest covered pixel first (``fill_uncovered``;
+    ``filled``: the caller has done so, and its check is not repeated on the hot path).
     Returns (labels [H, W] int64, confidence [H, W] = winning score / total score).
     """
-    masks = fill_uncovered(masks)
+    if not filled:
+        masks = fill_uncovered(masks)
     _, h, w = masks.shape
     oh, ow = out_size
     masks = masks.float()
@@ -135,23 +138,11 @@ def semantic_map(
     if mixed.float().mean() > 0.25:  # no large agreeing areas (noise-like maps): resizing every map is cheaper
         labels, best_out, total_out = _running_argmax(probs, masks, out_size, max_chunk_bytes)
         return labels, best_out / total_out.clamp(min=1e-12)
-    cy, cx = mixed.nonzero(as_tuple=True)
-    ty, tx = ry[cy], rx[cx]
-    # [M, 4]
-    corners = torch.stack(
-        [ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1
-    )
-    cell_id = torch.full((h, w), -1, dtype=torch.int32, device=device)
-    cell_id[ty, tx] = torch.arange(len(ty), dtype=torch.int32, device=device)
-    out_cell = cell_id[y0][:, x0]
-    py, px = (out_cell >= 0).nonzero(as_tuple=True)  # output pixels in mixed cells, grouped by cell below
-    cid = out_cell[py, px].long()
-    order = cid.argsort(stable=True)
-    py, px, cid = py[order], px[order], cid[order]
+    corners, py, px, cid = _mixed_cells(mixed, ry, rx, y0, x0, (h, w))
     flat_masks = masks.flatten(1)
     cells_per_chunk = max(1, max_chunk_bytes // (16 * n_classes))  # bounds the [cells, 4, C] scores
-    for a in range(0, len(ty), cells_per_chunk):
-        b = min(len(ty), a + cells_per_chunk)
+    for a in range(0, len(corners), cells_per_chunk):
+        b = min(len(corners), a + cells_per_chunk)
         s = (probs.t() @ flat_masks[:, corners[a:b].flatten()]).t().reshape(b - a, 4, n_classes)  # [m, 4, C]
         # A class can only win a mixture if its best tap reaches the best worst-tap score.
         lo, hi = s.min(1).values, s.max(1).values
@@ -171,6 +162,33 @@ def semantic_map(
             labels[qy, qx] = cand[c, pick]
             best_out[qy, qx] = value
     return labels, best_out / confidence_total.clamp(min=1e-12)
+
+
+def _mixed_cells(
+    mixed: torch.Tensor,
+    ry: torch.Tensor,
+    rx: torch.Tensor,
+    y0: torch.Tensor,
+    x0: torch.Tensor,
+    size: tuple[int, int],
+) -> tuple[torch.Tensor, ...]:
+    """The working cells whose 4 taps disagree (``mixed`` over top-left taps ``ry`` x ``rx``): their
+    taps' flat indices [M, 4], and the output pixels (py, px) in them with their cell's index, grouped
+    by cell (``y0``, ``x0``: each output row's and column's top-left tap)."""
+    h, w = size
+    device = mixed.device
+    cy, cx = mixed.nonzero(as_tuple=True)
+    ty, tx = ry[cy], rx[cx]
+    corners = torch.stack(
+        [ty * w + tx, ty * w + _next_tap(tx, w), _next_tap(ty, h) * w + tx, _next_tap(ty, h) * w + _next_tap(tx, w)], 1
+    )
+    cell_id = torch.full((h, w), -1, dtype=torch.int32, device=device)
+    cell_id[ty, tx] = torch.arange(len(ty), dtype=torch.int32, device=device)
+    out_cell = cell_id[y0][:, x0]
+    py, px = (out_cell >= 0).nonzero(as_tuple=True)
+    cid = out_cell[py, px].long()
+    order = cid.argsort(stable=True)
+    return corners, py[order], px[order], cid[order]
 
 
 def _running_argmax(

@@ -259,8 +259,8 @@ class Segmenter:
             probs, keep = self.ensemble(p_vlm, state.valid, scores)
             masks = state.proposals.select(keep).masks
         with watch("semantic_map"):
-            masks = fill_uncovered(masks.float())  # filled here too: the result's masks and areas are these
-            labels, confidence = semantic_map(probs, masks, state.size)
+            masks = fill_uncovered(masks.float())  # the result's masks and areas are the filled ones
+            labels, confidence = semantic_map(probs, masks, state.size, filled=True)
             bg = vocab.background_index
             if bg is not None and self.config.background_threshold > 0:
                 labels[confidence < self.config.background_threshold] = bg

@@ -244,11 +244,13 @@ def read_classes(
     3. A duplicate: its nearest known class answers for another class and is within
        ``rule.duplicate`` (of "road, street", the network's road is road's): it is that class named
        twice, and the two share the network's score as the VLM prefers them (``ensemble.combine``).
-    Known classes in ``CATCH_ALL`` (background) answer only for a name or a near-synonym (``rule.duplicate``).
-    4. Otherwise none: the vision-language model alone scores it. ``rule.unseen`` names classes declared unseen
-    (zero-shot evaluation); ``rule.seen == "none"`` makes every class unseen (zsseg.baseline's
-    cross-dataset rule). Classes are read by name only without ``similarity`` (no text encoder), without a
-    threshold, and under ``rule.seen == "named"`` (zsseg.baseline's rule).
+    4. Otherwise none: the vision-language model alone scores it.
+
+    Known classes in ``CATCH_ALL`` (background) answer only for a name or a near-synonym
+    (``rule.duplicate``). ``rule.unseen`` names classes declared unseen (zero-shot evaluation);
+    ``rule.seen == "none"`` makes every class unseen (zsseg.baseline's cross-dataset rule). Classes
+    are read by name only without ``similarity`` (no text encoder), without a threshold, and under
+    ``rule.seen == "named"`` (zsseg.baseline's rule).
     """
     forced = {_key(u) for u in rule.unseen}
     none = rule.seen == "none"

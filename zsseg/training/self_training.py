@@ -132,7 +132,7 @@ def _predict(segmenter: Segmenter, path: Path, vocab: Vocabulary, unseen_ids: li
     """(best unseen class [H, W], best class overall [H, W], its confidence [H, W] float16)."""
     state = segmenter.encode_image(load_image(path))
     seg = segmenter.predict(vocab, unseen=unseen, image=state)
-    best_unseen, _ = semantic_map(seg.mask_probs[:, unseen_ids], seg.masks.float(), state.size)
+    best_unseen, _ = semantic_map(seg.mask_probs[:, unseen_ids], seg.masks.float(), state.size, filled=True)
     return (
         np.asarray(unseen_ids)[best_unseen.cpu().numpy()].astype(np.int16),
         seg.labels.astype(np.int16),
