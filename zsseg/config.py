@@ -20,6 +20,7 @@ from .classification import CROP_STYLES
 from .ensemble import ENSEMBLES
 from .errors import ZsegError
 from .image_io import DEFAULT_MAX_PIXELS
+from .lexicon import LEXICONS
 from .proposals import PROPOSAL_GENERATORS
 from .text import SEEN_RULES, SYNONYM_RULES
 
@@ -102,6 +103,12 @@ class SegmenterConfig:
         "network's text model's; by name only where none was measured)",
         backend="default_match_threshold",
         check=(lambda v: -1 <= v <= 1, "in [-1, 1]"),
+    )
+    lexicon: str = setting(
+        "wordnet",
+        "with similar: a dictionary (WordNet) also reads a class as a network class it names a synonym or a kind "
+        "of (mutt: dog, omnibus: bus), or none (text similarity alone)",
+        LEXICONS,
     )
     synonyms: str = setting(
         "mean",

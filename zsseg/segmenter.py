@@ -281,7 +281,8 @@ class Segmenter:
         seen rule; ``unseen`` names classes declared unseen."""
         for name in unseen or []:
             vocab.index(name)  # a clear error for a misspelt class
-        rule = SeenRule(self.config.seen, self.config.match_threshold, tuple(unseen or ()))
+        cfg = self.config
+        rule = SeenRule(cfg.seen, cfg.match_threshold, tuple(unseen or ()), cfg.lexicon)
         return self.proposals.score(proposals, vocab, rule)
 
     def ensemble(

