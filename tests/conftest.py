@@ -127,3 +127,30 @@ def torchrun(nproc: int, *args, timeout: int = 600):
     cmd += ["-m", "zsseg", *map(str, args)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def fake_model(monkeypatch, colour_backend):
+    """The CLI with the exact colour backend instead of loading real weights."""
+    from zsseg import Segmenter, SegmenterConfig, cli
+    from zsseg.proposals import GraphProposals
+    from zsseg.text_cache import TextEmbeddingCache
+
+    monkeypatch.setattr(
+        cli,
+        "_build_segmenter",
+        lambda config, cache_dir: Segmenter(
+            colour_backend, GraphProposals(), SegmenterConfig(max_pixels=config.max_pixels), TextEmbeddingCache(None)
+        ),
+    )
+
+
+@pytest.fixture
+def image_file(tmp_path, two_colour_image):
+    """The two-colour image as a PNG file."""
+    from PIL import Image
+
+    p = tmp_path / "in" / "halves.png"
+    p.parent.mkdir()
+    Image.fromarray(two_colour_image).save(p)
+    return p

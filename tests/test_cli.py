@@ -4,29 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zsseg import Segmenter, SegmenterConfig, cli
+from zsseg import Segmenter, cli
 from zsseg.proposals import GraphProposals
 from zsseg.text_cache import TextEmbeddingCache
-
-
-@pytest.fixture
-def fake_model(monkeypatch, colour_backend):
-    """The CLI with the exact colour backend instead of loading real weights."""
-    monkeypatch.setattr(
-        cli,
-        "_build_segmenter",
-        lambda config, cache_dir: Segmenter(
-            colour_backend, GraphProposals(), SegmenterConfig(max_pixels=config.max_pixels), TextEmbeddingCache(None)
-        ),
-    )
-
-
-@pytest.fixture
-def image_file(tmp_path, two_colour_image):
-    p = tmp_path / "in" / "halves.png"
-    p.parent.mkdir()
-    Image.fromarray(two_colour_image).save(p)
-    return p
 
 
 def run(capsys, *argv):

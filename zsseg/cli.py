@@ -123,6 +123,12 @@ def _segment_parser(sub) -> None:
     p.add_argument("--out", default="zsseg_out", help="output folder (default: zsseg_out)")
     p.add_argument("--no-overlay", action="store_true", help="write the label PNG and the JSON summary only")
     p.add_argument(
+        "--coco",
+        action="store_true",
+        help="also write STEM.coco.json: one COCO-style record per connected segment (category, area, bbox, "
+        "RLE mask that pycocotools.mask.decode reads, score)",
+    )
+    p.add_argument(
         "--no-resume", action="store_true", help="segment every image again, even those whose outputs are complete"
     )
     p.add_argument(
@@ -162,6 +168,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             vocab,
             out,
             overlay=not args.no_overlay,
+            coco=args.coco,
             resume=not args.no_resume,
             workers=args.workers,
             image_batch=args.image_batch,

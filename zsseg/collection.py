@@ -2,9 +2,10 @@
 under torchrun, resumable, with a run manifest and per-class statistics.
 
 Every process takes every K-th image of the (sorted, deterministic) input list and writes each
-image's outputs atomically: the label PNG, the overlay (optional) and a JSON summary. A run that
-is started again skips the images whose outputs are complete and were made with the same classes
-and settings, and redoes the others; a process killed mid-way loses only the images in flight.
+image's outputs atomically: the label PNG, a JSON summary and, as asked, the overlay and the
+COCO-style segments (``--coco``). A run that is started again skips the images whose outputs are
+complete and were made with the same classes and settings, and redoes the others; a process killed
+mid-way loses only the images in flight.
 
 Images are decoded and resized ahead on loader workers (``workers``) and go through the model
 ``image_batch`` at a time (``Segmenter.encode_batch``), grouped by working size: each batch holds
@@ -24,7 +25,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,12 +58,14 @@ class CollectionResult:
     world: int = 1  # processes
 
 
-def outputs_of(out: Path, image: Path, overlay: bool) -> dict[str, Path]:
+EXTRA_OUTPUTS = {"overlay": "_overlay.png", "coco": ".coco.json"}  # optional outputs: file name ends
+
+
+def outputs_of(out: Path, image: Path, extras: Sequence[str] = ()) -> dict[str, Path]:
+    """Each output of an image: the label PNG, the JSON summary and the ``extras`` (``EXTRA_OUTPUTS``)."""
     stem = image.stem
     files = {"labels": out / f"{stem}.png", "summary": out / f"{stem}.json"}
-    if overlay:
-        files["overlay"] = out / f"{stem}_overlay.png"
-    return files
+    return files | {kind: out / f"{stem}{EXTRA_OUTPUTS[kind]}" for kind in extras}
 
 
 def fingerprint(segmenter: Segmenter, vocab: Vocabulary) -> str:
@@ -95,6 +98,7 @@ def segment_collection(
     out: Path,
     *,
     overlay: bool = True,
+    coco: bool = False,
     resume: bool = True,
     workers: int | None = None,
     image_batch: int | None = None,
@@ -103,13 +107,15 @@ def segment_collection(
 ) -> CollectionResult:
     """Segment this process's share of ``inputs`` into ``out`` (see the module docstring).
     ``workers`` None: ``default_workers``; ``image_batch`` None: ``CUDA_IMAGE_BATCH`` on a GPU, 1
-    on a CPU. ``manifest=False`` (one image) writes the image's outputs alone."""
+    on a CPU. ``manifest=False`` (one image) writes the image's outputs alone. ``overlay`` / ``coco``:
+    also the overlay PNG / the COCO-style segments (``Segmentation.to_coco``)."""
     if image_batch is None:
         image_batch = CUDA_IMAGE_BATCH if segmenter.backend.device.type == "cuda" else 1
     if image_batch < 1:
         raise ZsegError(f"image-batch must be >= 1, got {image_batch}")
     rank, world = rank_and_world()
     run = fingerprint(segmenter, vocab)
+    extras = [kind for kind, wanted in (("overlay", overlay), ("coco", coco)) if wanted]
     shard = inputs[rank::world]
     log_dir = out / MANIFEST_DIR
     if manifest:
@@ -119,12 +125,12 @@ def segment_collection(
     log = (log_dir / f"rank{rank:05d}-of-{world:05d}.jsonl").open("a", encoding="utf-8") if manifest else io.StringIO()
     with log:
         for path in shard:
-            summary = complete(outputs_of(out, path, overlay), run) if resume else None
+            summary = complete(outputs_of(out, path, extras), run) if resume else None
             if summary is None:
                 todo.append(path)
                 continue
             result.skipped += 1
-            _log(log, path, "skipped", outputs_of(out, path, overlay), summary)
+            _log(log, path, "skipped", outputs_of(out, path, extras), summary)
         bar = tqdm(
             total=len(todo), desc=f"segment (rank {rank})" if world > 1 else "segment", unit="img", disable=not progress
         )
@@ -132,7 +138,7 @@ def segment_collection(
         workers = default_workers(len(todo)) if workers is None else workers
         for batch in _batches(_prepared(loader, workers), image_batch):
             for item, state in zip(batch, _encoded(segmenter, batch)):
-                _write_one(segmenter, item, state, vocab, outputs_of(out, item.path, overlay), run, log, result)
+                _write_one(segmenter, item, state, vocab, outputs_of(out, item.path, extras), run, log, result)
                 bar.update()
         bar.close()
     barrier()
@@ -204,6 +210,9 @@ def _write_outputs(
     if "overlay" in files:
         over = seg.overlay(item.rgb)
         writers[files["overlay"]] = lambda p: over.save(p, format="PNG")
+    if "coco" in files:
+        coco = {"image": item.path.name, "run": run, **seg.to_coco()}
+        writers[files["coco"]] = lambda p: p.write_text(json.dumps(coco))
     for dest in writers:
         remove_stale_temporaries(dest)
     try:

@@ -28,7 +28,7 @@ from .errors import ZsegError
 LEXICONS = ("wordnet", "none")
 PHYSICAL = "physical_entity.n.01"
 SYNONYM = 0.95  # a name of the same sense ("omnibus" - bus)
-KIND = 0.92  # a kind of it, less KIND_STEP per level between them ("mutt" - cur - dog: 0.90)
+KIND = 0.92  # a kind of it, less KIND_STEP per level between them ("mutt", a cur, is a dog: 0.90)
 KIND_STEP = 0.02
 RANK_DECAY = 0.97  # per sense before it in WordNet's order: a word's rarer senses count less ("lemon" the tree)
 MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an ancestor of all)

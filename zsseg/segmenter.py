@@ -25,6 +25,7 @@ from .classification import CropConfig, RegionClassifier
 from .config import SegmenterConfig, resolve_config
 from .ensemble import combine, fill_uncovered, semantic_map
 from .errors import ZsegError
+from .export import coco_segments, pipeline_records
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
 from .prompts import build_prompt_source
 from .proposals import ClassScores, ProposalGenerator, Proposals, WholeImageProposal, build_proposals
@@ -73,6 +74,16 @@ class Segmentation:
                 f"segmentation is {self.labels.shape[1]}x{self.labels.shape[0]}"
             )
         return render_overlay(rgb, self.labels, self.classes, alpha=alpha, legend=legend)
+
+    def to_coco(self) -> dict:
+        """One COCO-style record per connected segment (category, area, bbox, RLE mask, score) with
+        the categories: ``zsseg.export.coco_segments``; ``pycocotools.mask.decode`` reads the masks."""
+        return coco_segments(self.labels, self.classes, self.confidence)
+
+    def to_pipeline(self) -> list[dict]:
+        """``[{"score", "label", "mask"}]`` per class present, as transformers' image-segmentation
+        pipeline returns (masks: PIL "L" images, 255 inside): ``zsseg.export.pipeline_records``."""
+        return pipeline_records(self.labels, self.classes, self.confidence)
 
     def summary(self) -> dict:
         return {

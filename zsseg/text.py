@@ -153,9 +153,7 @@ def reading_similarity(
     common one, and a reading needs both to agree past the match threshold."""
     sim = class_emb @ known_emb.t()
     entry = lexicon[0].is_entry if lexicon is not None else lambda name: False
-    heads = [
-        (c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not entry(n)
-    ]
+    heads = [(c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not entry(n)]
     if heads:
         head_sim = embed([h for _, h in heads]).to(known_emb) @ known_emb.t()
         sim = _rows_max(sim, [c for c, _ in heads], head_sim.to(sim))

