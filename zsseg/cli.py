@@ -397,6 +397,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune_parser(sub) -> None:
+    p = sub.add_parser(
+        "finetune",
+        help="teach the network new classes from a small labelled folder, keeping the ones it knows (docs/training.md)",
+    )
+    p.add_argument("data", help="folder with SPLIT/images, SPLIT/labels (value = line of classes.txt, 255 unlabelled)")
+    p.add_argument("--out", required=True, help="output folder: model.pt, loss curve, model card")
+    p.add_argument("--base", default=None, help="the network to teach (default: the shipped one)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument(
+        "--teacher-confidence",
+        type=float,
+        default=0.5,
+        help="unlabelled pixels take the base network's class where it wins this share of the score (default 0.5)",
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_finetune)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .training.finetune import FinetuneConfig, finetune
+
+    _quiet_transformers()
+    options = {k: getattr(args, k) for k in ("split", "iterations", "batch_size", "lr", "teacher_confidence", "device")}
+    cfg = FinetuneConfig(args.data, args.out, **({"base": args.base} if args.base else {}), **options)
+    out = finetune(cfg, resume=not args.no_resume, progress=not args.quiet)
+    print(f"zsseg: the taught network is {out / 'model.pt'} (model card: {out / 'model_card.md'})", file=sys.stderr)
+    return 0
+
+
 def _learn_prompts_parser(sub) -> None:
     p = sub.add_parser(
         "learn-prompts", help="CoOp: learn context vectors on crops of seen classes (use with --templates learned:FILE)"
@@ -532,6 +567,7 @@ SUBCOMMANDS = (
     _serve_parser,
     _bench_parser,
     _train_parser,
+    _finetune_parser,
     _learn_prompts_parser,
     _pseudo_label_parser,
     _self_train_parser,

@@ -1,0 +1,164 @@
+"""`zsseg finetune` in miniature: teach a network 6 classes it never saw from 20 or 50 labelled
+train images, and measure what it learns and what it forgets (docs/training.md, "Your own classes").
+
+1. Two networks by the shipped recipe, shortened to 800 iterations on VOC train + CamVid train:
+   configs/finetune_mini_base.json leaves out sheep, sofa, train (VOC) and sidewalk, fence,
+   bicyclist (CamVid): their pixels ignored, their names unknown; configs/finetune_mini_reference.json
+   trains on every class (the "full training" the new classes are compared with).
+2. Folders in the generic layout, N = 20 and 50 train images (half VOC, half CamVid, taken in turn
+   per new class by a fixed hash order): the 6 new classes labelled, every other pixel 255.
+3. `zsseg finetune FOLDER --base runs/finetune-mini-base/model.pt`.
+4. `zsseg eval` of base, taught and reference networks on the dev subsets (VOC val 112, CamVid val
+   101) with the default pipeline: old classes' mIoU (the dataset's classes less the new ones)
+   and each new class's IoU.
+
+    zsseg train --config configs/finetune_mini_base.json        # ~30 min alone on 2 CPU cores
+    zsseg train --config configs/finetune_mini_reference.json
+    python benchmarks/finetune_miniature.py --out results/finetune-miniature
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+# dataset -> (zsseg dataset, root, {dataset class name: training class line})
+NEW = {
+    "voc21": ("voc2012", {"sheep": "sheep", "sofa": "sofa: sofa; couch", "train": "train"}),
+    "camvid": (
+        "camvid",
+        {"Pavement": "sidewalk: sidewalk; pavement", "Fence": "fence", "Bicyclist": "bicyclist: bicyclist; cyclist"},
+    ),
+}
+
+
+def _order(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()
+
+
+def pick(labels: list[Path], ids: list[int], n: int) -> list[Path]:
+    """n label files holding the classes ``ids``, taken in turn per class in a fixed hash order."""
+    per_class: dict[int, list[Path]] = {i: [] for i in ids}
+    for label in sorted(labels, key=lambda p: _order(p.stem)):
+        for i in set(np.unique(np.array(Image.open(label)))) & set(ids):
+            per_class[i].append(label)
+    chosen: list[Path] = []
+    while len(chosen) < n and any(per_class.values()):
+        for i in ids:
+            left = [p for p in per_class[i] if p not in chosen]
+            per_class[i] = left[1:]
+            if left and len(chosen) < n:
+                chosen.append(left[0])
+    return chosen
+
+
+def build_folder(dest: Path, n: int, shared: Path) -> dict:
+    """DEST/train/images (links) + labels (new classes only, 255 elsewhere) + classes.txt; what it holds."""
+    lines = [line for _, new in NEW.values() for line in new.values()]
+    (dest / "train" / "images").mkdir(parents=True, exist_ok=True)
+    (dest / "train" / "labels").mkdir(parents=True, exist_ok=True)
+    (dest / "classes.txt").write_text("\n".join(lines) + "\n")
+    held: dict[str, list[str]] = {}
+    offset = 0
+    for key, (folder, new) in NEW.items():
+        root = shared / folder
+        names = [x.strip() for x in (root / "classes.txt").read_text().splitlines() if x.strip()]
+        ids = {names.index(c): offset + k for k, c in enumerate(new)}
+        chosen = pick(list((root / "train" / "labels").glob("*.png")), list(ids), n // 2)
+        for label in chosen:
+            raw = np.array(Image.open(label))
+            out = np.full(raw.shape, 255, np.uint8)
+            for i, k in ids.items():
+                out[raw == i] = k
+            Image.fromarray(out).save(dest / "train" / "labels" / f"{key}_{label.stem}.png")
+            image = next((root / "train" / "images").glob(f"{label.stem}.*"))
+            link = dest / "train" / "images" / f"{key}_{label.stem}{image.suffix}"
+            if not link.exists():
+                link.symlink_to(image.resolve())
+        held[key] = [p.stem for p in chosen]
+        offset += len(new)
+    return held
+
+
+def zsseg(*args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "zsseg", *args], check=True)
+    return time.perf_counter() - start
+
+
+def evaluate(model: Path, out: Path, shared: Path) -> dict:
+    """Old classes' mIoU and new classes' IoU per dataset (dev subsets, default pipeline)."""
+    scores = {}
+    for key, (folder, new) in NEW.items():
+        dest = out / key
+        if not (dest / "metrics.json").is_file():
+            zsseg("eval", "--dataset", key, "--root", str(shared / folder), "--split", "val",
+                  "--proposals-model", str(model), "--out", str(dest), "--quiet")  # fmt: skip
+        iou = json.loads((dest / "metrics.json").read_text())["per_class_IoU"]
+        old = [v for c, v in iou.items() if c not in new and v is not None]
+        scores[key] = {"old_mIoU": float(np.mean(old)), "new_IoU": {c: iou[c] for c in new}}
+    return scores
+
+
+def table(rows: dict[str, dict]) -> str:
+    ref = rows["reference (full training)"]
+    head = (
+        "| network | VOC old mIoU | VOC new IoU (sheep / sofa / train) | CamVid old mIoU "
+        "| CamVid new IoU (sidewalk / fence / bicyclist) | new / reference | minutes |"
+    )
+    lines = [head, "|" + "---|" * 7]
+    for name, r in rows.items():
+        cells, ratios = [], []
+        for key in NEW:
+            s = r["scores"][key]
+            new = list(s["new_IoU"].values())
+            ratios += [v / max(ref["scores"][key]["new_IoU"][c], 1e-9) for c, v in s["new_IoU"].items()]
+            cells += [f"{s['old_mIoU']:.1f}", " / ".join(f"{v:.1f}" for v in new)]
+        minutes = f"{r['seconds'] / 60:.0f}" if r.get("seconds") else ""
+        lines.append(f"| {name} | {' | '.join(cells)} | {100 * np.mean(ratios):.0f} % | {minutes} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", default="runs/finetune-mini-base/model.pt")
+    p.add_argument("--reference", default="runs/finetune-mini-reference/model.pt")
+    p.add_argument("--sizes", default="20,50")
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--work", default="runs/finetune-mini", help="folders and taught networks")
+    p.add_argument("--shared", default=str(SHARED))
+    p.add_argument("--out", default="results/finetune-miniature")
+    args = p.parse_args(argv)
+    work, out, shared = Path(args.work), Path(args.out), Path(args.shared)
+    rows: dict[str, dict] = {"base (6 classes left out)": {"scores": evaluate(Path(args.base), out / "base", shared)}}
+    folders = {}
+    for n in (int(x) for x in args.sizes.split(",")):
+        folders[n] = build_folder(work / f"data{n}", n, shared)
+        seconds = zsseg("finetune", str(work / f"data{n}"), "--base", args.base, "--out", str(work / f"taught{n}"),
+                        "--iterations", str(args.iterations), "--quiet")  # fmt: skip
+        rows[f"taught with {n} images"] = {
+            "scores": evaluate(work / f"taught{n}" / "model.pt", out / f"taught{n}", shared),
+            "seconds": seconds,
+        }
+    rows["reference (full training)"] = {"scores": evaluate(Path(args.reference), out / "reference", shared)}
+    text = table(rows)
+    print(text)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text + "\n")
+    command = "python benchmarks/finetune_miniature.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    (out / "results.json").write_text(json.dumps({"command": command, "rows": rows, "folders": folders}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""zsseg finetune: a small labelled folder (generic layout) teaches the shipped network new classes;
+the result is a model.pt that `zsseg segment` uses; bad folders give one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .test_cli import run
+
+
+def make_folder(root, classes="crack\ncat\n", n=3, label=None, skip_label=False):
+    """ROOT/train/images|labels with n small photos; labels: a centre square of class 0, a corner of
+    class 1, the rest 255 (unlabelled)."""
+    from skimage import data
+
+    photos = [data.chelsea(), data.coffee(), data.astronaut()]
+    (root / "train" / "images").mkdir(parents=True)
+    (root / "train" / "labels").mkdir(parents=True)
+    if classes is not None:
+        (root / "classes.txt").write_text(classes)
+    for i in range(n):
+        rgb = np.array(Image.fromarray(photos[i % 3]).resize((160, 120)))
+        Image.fromarray(rgb).save(root / "train" / "images" / f"p{i}.jpg")
+        if skip_label and i == n - 1:
+            continue
+        lab = np.full((120, 160), 255, np.uint8) if label is None else np.full((120, 160), label, np.uint8)
+        if label is None:
+            lab[40:80, 60:100] = 0
+            lab[:20, :20] = 1
+        Image.fromarray(lab).save(root / "train" / "labels" / f"p{i}.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("no classes", "no classes.txt"),
+        ("value outside", "label value 7 is not a class of classes.txt"),
+        ("image without label", "missing label for image p2.jpg"),
+        ("no pairs", "no images found"),
+        ("only known", "nothing to teach"),
+        ("nothing labelled", "nothing to learn"),
+        ("not a folder", "folder not found"),
+    ],
+)
+def test_bad_folders_one_line_errors(tmp_path, capsys, kind, message):
+    root = tmp_path / "data"
+    if kind == "no classes":
+        make_folder(root, classes=None)
+    elif kind == "value outside":
+        make_folder(root, label=7)
+    elif kind == "image without label":
+        make_folder(root, skip_label=True)
+    elif kind == "no pairs":
+        make_folder(root, n=0)
+    elif kind == "only known":
+        make_folder(root, classes="cat\ndog\n")
+    elif kind == "nothing labelled":
+        make_folder(root, label=255)
+    code, err = run(capsys, "finetune", root, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and err.startswith("zsseg: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+@pytest.mark.integration
+def test_finetune_then_segment(tmp_path, capsys):
+    from zsseg.proposals import SHIPPED_NETWORK
+
+    if not SHIPPED_NETWORK.is_file():
+        pytest.skip(f"{SHIPPED_NETWORK} is absent: the shipped network comes with the package")
+    root = make_folder(tmp_path / "data")
+    out = tmp_path / "mine"
+    args = ["finetune", root, "--out", out, "--iterations", "2", "--batch-size", "1", "--quiet"]
+    code, err = run(capsys, *args)
+    assert code == 0, err
+    import torch
+
+    state = torch.load(out / "model.pt", map_location="cpu", weights_only=False)
+    assert state["classes"][-1] == "crack" and "cat" in state["classes"][:-1] and len(state["classes"]) == 31
+    assert state["step"] == 2
+    for name in ("losses.csv", "loss_curve.png", "model_card.md", "config.json", "last.pt"):
+        assert (out / name).is_file(), name
+    # the merged labels: the folder's own pixels kept (crack = 30, cat = the network's cat), the
+    # unlabelled ones given the base network's classes where it was confident
+    merged = np.array(Image.open(out / "data" / "train" / "labels" / "p0.png"))
+    cat = state["classes"].index("cat")
+    assert (merged[40:80, 60:100] == 30).all() and (merged[:20, :20] == cat).all()
+    assert (merged[merged != 255] < 31).all() and (merged[20:, 100:] != 255).any()
+    # resumed: nothing left to do, the checkpoint is not rewritten
+    stamp = (out / "model.pt").stat().st_mtime_ns
+    assert run(capsys, *args)[0] == 0 and (out / "model.pt").stat().st_mtime_ns == stamp
+    seg = tmp_path / "seg"
+    image = root / "train" / "images" / "p0.jpg"
+    model = out / "model.pt"
+    code, err = run(capsys, "segment", image, "--classes", "crack, cat, sky", "--proposals-model", model, "--out", seg)
+    assert code == 0, err
+    summary = json.loads((seg / "p0.json").read_text())
+    assert summary["scored_as"]["crack"]["scored_as"] == "crack" and summary["scored_as"]["crack"]["by"] == "name"
