@@ -166,6 +166,17 @@ def test_the_whole_loop(tmp_path, blocks):
     assert {"mIoU_seen", "mIoU_unseen", "hIoU"} <= set(summary["seen_only"]) and len(summary["rounds"]) == 1
     retrained = torch.load(tmp_path / "st" / "round1" / "train" / "model.pt", weights_only=False)
     assert retrained["classes"] == ["red", "green", "blue"] and retrained["unseen"] == []  # blue now has targets
+    # the control: as many extra iterations from the same weights, on the seen labels alone
+    control = torch.load(tmp_path / "st" / "round1" / "control" / "model.pt", weights_only=False)
+    assert control["classes"] == ["red", "green"] and control["unseen"] == ["blue"] and control["step"] == 2
+    assert {"mIoU_seen", "mIoU_unseen", "hIoU"} <= set(summary["rounds"][0]["control"])
+    control_cfg = json.loads((tmp_path / "st" / "round1" / "control" / "config.json").read_text())
+    assert control_cfg["init_from"] == str(tmp_path / "seen" / "model.pt") and control_cfg["iterations"] == 2
+    # another seed: every training again, beside the first
+    assert cli.main(["self-train", "--config", str(path), "--seed", "1", "--no-control", "--quiet"]) == 0
+    seeded = json.loads((tmp_path / "st-seed1" / "summary.json").read_text())
+    assert "control" not in seeded["rounds"][0] and (tmp_path / "seen-seed1" / "model.pt").is_file()
+    assert json.loads((tmp_path / "seen-seed1" / "config.json").read_text())["seed"] == 1
     with pytest.raises(ZsegError, match="unknown self-training keys"):
         path.write_text(json.dumps({**cfg, "round": 2}))
         SelfTrainConfig.from_file(path)

@@ -542,6 +542,8 @@ def _self_train_parser(sub) -> None:
         "self-train", help="seen-class training -> pseudo-labels -> training again -> evaluation (docs/training.md)"
     )
     p.add_argument("--config", required=True, help="JSON self-training config")
+    p.add_argument("--seed", type=int, default=None, help="seed of every training (outputs get -seedN)")
+    p.add_argument("--no-control", action="store_true", help="skip the control (extra iterations on seen labels)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_self_train)
 
@@ -550,13 +552,22 @@ def cmd_self_train(args: argparse.Namespace) -> int:
     from .training.self_training import SelfTrainConfig, self_train
 
     _quiet_transformers()
+    config = SelfTrainConfig.from_file(args.config)
+    if args.seed is not None:
+        config.seed = args.seed
+    if args.no_control:
+        config.control = False
     with process_group():
         summary = self_train(
-            SelfTrainConfig.from_file(args.config),
+            config,
             progress=not args.quiet,
             command=f"zsseg self-train --config {args.config}",
         )
-    rounds = [{k: r[k] for k in ("mIoU_seen", "mIoU_unseen", "hIoU")} for r in summary["rounds"]]
+    keys = ("mIoU_seen", "mIoU_unseen", "hIoU")
+    rounds = [
+        {**{k: r[k] for k in keys}, **({"control": {k: r["control"][k] for k in keys}} if "control" in r else {})}
+        for r in summary["rounds"]
+    ]
     print(json.dumps({"seen_only": summary["seen_only"], "rounds": rounds}))
     return 0
 

@@ -208,6 +208,10 @@ class SelfTrainConfig:
     segmenter: dict = field(default_factory=dict)  # SegmenterConfig fields for pseudo-labelling and evaluation
     # the zero-shot evaluation: {"root": ..., "split": "val", "limit": ...}
     evaluate: dict = field(default_factory=dict)
+    # Also train the control: the same extra iterations from the same weights on the seen labels
+    # alone (same images, schedule and seed), so that +ST is compared with more training, not with less.
+    control: bool = True
+    seed: int | None = None  # the seen config's seed for every training here; outputs get "-seed{N}"
 
     @classmethod
     def from_file(cls, path: str | Path) -> "SelfTrainConfig":
@@ -224,6 +228,9 @@ def self_train(config: SelfTrainConfig, progress: bool = True, command: str = "z
         raise ZsegError(f"{config.seen}: self-training takes a single-dataset seen-class config")
     source = seen_cfg.sources()[0]
     out = Path(config.output)
+    if config.seed is not None:
+        seen_cfg = replace(seen_cfg, seed=config.seed, output=f"{seen_cfg.output}-seed{config.seed}")
+        out = Path(f"{config.output}-seed{config.seed}")
     model = Path(seen_cfg.output) / "model.pt"
     if not model.exists():
         train(seen_cfg, progress=progress)
@@ -244,6 +251,7 @@ def self_train(config: SelfTrainConfig, progress: bool = True, command: str = "z
         return {k: result[k] for k in ("mIoU", "mIoU_seen", "mIoU_unseen", "hIoU")}
 
     summary = {"rounds": [], "seen_only": {"model": str(model), **evaluate(model, "eval-seen-only")}}
+    control = model
     for r in range(1, config.rounds + 1):
         pseudo = out / f"round{r}" / "pseudo"
         report = pseudo_label(
@@ -272,5 +280,10 @@ def self_train(config: SelfTrainConfig, progress: bool = True, command: str = "z
         summary["rounds"].append(
             {"model": str(model), "pseudo_labels": report["classes"], **evaluate(model, f"eval-round{r}")}
         )
+        if config.control:  # round r's control continues round r-1's on the seen labels
+            where = str(out / f"round{r}" / "control")
+            again = replace(seen_cfg, init_from=str(control), output=where, **config.retrain)
+            control = train(again, resume=True, progress=progress) / "model.pt"
+            summary["rounds"][-1]["control"] = {"model": str(control), **evaluate(control, f"eval-round{r}-control")}
     write_atomically({out / "summary.json": lambda p: p.write_text(json.dumps(summary, indent=2))})
     return summary
