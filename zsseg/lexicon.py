@@ -19,7 +19,7 @@ one of whose names is the sense's head word, or with neither.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import torch
 
@@ -54,12 +54,15 @@ class Lexicon:
             self._wordnet = wn.WordNet()
         return self._wordnet
 
-    def senses(self, name: str) -> list:
-        """The physical-entity noun senses of a name, most frequent first (plurals are lemmatised)."""
+    def senses(self, name: str, physical: bool = True) -> list:
+        """The noun senses of a name, most frequent first (plurals are lemmatised); with ``physical``
+        only those that are physical entities."""
         key = "_".join(name.lower().replace("-", " ").split())
         if not key:
             return []
         synsets = self.wordnet.synsets(key, "n")
+        if not physical:
+            return synsets
         return [s for s in synsets if any(PHYSICAL in {h.name() for h in path} for path in s.hypernym_paths())]
 
     def known_senses(self, known: Sequence[Sequence[str]]) -> list[set[str]]:
@@ -87,16 +90,27 @@ class Lexicon:
         counts = Counter(s for senses in per_name for s in set(senses))
         return {senses[0] for senses in per_name if senses} | {s for s, n in counts.items() if n > 1}
 
-    def relations(self, names: Sequence[str], known: Sequence[Sequence[str]]) -> torch.Tensor:
+    def relations(
+        self, names: Sequence[str], known: Sequence[Sequence[str]], catch_all: Collection[int] = ()
+    ) -> torch.Tensor:
         """[N, K]: how closely each name is each known class by WordNet: ``SYNONYM`` for a name of
         the same sense, ``KIND`` less ``KIND_STEP`` per level for a kind of it, times ``RANK_DECAY``
-        per more frequent sense of the name before the one related (the best over its senses), 0 for none."""
+        per more frequent sense of the name before the one related (the best over its senses), 0 for none.
+        A ``catch_all`` class (VOC's background: no thing, the rest of the scene) answers only for
+        synonyms, of any sense of its names ("backdrop", "setting"; not only physical ones)."""
         targets = self.known_senses(known)
         out = torch.zeros(len(names), len(known))
+        for k in catch_all:
+            rest = {s.name() for n in known[k] for s in self.senses(n, physical=False)}
+            for i, name in enumerate(names):
+                ranks = [r for r, s in enumerate(self.senses(name, physical=False)) if s.name() in rest]
+                out[i, k] = SYNONYM * RANK_DECAY ** min(ranks) if ranks else 0.0
         for i, name in enumerate(names):
             for rank, sense in enumerate(self.senses(name)):
                 depth = ancestors(sense)
                 for k, senses in enumerate(targets):
+                    if k in catch_all:
+                        continue
                     hits = [depth[s] for s in senses if s in depth]
                     if hits:
                         d = min(hits)
