@@ -54,7 +54,8 @@ def _similarity(vocab, lexicon):
     """Text similarity of a toy encoder that knows nothing (all 0.5), with and without the lexicon."""
     embed = lambda names: torch.nn.functional.normalize(torch.ones(len(names), 2), dim=-1)  # noqa: E731
     class_emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0]] * len(vocab.names)), dim=-1)
-    known_emb = torch.nn.functional.normalize(torch.tensor([[1.0, 3**0.5]] * len(KNOWN)), dim=-1)  # cos 0.5
+    n_known = len(lexicon[1]) if lexicon is not None else len(KNOWN)
+    known_emb = torch.nn.functional.normalize(torch.tensor([[1.0, 3**0.5]] * n_known), dim=-1)  # cos 0.5
     return reading_similarity(embed, vocab, class_emb, known_emb, lexicon)
 
 
@@ -81,3 +82,14 @@ def test_names_read_by_name_never_load_wordnet():
     similarity = lambda: calls.append(1) or _similarity(vocab, (lexicon, KNOWN))  # noqa: E731
     read_classes(vocab, KNOWN, similarity, SeenRule(threshold=0.65))
     assert calls == [] and lexicon._wordnet is None
+
+
+def test_the_catch_all_class_takes_synonyms_of_any_sense(lexicon):
+    """VOC's background is no thing: it answers for a synonym of any sense of its name ("backdrop",
+    "setting"), in full, and for nothing else ("screen", the parent of its desktop sense)."""
+    known = [["background", "background"], ["dog", "dog"]]
+    rel = lexicon.relations(["backdrop", "setting", "screen", "mutt"], known, catch_all=[0])
+    assert rel[0, 0] > 0.9 and rel[1, 0] > 0.9 and rel[2, 0] == 0 and rel[3, 0] == 0 and rel[3, 1] > 0
+    vocab = Vocabulary.from_names(["backdrop", "mutt"])
+    sim = _similarity(vocab, (lexicon, known))
+    assert sim[0, 0] == pytest.approx(rel[0, 0]) and sim[1, 1] < rel[3, 1]  # in full; the others halfway
