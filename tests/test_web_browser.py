@@ -149,7 +149,7 @@ def test_the_legend_says_how_each_class_was_scored(default_server, browser):
         for li in browser.find_elements(By.CSS_SELECTOR, "#legend li")
     }
     assert set(how) == {"street", "sky", "house", "giraffe"}
-    assert how["street"].startswith("network class road (text similarity 0.8")
+    assert how["street"].startswith("network class road (similarity 0.8")
     assert how["sky"] == "network class sky (same name)"
     assert how["house"].startswith("network class building")
     assert how["giraffe"] == "vision-language model only"

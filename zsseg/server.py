@@ -35,7 +35,7 @@ class ClassInfo(BaseModel):
     name: str
     colour: str
     share: float
-    scored_as: str  # how the class was scored: "as road (text similarity 0.84)", "vision-language model only"
+    scored_as: str  # how the class was scored: "network class road (similarity 0.86)", "vision-language model only"
     known_class: str | None  # the proposal network's class it answers for (None: the VLM's alone)
 
 

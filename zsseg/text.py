@@ -183,7 +183,7 @@ class ClassReading:
     name: str
     known: str | None = None  # the network's class it answers for (or duplicates); None: the VLM's alone
     known_index: int | None = None  # its index among the network's classes
-    similarity: float | None = None  # text similarity to that class (1.0: named like it)
+    similarity: float | None = None  # reading similarity to that class: text and dictionary (1.0: named like it)
     # "name", "similarity", "vlm" (no known class close enough), "unseen" (declared unseen),
     # "duplicate" (its nearest known class answers for ``duplicate_of`` too: they share its score)
     by: str = "vlm"
@@ -198,17 +198,17 @@ class ClassReading:
         return self.by == "duplicate"
 
     def describe(self) -> str:
-        """For people: "network class road (text similarity 0.84)", "vision-language model only"."""
+        """For people: "network class road (similarity 0.86)", "vision-language model only"."""
         if self.known is None:
             return "vision-language model only" + (" (declared unseen)" if self.by == "unseen" else "")
         if self.by == "name":
             return f"network class {self.known} (same name)"
         if self.duplicate:
             return (
-                f"{self.duplicate_of!r} named twice: network class {self.known} (text similarity "
+                f"{self.duplicate_of!r} named twice: network class {self.known} (similarity "
                 f"{self.similarity:.2f}) answers for both, the vision-language model picks between them"
             )
-        return f"network class {self.known} (text similarity {self.similarity:.2f})"
+        return f"network class {self.known} (similarity {self.similarity:.2f})"
 
     def as_dict(self) -> dict:
         return {
