@@ -104,9 +104,10 @@ def evaluate(model: Path, out: Path, shared: Path) -> dict:
         if not (dest / "metrics.json").is_file():
             zsseg("eval", "--dataset", key, "--root", str(shared / folder), "--split", "val",
                   "--proposals-model", str(model), "--out", str(dest), "--quiet")  # fmt: skip
-        iou = json.loads((dest / "metrics.json").read_text())["per_class_IoU"]
-        old = [v for c, v in iou.items() if c not in new and v is not None]
-        scores[key] = {"old_mIoU": float(np.mean(old)), "new_IoU": {c: iou[c] for c in new}}
+        iou = {c.lower(): v for c, v in json.loads((dest / "metrics.json").read_text())["per_class_IoU"].items()}
+        taught = {c.lower() for c in new}
+        old = [v for c, v in iou.items() if c not in taught and v is not None]
+        scores[key] = {"old_mIoU": float(np.mean(old)), "new_IoU": {c: iou[c.lower()] for c in new}}
     return scores
 
 

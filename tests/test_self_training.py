@@ -194,3 +194,12 @@ def test_the_default_rule_is_the_measured_better_one():
         .rule
         == "quantile"
     )
+
+
+def test_file_values_of_the_generic_layout(tmp_path):
+    """The generic layout's table maps every value 0-254 to itself; only the vocabulary's ids and
+    'ignored' get a file value (a toy-world run failed here with 26 classes)."""
+    from zsseg.training.self_training import _file_values
+
+    ds = datasets.SegmentationDataset(make_dataset(tmp_path / "g"), "val", datasets.get_spec("generic"))
+    assert _file_values(ds).tolist() == [255, 0, 1, 2]  # ignored -> 255, class k -> k

@@ -172,7 +172,7 @@ def _file_values(dataset: SegmentationDataset) -> np.ndarray:
     lut = dataset.spec.lut
     inverse = np.zeros(len(dataset.vocabulary) + 1, np.int64)
     for value in range(len(lut) - 1, -1, -1):  # the smallest file value wins
-        if lut[value] >= IGNORE:
+        if IGNORE <= lut[value] < len(dataset.vocabulary):  # (the generic layout's table covers 0-254)
             inverse[lut[value] + 1] = value
     return inverse
 
