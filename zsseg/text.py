@@ -148,22 +148,23 @@ def reading_similarity(
     cosine (``class_emb`` [C, D]) and that of the head noun of any of its names (``embed``), raised
     halfway towards a dictionary's relation where one of its names or head nouns is a synonym or a
     kind of the known class (``lexicon``: the ``zsseg.lexicon.Lexicon`` and the known classes' names;
-    a phrase that is an entry of its own, "hot dog", has no head noun). Halfway: the dictionary
+    a phrase the dictionary knows as no kind of its last word, "hot dog", has no head noun). Halfway: the dictionary
     knows every sense of a word ("coach" is a trainer before it is a bus), the text encoder the
     common one, and a reading needs both to agree past the match threshold. A catch-all class
     (``CATCH_ALL``) takes a dictionary synonym in full: it answers only for near-synonyms, and
     "backdrop" is one that a text encoder places far from "background"."""
     sim = class_emb @ known_emb.t()
-    entry = lexicon[0].is_entry if lexicon is not None else lambda name: False
-    heads = [(c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not entry(n)]
+    own = (lambda n, h: lexicon[0].names_own_thing(n, h)) if lexicon is not None else (lambda n, h: False)
+    heads = [
+        (c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not own(n, h)
+    ]
     if heads:
         head_sim = embed([h for _, h in heads]).to(known_emb) @ known_emb.t()
         sim = _rows_max(sim, [c for c, _ in heads], head_sim.to(sim))
     if lexicon is not None:
-        words = sorted({(c, n) for c, name in enumerate(vocab.names) for n in (name, *vocab.prompts[c])} | set(heads))
-        catch_all = [k for k, names in enumerate(lexicon[1]) if _key(names[0]) in CATCH_ALL]
-        relations = lexicon[0].relations([w for _, w in words], lexicon[1], catch_all).to(sim)
-        lex = _rows_max(torch.zeros_like(sim), [c for c, _ in words], relations)
+        names = [[name, *vocab.prompts[c], *(h for k, h in heads if k == c)] for c, name in enumerate(vocab.names)]
+        catch_all = [k for k, known in enumerate(lexicon[1]) if _key(known[0]) in CATCH_ALL]
+        lex = lexicon[0].relations(names, lexicon[1], catch_all).to(sim)
         raised = torch.maximum(sim, (sim + lex) / 2)
         raised[:, catch_all] = torch.maximum(sim[:, catch_all], lex[:, catch_all])  # a dictionary synonym in full
         sim = torch.where(lex > 0, raised, sim)
