@@ -9,7 +9,7 @@ from zsseg.text import SeenRule, read_classes, reading_similarity
 from zsseg.vocabulary import Vocabulary
 
 KNOWN = [["dog", "dog"], ["bus", "bus"], ["bicycle", "bicycle", "bike"], ["motorbike", "motorbike", "motorcycle"],
-         ["tvmonitor", "tv monitor", "television", "tv"], ["person", "person"]]  # fmt: skip
+         ["tvmonitor", "tv monitor", "television", "tv"], ["person", "person"], ["horse", "horse"]]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,13 @@ def lexicon():
     return Lexicon()
 
 
+def one(lexicon, *names, known=KNOWN, catch_all=()):
+    """Each name as a class of its own: [N, K]."""
+    return lexicon.relations([[n] for n in names], known, catch_all)
+
+
 def test_synonyms_and_kinds(lexicon):
-    rel = lexicon.relations(["omnibus", "mutt", "telly", "motorbikes", "giraffe", "mopeds"], KNOWN)
+    rel = one(lexicon, "omnibus", "mutt", "telly", "motorbikes", "giraffe", "mopeds")
     assert rel[0, 1] == pytest.approx(SYNONYM * RANK_DECAY)  # omnibus: a name of bus (after the anthology)
     assert rel[1, 0] == pytest.approx(KIND - KIND_STEP)  # mutt (a cur) -> dog: one level
     assert rel[2, 4] == pytest.approx(SYNONYM)  # telly: the receiver that "tv" and "television" share
@@ -34,20 +39,30 @@ def test_a_sense_two_classes_claim_stays_with_its_head_word(lexicon):
     assert "motorcycle.n.01" in senses[3] and senses[2] == {"bicycle.n.01"}
 
 
-def test_rarer_senses_count_less(lexicon):
+def test_one_name_may_mean_any_sense_rarer_ones_less(lexicon):
     """ "coach" is a trainer (a person) first and a bus fifth: both are related, the bus discounted
     for its rank (which of the two a vocabulary means, the text similarity and the other classes decide)."""
-    rel = lexicon.relations(["coach"], KNOWN)[0]
-    ranks = [s.name() for s in lexicon.senses("coach")]
+    rel = one(lexicon, "coach")[0]
+    ranks = [s.name() for s in lexicon.senses("coach", physical=False)]
     assert rel[1] == pytest.approx(SYNONYM * RANK_DECAY ** ranks.index("bus.n.01")) and ranks.index("bus.n.01") > 0
     assert KIND - 4 * KIND_STEP <= rel[5] < KIND  # coach, a trainer, is a kind of person, a few levels down
 
 
-def test_only_things_count(lexicon):
+def test_several_names_mean_what_they_share(lexicon):
+    """A synonym list means the sense its names share: ADE20K's "poster; posting; placard; notice;
+    bill; card" is a placard (one name alone is also a person who posts, and a post horse), and
+    "mountain; mount" a mountain (WordNet's first "mount" is a saddle horse)."""
+    rel = lexicon.relations([["poster", "posting", "placard", "notice", "bill", "card"], ["mountain", "mount"]], KNOWN)
+    assert rel.sum() == 0
+    assert one(lexicon, "poster")[0, 5] > 0 and one(lexicon, "mount")[0, 6] > 0
+
+
+def test_only_things_count_for_the_network_classes(lexicon):
     """Segmentation classes are things: "table" is the furniture, not the table of numbers."""
     assert lexicon.senses("table")[0].name() == "table.n.02"
     assert lexicon.senses("") == [] and lexicon.senses("qwxzzy") == []
-    assert lexicon.is_entry("hot dog") and not lexicon.is_entry("dog") and not lexicon.is_entry("red dog")
+    assert lexicon.names_own_thing("hot dog", "dog") and not lexicon.names_own_thing("palm tree", "tree")
+    assert not lexicon.names_own_thing("red dog", "dog")  # not an entry
 
 
 def _similarity(vocab, lexicon):
@@ -63,7 +78,7 @@ def test_the_dictionary_raises_the_text_similarity_halfway(lexicon):
     vocab = Vocabulary.from_names(["omnibus", "mutt", "giraffe", "hot dog"])
     plain = _similarity(vocab, None)
     both = _similarity(vocab, (lexicon, KNOWN))
-    rel = lexicon.relations(["omnibus", "mutt"], KNOWN)
+    rel = one(lexicon, "omnibus", "mutt")
     assert both[0, 1] == pytest.approx((plain[0, 1] + rel[0, 1]) / 2)
     assert both[1, 0] == pytest.approx((plain[1, 0] + rel[1, 0]) / 2)
     assert torch.equal(both[2], plain[2])  # nothing to add
@@ -85,11 +100,11 @@ def test_names_read_by_name_never_load_wordnet():
 
 
 def test_the_catch_all_class_takes_synonyms_of_any_sense(lexicon):
-    """VOC's background is no thing: it answers for a synonym of any sense of its name ("backdrop",
-    "setting"), in full, and for nothing else ("screen", the parent of its desktop sense)."""
+    """VOC's background is no thing: it answers for a synonym of any sense of its name ("backdrop"),
+    in full, and for nothing else ("ground", a rare synonym of one of its senses, is the earth first)."""
     known = [["background", "background"], ["dog", "dog"]]
-    rel = lexicon.relations(["backdrop", "setting", "screen", "mutt"], known, catch_all=[0])
-    assert rel[0, 0] > 0.9 and rel[1, 0] > 0.9 and rel[2, 0] == 0 and rel[3, 0] == 0 and rel[3, 1] > 0
+    rel = one(lexicon, "backdrop", "ground", "screen", "mutt", known=known, catch_all=[0])
+    assert rel[0, 0] > 0.9 and rel[1, 0] == 0 and rel[2, 0] == 0 and rel[3, 0] == 0 and rel[3, 1] > 0
     vocab = Vocabulary.from_names(["backdrop", "mutt"])
     sim = _similarity(vocab, (lexicon, known))
     assert sim[0, 0] == pytest.approx(rel[0, 0]) and sim[1, 1] < rel[3, 1]  # in full; the others halfway
