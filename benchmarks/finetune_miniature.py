@@ -112,21 +112,24 @@ def evaluate(model: Path, out: Path, shared: Path) -> dict:
 
 
 def table(rows: dict[str, dict]) -> str:
+    """Old classes' mIoU and new classes' IoU per dataset; "new / reference": the new classes' mean
+    IoU over the reference network's (one class at 0 IoU in the reference would make per-class ratios
+    meaningless)."""
     ref = rows["reference (full training)"]
+    ref_new = [v for key in NEW for v in ref["scores"][key]["new_IoU"].values()]
     head = (
         "| network | VOC old mIoU | VOC new IoU (sheep / sofa / train) | CamVid old mIoU "
         "| CamVid new IoU (sidewalk / fence / bicyclist) | new / reference | minutes |"
     )
     lines = [head, "|" + "---|" * 7]
     for name, r in rows.items():
-        cells, ratios = [], []
+        cells, new = [], []
         for key in NEW:
             s = r["scores"][key]
-            new = list(s["new_IoU"].values())
-            ratios += [v / max(ref["scores"][key]["new_IoU"][c], 1e-9) for c, v in s["new_IoU"].items()]
-            cells += [f"{s['old_mIoU']:.1f}", " / ".join(f"{v:.1f}" for v in new)]
+            new += list(s["new_IoU"].values())
+            cells += [f"{s['old_mIoU']:.1f}", " / ".join(f"{v:.1f}" for v in s["new_IoU"].values())]
         minutes = f"{r['seconds'] / 60:.0f}" if r.get("seconds") else ""
-        lines.append(f"| {name} | {' | '.join(cells)} | {100 * np.mean(ratios):.0f} % | {minutes} |")
+        lines.append(f"| {name} | {' | '.join(cells)} | {100 * np.mean(new) / np.mean(ref_new):.0f} % | {minutes} |")
     return "\n".join(lines)
 
 
