@@ -172,6 +172,12 @@ def test_the_whole_loop(tmp_path, blocks):
     assert {"mIoU_seen", "mIoU_unseen", "hIoU"} <= set(summary["rounds"][0]["control"])
     control_cfg = json.loads((tmp_path / "st" / "round1" / "control" / "config.json").read_text())
     assert control_cfg["init_from"] == str(tmp_path / "seen" / "model.pt") and control_cfg["iterations"] == 2
+    # a seen-only run stopped at a checkpoint is finished first (its model.pt is not the network)
+    cfg_seen = json.loads(seen.read_text())
+    seen.write_text(json.dumps({**cfg_seen, "iterations": 3}))
+    assert cli.main(["self-train", "--config", str(path), "--no-control", "--quiet"]) == 0
+    assert torch.load(tmp_path / "seen" / "model.pt", weights_only=False)["step"] == 3
+    seen.write_text(json.dumps(cfg_seen))
     # another seed: every training again, beside the first
     assert cli.main(["self-train", "--config", str(path), "--seed", "1", "--no-control", "--quiet"]) == 0
     seeded = json.loads((tmp_path / "st-seed1" / "summary.json").read_text())

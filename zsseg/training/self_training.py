@@ -232,8 +232,8 @@ def self_train(config: SelfTrainConfig, progress: bool = True, command: str = "z
         seen_cfg = replace(seen_cfg, seed=config.seed, output=f"{seen_cfg.output}-seed{config.seed}")
         out = Path(f"{config.output}-seed{config.seed}")
     model = Path(seen_cfg.output) / "model.pt"
-    if not model.exists():
-        train(seen_cfg, progress=progress)
+    if not model.exists() or (Path(seen_cfg.output) / "last.pt").exists():
+        train(seen_cfg, resume=True, progress=progress)  # an interrupted run's model.pt is a checkpoint: finish it
     segmenter = SegmenterConfig(**config.segmenter)
 
     def evaluate(model_path: Path, name: str) -> dict:
