@@ -110,6 +110,7 @@ class Lexicon:
         ``catch_all`` class (VOC's background: no thing, the rest of the scene) answers only for a
         synonym of one of its names' senses, by a class's first or shared senses ("backdrop")."""
         targets = self.known_senses(known)
+        rest = {k: {s.name() for n in known[k] for s in self.senses(n, physical=False)} for k in catch_all}
         out = torch.zeros(len(classes), len(known))
         for i, names in enumerate(classes):
             distinct = list(dict.fromkeys(n.lower() for n in names))
@@ -119,13 +120,12 @@ class Lexicon:
                 if len(distinct) == 1
                 else [(0, s) for s in firsts]
             )
-            for k in catch_all:
-                rest = {s.name() for n in known[k] for s in self.senses(n, physical=False)}
-                out[i, k] = SYNONYM if any(s.name() in rest for s in firsts) else 0.0
+            for k, synonyms in rest.items():
+                out[i, k] = SYNONYM if any(s.name() in synonyms for s in firsts) else 0.0
             for rank, sense in meant:
                 depth = ancestors(sense)
                 for k, senses in enumerate(targets):
-                    hits = [depth[s] for s in senses if s in depth and k not in catch_all]
+                    hits = [depth[s] for s in senses if s in depth] if k not in rest else []
                     if hits:
                         value = (SYNONYM if min(hits) == 0 else KIND - KIND_STEP * min(hits)) * RANK_DECAY**rank
                         out[i, k] = max(float(out[i, k]), value)

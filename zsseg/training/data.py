@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..datasets import SegmentationDataset
+from ..datasets import Sample, SegmentationDataset
 from ..errors import ZsegError
-from ..image_io import load_image
+from ..image_io import load_image, remove_stale_temporaries, write_atomically
 from ..vocabulary import Vocabulary
 
 
@@ -139,3 +141,22 @@ class TrainingSamples:
             labels.append(torch.from_numpy(label))
             spaces.append(torch.from_numpy(self.sources[key[0]].label_space))
         return torch.stack(images).float(), torch.stack(labels), torch.stack(spaces)
+
+
+def write_pair(sample: Sample, label: np.ndarray, out: Path) -> None:
+    """A labelled pair in the generic layout: OUT/images/NAME linked to the image (copied on a
+    filesystem without links), then OUT/labels/STEM.png (8-bit, 16-bit above 255; atomic, so an
+    interrupted run leaves none half-written, and a label there means its pair is complete).
+    Pseudo-labelled sets (self-training, ``zsseg finetune``) are written so."""
+    image = out / "images" / sample.image_path.name
+    if not image.exists():
+        try:
+            os.symlink(sample.image_path.resolve(), image)
+        except OSError:  # a filesystem without links: copy
+            image.write_bytes(sample.image_path.read_bytes())
+    dest = out / "labels" / f"{sample.stem}.png"
+    remove_stale_temporaries(dest)
+    wide = label.max(initial=0) > 255
+    write_atomically(
+        {dest: lambda p: Image.fromarray(label.astype(np.uint16 if wide else np.uint8)).save(p, format="PNG")}
+    )

@@ -23,7 +23,6 @@ loss curve), and a model card is written beside ``model.pt``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -37,10 +36,11 @@ from tqdm import tqdm
 from ..datasets import SegmentationDataset, get_spec
 from ..ensemble import semantic_map
 from ..errors import ZsegError
-from ..image_io import load_image, resize_short_side, write_atomically
+from ..image_io import load_image, resize_short_side
 from ..modeling import load_trained
 from ..proposals import SHIPPED_NETWORK, MaskFormerProposals
 from ..vocabulary import Vocabulary
+from .data import write_pair
 from .train import TrainConfig, train
 
 GENERIC_IGNORE = 255
@@ -72,6 +72,8 @@ class Plan:
     folder_to_training: np.ndarray  # [folder classes] -> training class index
     new: list[str]  # the folder's classes the base network does not know
     known: dict[str, str]  # folder class -> base class it is
+    text_model: str  # the base network's text encoder and templates: the taught network keeps them
+    templates: str
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -111,7 +113,8 @@ def plan(data: str | Path, split: str, base: str | Path) -> Plan:
     lut = np.array(
         [index[known[c]] if c in known else len(meta["classes"]) + new.index(c) for c in dataset.vocabulary.names]
     )
-    return Plan(dataset, list(meta["classes"]), [list(p) for p in meta["prompts"]], lut, new, known)
+    prompts = [list(p) for p in meta["prompts"]]
+    return Plan(dataset, list(meta["classes"]), prompts, lut, new, known, meta["text_model"], meta["templates"])
 
 
 def check_labels(dataset: SegmentationDataset) -> None:
@@ -162,18 +165,8 @@ def teacher_labels(plan: Plan, cfg: FinetuneConfig, out: Path, progress: bool = 
             guess, share = (t.cpu().numpy() for t in semantic_map(scores.probs, props.masks, own.shape))
         fill = (own < 0) & (share >= cfg.teacher_confidence)
         merged[fill] = guess[fill]
-        link = images / sample.image_path.name
-        if not link.exists():
-            _link(sample.image_path.resolve(), link)
-        write_atomically({dest: lambda p, m=merged: Image.fromarray(m).save(p, format="PNG")})
+        write_pair(sample, merged, root / cfg.split)
     return root
-
-
-def _link(source: Path, link: Path) -> None:
-    try:
-        os.symlink(source, link)
-    except OSError:  # no symlinks here (some filesystems): a copy
-        shutil.copy2(source, link)
 
 
 def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) -> Path:
@@ -186,12 +179,11 @@ def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) ->
     p = plan(cfg.data, cfg.split, cfg.base)
     start = time.perf_counter()
     data = teacher_labels(p, cfg, out, progress)
-    _, meta = load_trained(cfg.base)
     train_cfg = TrainConfig(
         data=[{"dataset": "generic", "root": str(data), "split": cfg.split}],
         classes=str(data / "classes.txt"),
-        text_model=meta["text_model"],
-        templates=meta["templates"],
+        text_model=p.text_model,
+        templates=p.templates,
         init_from=cfg.base,
         iterations=cfg.iterations,
         batch_size=cfg.batch_size,

@@ -16,7 +16,6 @@ Rules for which pixels become pseudo-labels:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,12 +25,13 @@ from tqdm import tqdm
 from ..datasets import IGNORE, SegmentationDataset, get_spec
 from ..ensemble import semantic_map
 from ..errors import ZsegError
-from ..image_io import load_image, remove_stale_temporaries, write_atomically
+from ..image_io import load_image, write_atomically
 from ..inputs import read_config
 from ..modeling import load_trained
 from ..segmenter import Segmenter, SegmenterConfig
 from ..vocabulary import Vocabulary
 from . import RULES
+from .data import write_pair
 from .train import TrainConfig, train
 
 
@@ -104,7 +104,7 @@ def pseudo_label(config: PseudoLabelConfig, segmenter: Segmenter | None = None) 
                 int((gt == u).sum()),
             )
         kept_void += int((np.isin(label, unseen_ids) & (gt == IGNORE)).sum())
-        _write(sample, inverse[label + 1], out)
+        write_pair(sample, inverse[label + 1], out)
     report = {
         "dataset": f"{config.dataset}:{config.split}",
         "model": config.model,
@@ -175,24 +175,6 @@ def _file_values(dataset: SegmentationDataset) -> np.ndarray:
         if IGNORE <= lut[value] < len(dataset.vocabulary):  # (the generic layout's table covers 0-254)
             inverse[lut[value] + 1] = value
     return inverse
-
-
-def _write(sample, label: np.ndarray, out: Path) -> None:
-    """The pseudo-label PNG (atomic: an interrupted run leaves none half-written) and a link to the image."""
-    from PIL import Image
-
-    dest = out / "labels" / f"{sample.stem}.png"
-    remove_stale_temporaries(dest)
-    mode = "I;16" if label.max(initial=0) > 255 else "L"
-    write_atomically(
-        {dest: lambda p: Image.fromarray(label.astype(np.uint16 if mode == "I;16" else np.uint8)).save(p, format="PNG")}
-    )
-    image = out / "images" / sample.image_path.name
-    if not image.exists():
-        try:
-            os.symlink(sample.image_path.resolve(), image)
-        except OSError:  # a filesystem without links: copy
-            image.write_bytes(sample.image_path.read_bytes())
 
 
 @dataclass
