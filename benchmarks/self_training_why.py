@@ -32,7 +32,8 @@ MODES = {
 def eval_args(config: dict, seen_cfg: dict) -> list[str]:
     """The evaluation `zsseg self-train` runs (dataset, root, split, segmenter settings, unseen names)."""
     ev, seg = config["evaluate"], config.get("segmenter", {})
-    args = ["--dataset", ev.get("dataset", seen_cfg["data"][0]["dataset"]), "--root", ev["root"], "--split", ev["split"]]
+    dataset = ev.get("dataset", seen_cfg["data"][0]["dataset"])
+    args = ["--dataset", dataset, "--root", ev["root"], "--split", ev["split"]]
     for key, value in seg.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     return args + ["--unseen", ", ".join(seen_cfg["unseen"])]
