@@ -1,0 +1,88 @@
+"""Seen-only, control and +ST of a `zsseg self-train` config over several seeds: mean ± standard
+deviation over seeds, each seed's values, and whether +ST's difference from the control is larger
+than the spread (|mean difference| > the larger of the two rows' standard deviations).
+
+    python benchmarks/self_training_seeds.py --config configs/toy_compositional_self_training.json --seeds 0,1,2
+    # a run of another rule without its own control (--no-control) borrows the control of a run with it:
+    python benchmarks/self_training_seeds.py --config configs/toy_compositional_self_training_prior.json \
+        --seeds 0,1,2 --control-from configs/toy_compositional_self_training.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("mIoU_seen", "mIoU_unseen", "hIoU")
+
+
+def summary(config: Path, seed: int) -> dict:
+    output = json.loads(config.read_text())["output"]
+    path = Path(f"{output}-seed{seed}") / "summary.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: not found; run `zsseg self-train --config {config} --seed {seed}` first")
+    return json.loads(path.read_text())
+
+
+def rows(config: Path, seeds: list[int], control_from: Path | None) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {"seen-only": [], "control": [], "+ST": []}
+    for seed in seeds:
+        s = summary(config, seed)
+        last = s["rounds"][-1]
+        control = last.get("control")
+        if control is None and control_from is not None:
+            control = summary(control_from, seed)["rounds"][-1]["control"]
+        if control is None:
+            raise SystemExit(f"{config} seed {seed}: no control; pass --control-from a config whose run has one")
+        out["seen-only"].append(s["seen_only"])
+        out["control"].append(control)
+        out["+ST"].append(last)
+    return out
+
+
+def table(data: dict[str, list[dict]], seeds: list[int]) -> tuple[str, list[str]]:
+    head = "| model | " + " | ".join(f"{m} (mean ± sd)" for m in METRICS) + " | per seed (" + ", ".join(map(str, seeds))
+    lines = [head + ": hIoU) |", "|" + "---|" * (len(METRICS) + 2)]
+    for name, runs in data.items():
+        cells = []
+        for m in METRICS:
+            v = np.array([r[m] for r in runs])
+            cells.append(f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0:.1f}")
+        per_seed = " / ".join(f"{r['hIoU']:.1f}" for r in runs)
+        lines.append(f"| {name} | {' | '.join(cells)} | {per_seed} |")
+    verdicts = []
+    for m in METRICS:
+        st, ctl = (np.array([r[m] for r in data[k]]) for k in ("+ST", "control"))
+        diff = st.mean() - ctl.mean()
+        spread = max(st.std(ddof=1), ctl.std(ddof=1)) if len(st) > 1 else float("nan")
+        verdict = "larger than the spread" if abs(diff) > spread else "within the spread"
+        verdicts.append(f"{m}: +ST - control = {diff:+.1f} (spread {spread:.1f}): {verdict}")
+    return "\n".join(lines), verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--control-from", type=Path, default=None, help="a config whose run has the control")
+    p.add_argument("--out", type=Path, default=None, help="also write table.md and results.json here")
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    data = rows(args.config, seeds, args.control_from)
+    text, verdicts = table(data, seeds)
+    print(text + "\n\n" + "\n".join(verdicts))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "table.md").write_text(text + "\n\n" + "\n".join(verdicts) + "\n")
+        command = "python benchmarks/self_training_seeds.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        keep = {k: [{m: r[m] for m in METRICS} for r in v] for k, v in data.items()}
+        (args.out / "results.json").write_text(json.dumps({"command": command, "seeds": seeds, "rows": keep}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
