@@ -407,3 +407,22 @@ def test_training_with_name_augmentation_runs(tmp_path, blocks_root):
     bad = write_config(tmp_path, blocks_root, names={"variant": 0.5})
     with pytest.raises(ZsegError, match=r'unknown "names" keys \['):
         TrainConfig.from_file(bad)
+
+
+def test_teacher_distils_from_the_first_step_and_must_share_its_classes(tmp_path, blocks_root, capsys):
+    """A student started from its teacher agrees with it at step 1 (distillation losses ~0: the same
+    queries, classes and text); a teacher whose classes are not the first of the student's is refused."""
+    (tmp_path / "t").mkdir()
+    teacher_cfg = write_config(tmp_path / "t", blocks_root, iterations=2)
+    assert cli.main(["train", "--config", str(teacher_cfg), "--quiet"]) == 0
+    teacher = str(tmp_path / "t" / "run" / "model.pt")
+    student = write_config(tmp_path, blocks_root, iterations=2, init_from=teacher, teacher=teacher)
+    assert cli.main(["train", "--config", str(student), "--quiet"]) == 0
+    rows = list(csv.DictReader((tmp_path / "run" / "losses.csv").open()))
+    assert abs(float(rows[0]["distil_class"])) < 1e-3 and abs(float(rows[0]["distil_mask"])) < 1e-3, rows[0]
+    reordered = torch.load(teacher, weights_only=False)["classes"][::-1]
+    other = write_config(tmp_path, blocks_root, classes=reordered, init_from=teacher, teacher=teacher)
+    capsys.readouterr()
+    assert cli.main(["train", "--config", str(other), "--quiet"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("zsseg: error: ") and "must be the first of the training classes" in err, err

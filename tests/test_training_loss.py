@@ -109,3 +109,30 @@ def test_label_space_restricts_the_softmax_to_the_images_dataset():
         assert torch.allclose(restricted[key], reduced[key], atol=1e-6)
     unrestricted = layer_loss(logits, masks, [t], LossWeights(), num_masks=2)
     assert not torch.allclose(restricted["ce"], unrestricted["ce"])
+
+
+def test_distillation_keeps_free_queries_where_the_teacher_has_them():
+    """With a teacher, an unclaimed query's loss is 0 where its classes (teacher's first, new ones
+    at 0) and mask agree with the teacher's, positive otherwise; claimed queries keep their class
+    target, and no query is pushed to "no object"."""
+    t = two_targets()  # 2 claimed queries of 3; classes 0, 1 (+ no object)
+    torch.manual_seed(0)
+    masks = torch.randn(1, 3, 4, 4)
+    t_logits = torch.randn(1, 3, 2)  # teacher: class 0 and no object
+    logits = torch.cat([t_logits[..., :1], torch.full((1, 3, 1), -1e4), t_logits[..., 1:]], -1)  # new class 1 at 0
+    teacher = {"pred_logits": t_logits, "pred_masks": masks.clone()}
+    parts = layer_loss(logits, masks, [t], LossWeights(), 2, teacher)
+    assert abs(float(parts["distil_class"])) < 1e-5 and abs(float(parts["distil_mask"])) < 1e-5
+    rows, cols = match(logits[0], masks[0], t)
+    free = sorted(set(range(3)) - set(rows.tolist()))
+    expected = -logits[0, rows].log_softmax(-1)[torch.arange(len(rows)), t.labels[cols]].mean()
+    assert torch.allclose(parts["ce"], expected, atol=1e-5)  # only claimed queries have a class target
+    moved = logits.clone()
+    moved[0, free, 1] = 5.0  # a free query calls its region the new class: the teacher never did
+    assert float(layer_loss(moved, masks, [t], LossWeights(), 2, teacher)["distil_class"]) > 1
+    grown = masks.clone()
+    grown[0, free] += 3.0
+    assert float(layer_loss(logits, grown, [t], LossWeights(), 2, teacher)["distil_mask"]) > 0.1
+    total = criterion([{"pred_logits": logits, "pred_masks": masks}], [t], teacher=[teacher])["total"]
+    plain = 1.0 * parts["ce"] + 20.0 * parts["focal"] + 1.0 * parts["dice"]
+    assert torch.allclose(total, plain, atol=1e-4)

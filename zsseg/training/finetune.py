@@ -185,6 +185,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) ->
         text_model=p.text_model,
         templates=p.templates,
         init_from=cfg.base,
+        teacher=cfg.base,
         iterations=cfg.iterations,
         batch_size=cfg.batch_size,
         lr=cfg.lr,

@@ -33,6 +33,10 @@ class LossWeights:
     no_object: float = 0.1
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    # With a teacher (learning without forgetting): every query no target claims keeps the teacher's
+    # class distribution (KL) and mask (binary cross-entropy against its sigmoid, less its entropy).
+    distil_class: float = 1.0
+    distil_mask: float = 1.0
 
 
 def sigmoid_focal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -81,10 +85,20 @@ def _targets_at(size: tuple[int, int], target: Target) -> tuple[torch.Tensor, to
 
 
 def layer_loss(
-    logits: torch.Tensor, masks: torch.Tensor, targets: list[Target], weights: LossWeights, num_masks: float
+    logits: torch.Tensor,
+    masks: torch.Tensor,
+    targets: list[Target],
+    weights: LossWeights,
+    num_masks: float,
+    teacher: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Losses of one decoder layer for a batch. logits [B, Q, C+1], masks [B, Q, h, w]."""
+    """Losses of one decoder layer for a batch. logits [B, Q, C+1], masks [B, Q, h, w].
+
+    ``teacher``: the same layer of a teacher network whose K classes are the first K here
+    (``pred_logits`` [B, Q, K+1], ``pred_masks``). Queries no target claims are then not pushed to
+    "no object" but kept where the teacher has them (``distillation``)."""
     n_classes = logits.shape[-1] - 1
+    raw = logits
     logits = restrict_to_label_spaces(logits, targets)
     class_weight = torch.ones(n_classes + 1, device=logits.device)
     class_weight[-1] = weights.no_object
@@ -105,8 +119,40 @@ def layer_loss(
             + (sigmoid_focal(pred, tgt, weights.focal_alpha, weights.focal_gamma) * valid).sum(-1).div(n_valid).sum()
         )
         dice = dice + dice_loss(pred, tgt, valid).sum()
-    ce = F.cross_entropy(logits.transpose(1, 2), target_classes, weight=class_weight)
-    return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks}
+    if teacher is None:
+        ce = F.cross_entropy(logits.transpose(1, 2), target_classes, weight=class_weight)
+        return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks}
+    free = target_classes == n_classes  # the queries no target claimed
+    claimed = torch.where(free, torch.full_like(target_classes, -100), target_classes)
+    # a batch where every query is free has no class target: its cross-entropy is 0, not NaN
+    ce = F.cross_entropy(logits.transpose(1, 2), claimed, weight=class_weight) if (~free).any() else logits.sum() * 0
+    kl, bce = distillation(raw, masks, teacher["pred_logits"], teacher["pred_masks"], free)
+    return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks, "distil_class": kl, "distil_mask": bce}
+
+
+def distillation(
+    logits: torch.Tensor, masks: torch.Tensor, t_logits: torch.Tensor, t_masks: torch.Tensor, free: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Learning without forgetting, per query (student and teacher queries correspond: the student
+    starts from the teacher's weights). Class: KL(teacher || student) where the teacher's K classes
+    are the student's first K and "no object" is the last of both; the student's other classes get
+    the teacher's 0, so a free query learns not to call anything a new class. Mask: binary
+    cross-entropy of the student's mask logits against the teacher's sigmoid, less the latter's
+    entropy (0 when they agree). Both averaged over the ``free`` queries [B, Q] (0 when none)."""
+    if not free.any():
+        zero = logits.sum() * 0
+        return zero, zero
+    k = t_logits.shape[-1] - 1
+    p_t = t_logits.softmax(-1)
+    log_s = logits.log_softmax(-1)
+    log_s = torch.cat([log_s[..., :k], log_s[..., -1:]], -1)
+    kl = (p_t * (p_t.clamp(min=1e-12).log() - log_s)).sum(-1)
+    if t_masks.shape[-2:] != masks.shape[-2:]:
+        t_masks = F.interpolate(t_masks, size=masks.shape[-2:], mode="bilinear", align_corners=False)
+    target = t_masks.sigmoid()
+    bce = F.binary_cross_entropy_with_logits(masks, target, reduction="none")
+    bce = (bce - F.binary_cross_entropy_with_logits(t_masks, target, reduction="none")).mean((-2, -1))
+    return kl[free].mean(), bce[free].mean()
 
 
 def restrict_to_label_spaces(logits: torch.Tensor, targets: list[Target]) -> torch.Tensor:
@@ -127,15 +173,20 @@ def criterion(
     targets: list[Target],
     weights: LossWeights = LossWeights(),
     num_masks: float | None = None,
+    teacher: list[dict[str, torch.Tensor]] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Weighted sum over every decoder layer; returns the parts of the last layer and ``total``."""
+    """Weighted sum over every decoder layer; returns the parts of the last layer and ``total``.
+    ``teacher``: a teacher network's outputs, layer for layer (see ``layer_loss``)."""
     if num_masks is None:
         num_masks = max(1.0, float(sum(len(t.labels) for t in targets)))
     total = outputs[-1]["pred_logits"].new_zeros(())
     last: dict[str, torch.Tensor] = {}
-    for out in outputs:
-        parts = layer_loss(out["pred_logits"], out["pred_masks"], targets, weights, num_masks)
+    for i, out in enumerate(outputs):
+        t = None if teacher is None else teacher[i]
+        parts = layer_loss(out["pred_logits"], out["pred_masks"], targets, weights, num_masks, t)
         total = total + weights.ce * parts["ce"] + weights.focal * parts["focal"] + weights.dice * parts["dice"]
+        if t is not None:
+            total = total + weights.distil_class * parts["distil_class"] + weights.distil_mask * parts["distil_mask"]
         last = parts
     return {**{k: v.detach() for k, v in last.items()}, "total": total}
 

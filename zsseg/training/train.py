@@ -9,6 +9,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -61,6 +62,9 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)  # Augment fields
     loss: dict = field(default_factory=dict)  # LossWeights fields
     names: dict = field(default_factory=dict)  # NameAugment fields: class-name variants and absent-name negatives
+    # a model.pt whose classes are the first of this training's: every query no label claims keeps
+    # that network's class distribution and mask (learning without forgetting; `zsseg finetune`)
+    teacher: str | None = None
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -109,6 +113,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     names = TrainingNames(vocab, cfg.unseen, NameAugment(**cfg.names), embedder.embed_names, text)
     model, model_cfg = _network(cfg, text.shape[1])
     model = model.to(device)
+    teacher = _teacher(cfg, vocab, model_cfg, text, device)
     optimizer = _optimizer(cfg, model)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     out = Path(cfg.output)
@@ -136,8 +141,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
             g["lr"] = base * factor
         images, labels, spaces = samples.batch(cfg.batch_size)
         spaces = torch.cat([spaces, spaces.new_ones(len(spaces), names.extra)], 1)  # negatives compete everywhere
-        outputs = net(images.to(device), names.sample(name_rng))
-        losses = _losses(model_cfg.architecture, outputs, labels.to(device), spaces.to(device), weights)
+        images = images.to(device)
+        outputs = net(images, names.sample(name_rng))
+        with torch.no_grad():
+            kept = None if teacher is None else teacher(images)
+        losses = _losses(model_cfg.architecture, outputs, labels.to(device), spaces.to(device), weights, kept)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if cfg.clip_grad > 0:
@@ -158,11 +166,36 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     return out
 
 
-def _losses(architecture: str, outputs, labels: torch.Tensor, spaces: torch.Tensor, weights: LossWeights) -> dict:
-    """The architecture's losses of one batch (``spaces`` [B, C]: the classes each image's labels know)."""
+def _losses(
+    architecture: str, outputs, labels: torch.Tensor, spaces: torch.Tensor, weights: LossWeights, teacher=None
+) -> dict:
+    """The architecture's losses of one batch (``spaces`` [B, C]: the classes each image's labels know;
+    ``teacher``: the teacher's outputs on the batch)."""
     if architecture == "per_pixel":
         return per_pixel_loss(outputs, labels, label_space=spaces)
-    return criterion(outputs, [semantic_targets(lab, label_space=sp) for lab, sp in zip(labels, spaces)], weights)
+    targets = [semantic_targets(lab, label_space=sp) for lab, sp in zip(labels, spaces)]
+    return criterion(outputs, targets, weights, teacher=teacher)
+
+
+def _teacher(
+    cfg: TrainConfig, vocab: Vocabulary, model_cfg: ModelConfig, text: torch.Tensor, device
+) -> Callable[[torch.Tensor], list[dict]] | None:
+    """images -> the outputs of ``cfg.teacher``'s frozen network on its own classes (checked against this training)."""
+    if cfg.teacher is None:
+        return None
+    net, meta = load_trained(cfg.teacher)
+    k = len(meta["classes"])
+    if model_cfg.architecture == "per_pixel" or net.config.architecture == "per_pixel":
+        raise ZsegError(f"{cfg.teacher}: a teacher is for the mask-classification network, not the per-pixel baseline")
+    if list(vocab.names[:k]) != list(meta["classes"]):
+        raise ZsegError(
+            f"{cfg.teacher}: its classes ({', '.join(meta['classes'])}) must be the first of the training classes "
+            f"({', '.join(vocab.names[:k])} ...)"
+        )
+    if net.config.num_queries != model_cfg.num_queries or net.config.dec_layers != model_cfg.dec_layers:
+        raise ZsegError(f"{cfg.teacher}: the teacher's queries and decoder layers must be the network's (init_from it)")
+    net = net.to(device).eval().requires_grad_(False)
+    return lambda images: net(images, text[:k])
 
 
 def _network(cfg: TrainConfig, text_dim: int) -> tuple[torch.nn.Module, ModelConfig]:
@@ -200,7 +233,7 @@ class LossLog:
     """losses.csv: one row per ``log_every`` steps with the mean losses since the row before (one
     batch's loss is noise), the learning rate and the seconds since the start."""
 
-    COLUMNS = ("total", "ce", "focal", "dice")
+    COLUMNS = ("total", "ce", "focal", "dice", "distil_class", "distil_mask")
     FIELDS = ("step", *COLUMNS, "lr", "seconds")
 
     def __init__(self, path: Path, start_step: int) -> None:
@@ -280,8 +313,8 @@ def plot_losses(csv_path: Path, png: Path) -> None:
         return
     steps = np.array([int(r["step"]) for r in rows])
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    for key in ("total", "ce", "focal", "dice"):
-        if rows[0][key] != "":  # the per-pixel baseline has no mask losses
+    for key in LossLog.COLUMNS:
+        if rows[0].get(key, "") != "":  # the per-pixel baseline has no mask losses, only a teacher distils
             ax.plot(steps, [float(r[key]) for r in rows], label=key)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
