@@ -6,14 +6,20 @@ class's names, case-insensitive) are that class; the others are new and join the
 The network's class head scores text embeddings, so a new class needs no new weights: only
 queries that learn to embed its regions near its name.
 
-Fine-tuning on the folder alone would teach the new classes and forget the old ones: every pixel
-would be a new class or ignored, and nothing would keep the network answering "road" or "person".
-Its old data is not at hand, so the network stands in for it (learning without forgetting, as
-pseudo-labels): before training, the base network labels each folder image with its own classes,
-and every pixel the folder leaves unlabelled (255) takes the base network's class where its share of
-the pixel's score is at least ``teacher_confidence``. The network is then trained from the base
-weights on these labels (``zsseg train`` with ``init_from``: same losses, progress bar, resumable,
-loss curve), and a model card is written beside ``model.pt``.
+Fine-tuning on the folder alone would teach the new classes and forget the old ones: every query
+no folder label claims would be pushed to "no object", and nothing would keep the network answering
+"road" or "person". Its old data is not at hand, so the base network stands in for it (learning
+without forgetting), twice:
+
+- distillation: the base network runs beside the one being trained, on the same augmented batch,
+  and every query no label claims keeps the base network's class distribution (its classes; the
+  new ones at 0) and mask (``zsseg train`` with ``teacher``; ``zsseg.training.loss.distillation``);
+- its labels: before training, every pixel the folder leaves unlabelled (255) takes the base
+  network's class where its share of the pixel's score is at least ``teacher_confidence``, so the
+  new classes' masks learn where they end.
+
+The network is trained from the base weights on these labels (``zsseg train`` with ``init_from``:
+same losses, progress bar, resumable, loss curve), and a model card is written beside ``model.pt``.
 
     OUT/data/             the labelled set it trains on (images linked, labels merged), its classes.txt
     OUT/model.pt          the network that knows old + new (``zsseg segment --proposals-model OUT/model.pt``)
@@ -212,7 +218,8 @@ A proposal network taught new classes by `zsseg finetune` (zsseg.training.finetu
 - Classes of the folder it already knew: {known}
 - Data: `{cfg.data}` ({cfg.split}: {len(p.dataset)} images); unlabelled pixels took the base network's
   class where it won at least {cfg.teacher_confidence:.2f} of the pixel's score (OUT/data)
-- Training: {cfg.iterations} iterations, batch {cfg.batch_size}, lr {cfg.lr:g} (poly), from the base weights;
+- Training: {cfg.iterations} iterations, batch {cfg.batch_size}, lr {cfg.lr:g} (poly), from the base weights,
+  every query no label claimed kept at the base network's classes and mask (distillation);
   {seconds / 60:.1f} min on {cfg.device} this run (loss curve: loss_curve.png, losses.csv)
 - Use: `zsseg segment IMAGE --classes "..." --proposals-model {out / "model.pt"}`
 

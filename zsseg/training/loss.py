@@ -35,8 +35,8 @@ class LossWeights:
     focal_gamma: float = 2.0
     # With a teacher (learning without forgetting): every query no target claims keeps the teacher's
     # class distribution (KL) and mask (binary cross-entropy against its sigmoid, less its entropy).
-    distil_class: float = 1.0
-    distil_mask: float = 1.0
+    distil_class: float = 4.0
+    distil_mask: float = 4.0
 
 
 def sigmoid_focal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
