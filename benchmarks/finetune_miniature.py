@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from report import save
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -157,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     rows["reference (full training)"] = {"scores": evaluate(Path(args.reference), out / "reference", shared)}
     text = table(rows)
     print(text)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(text + "\n")
-    command = "python benchmarks/finetune_miniature.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    (out / "results.json").write_text(json.dumps({"command": command, "rows": rows, "folders": folders}, indent=1))
+    save(out, "finetune_miniature.py", argv, text, {"rows": rows, "folders": folders})
     return 0
 
 

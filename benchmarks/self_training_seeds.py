@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from report import save
 
 METRICS = ("mIoU_seen", "mIoU_unseen", "hIoU")
 
@@ -76,11 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     text, verdicts = table(data, seeds)
     print(text + "\n\n" + "\n".join(verdicts))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "table.md").write_text(text + "\n\n" + "\n".join(verdicts) + "\n")
-        command = "python benchmarks/self_training_seeds.py " + " ".join(sys.argv[1:] if argv is None else argv)
         keep = {k: [{m: r[m] for m in METRICS} for r in v] for k, v in data.items()}
-        (args.out / "results.json").write_text(json.dumps({"command": command, "seeds": seeds, "rows": keep}, indent=1))
+        report = text + "\n\n" + "\n".join(verdicts)
+        save(args.out, "self_training_seeds.py", argv, report, {"seeds": seeds, "rows": keep})
     return 0
 
 

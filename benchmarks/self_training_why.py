@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from report import save
+
 MODES = {
     "VLM alone": ["--ensemble-weight", "0", "--unseen-weight", "0"],
     "network alone": ["--ensemble-weight", "1", "--unseen-weight", "1"],
@@ -75,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} | {' | '.join(cells)} | {'' if recall is None else f'{recall:.1f}'} |")
     text = "\n".join(lines)
     print(text)
-    (out / "table.md").write_text(text + "\n")
-    command = "python benchmarks/self_training_why.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    (out / "results.json").write_text(json.dumps({"command": command, "networks": networks, "rows": rows}, indent=1))
+    save(out, "self_training_why.py", argv, text, {"networks": networks, "rows": rows})
     return 0
 
 
