@@ -136,3 +136,20 @@ def test_distillation_keeps_free_queries_where_the_teacher_has_them():
     total = criterion([{"pred_logits": logits, "pred_masks": masks}], [t], teacher=[teacher])["total"]
     plain = 1.0 * parts["ce"] + 20.0 * parts["focal"] + 1.0 * parts["dice"]
     assert torch.allclose(total, plain, atol=1e-4)
+
+
+def test_distillation_without_targets_is_finite_under_a_label_space():
+    """An image with nothing labelled leaves every query free: no class target, a cross-entropy of 0
+    (not NaN, though classes outside its label space have -inf logits), the distillation alone."""
+    t = Target(
+        torch.zeros(0, dtype=torch.long),
+        torch.zeros(0, 4, 4, dtype=torch.bool),
+        torch.ones(4, 4, dtype=torch.bool),
+        torch.tensor([True, False]),
+    )
+    torch.manual_seed(0)
+    logits, masks = torch.randn(1, 3, 3), torch.randn(1, 3, 4, 4)
+    teacher = {"pred_logits": torch.randn(1, 3, 2), "pred_masks": masks.clone()}
+    parts = layer_loss(logits, masks, [t], LossWeights(), 1.0, teacher)
+    assert float(parts["ce"]) == 0 and float(parts["distil_class"]) > 0
+    assert all(torch.isfinite(v) for v in parts.values())

@@ -124,8 +124,9 @@ def layer_loss(
         return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks}
     free = target_classes == n_classes  # the queries no target claimed
     claimed = torch.where(free, torch.full_like(target_classes, -100), target_classes)
-    # a batch where every query is free has no class target: its cross-entropy is 0, not NaN
-    ce = F.cross_entropy(logits.transpose(1, 2), claimed, weight=class_weight) if (~free).any() else logits.sum() * 0
+    # a batch where every query is free has no class target: its cross-entropy is 0, not NaN (from the
+    # unrestricted logits: a label space's -inf times 0 would be NaN too)
+    ce = F.cross_entropy(logits.transpose(1, 2), claimed, weight=class_weight) if (~free).any() else raw.sum() * 0
     kl, bce = distillation(raw, masks, teacher["pred_logits"], teacher["pred_masks"], free)
     return {"ce": ce, "focal": focal / num_masks, "dice": dice / num_masks, "distil_class": kl, "distil_mask": bce}
 
