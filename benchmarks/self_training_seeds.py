@@ -6,6 +6,9 @@ than the spread (|mean difference| > the larger of the two rows' standard deviat
     # a run of another rule without its own control (--no-control) borrows the control of a run with it:
     python benchmarks/self_training_seeds.py --config configs/toy_compositional_self_training_prior.json \
         --seeds 0,1,2 --control-from configs/toy_compositional_self_training.json
+    # or from saved results, one folder per seed (its summary.json, or seen-only/, control/ and
+    # plus-ST/ evaluations, each with metrics.json):
+    python benchmarks/self_training_seeds.py --dirs results/st-voc15-quick-quantile-seed0/u0.2,...
 """
 
 from __future__ import annotations
@@ -29,16 +32,29 @@ def summary(config: Path, seed: int) -> dict:
     return json.loads(path.read_text())
 
 
-def rows(config: Path, seeds: list[int], control_from: Path | None) -> dict[str, list[dict]]:
+def from_dir(folder: Path) -> dict:
+    """A seed's rows from a results folder: its summary.json, or else its seen-only/, control/ and
+    plus-ST/ evaluations (a re-evaluation with other settings), in summary.json's shape."""
+    if (folder / "summary.json").is_file():
+        return json.loads((folder / "summary.json").read_text())
+    read = {}
+    for name in ("seen-only", "control", "plus-ST"):
+        path = folder / name / "metrics.json"
+        if not path.is_file():
+            raise SystemExit(f"{folder}: neither summary.json nor {name}/metrics.json")
+        read[name] = {m: json.loads(path.read_text())[m] for m in METRICS}
+    return {"seen_only": read["seen-only"], "rounds": [{**read["plus-ST"], "control": read["control"]}]}
+
+
+def rows(summaries: list[dict], control_from: list[dict] | None = None) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {"seen-only": [], "control": [], "+ST": []}
-    for seed in seeds:
-        s = summary(config, seed)
+    for i, s in enumerate(summaries):
         last = s["rounds"][-1]
         control = last.get("control")
         if control is None and control_from is not None:
-            control = summary(control_from, seed)["rounds"][-1]["control"]
+            control = control_from[i]["rounds"][-1]["control"]
         if control is None:
-            raise SystemExit(f"{config} seed {seed}: no control; pass --control-from a config whose run has one")
+            raise SystemExit(f"seed {i + 1} of {len(summaries)}: no control; pass --control-from a config with one")
         out["seen-only"].append(s["seen_only"])
         out["control"].append(control)
         out["+ST"].append(last)
@@ -67,13 +83,24 @@ def table(data: dict[str, list[dict]], seeds: list[int]) -> tuple[str, list[str]
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--config", type=Path, default=None)
+    p.add_argument("--dirs", default=None, help="comma-separated results folders, one per seed, instead of --config")
+    p.add_argument("--seeds", default="0,1,2", help="the seeds (with --dirs: the folders' seeds, in order)")
     p.add_argument("--control-from", type=Path, default=None, help="a config whose run has the control")
     p.add_argument("--out", type=Path, default=None, help="also write table.md and results.json here")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    data = rows(args.config, seeds, args.control_from)
+    if (args.config is None) == (args.dirs is None):
+        p.error("pass either --config (with --seeds) or --dirs")
+    if args.dirs:
+        folders = [Path(d) for d in args.dirs.split(",")]
+        seeds = [int(s) for s in args.seeds.split(",")]
+        if len(seeds) != len(folders):
+            p.error(f"--seeds names {len(seeds)} seeds, --dirs {len(folders)} folders")
+        data = rows([from_dir(d) for d in folders])
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        control = [summary(args.control_from, s) for s in seeds] if args.control_from else None
+        data = rows([summary(args.config, s) for s in seeds], control)
     text, verdicts = table(data, seeds)
     print(text + "\n\n" + "\n".join(verdicts))
     if args.out:
