@@ -1,6 +1,7 @@
 """Seen-only, control and +ST of a `zsseg self-train` config over several seeds: mean ± standard
 deviation over seeds, each seed's values, and whether +ST's difference from the control is larger
-than the spread (|mean difference| > the larger of the two rows' standard deviations).
+than the spread (|mean difference| > the larger of the two rows' standard deviations), with the
+per-seed differences (+ST and control of a seed start from the same seen-only network).
 
     python benchmarks/self_training_seeds.py --config configs/toy_compositional_self_training.json --seeds 0,1,2
     # a run of another rule without its own control (--no-control) borrows the control of a run with it:
@@ -77,7 +78,14 @@ def table(data: dict[str, list[dict]], seeds: list[int]) -> tuple[str, list[str]
         diff = st.mean() - ctl.mean()
         spread = max(st.std(ddof=1), ctl.std(ddof=1)) if len(st) > 1 else float("nan")
         verdict = "larger than the spread" if abs(diff) > spread else "within the spread"
-        verdicts.append(f"{m}: +ST - control = {diff:+.1f} (spread {spread:.1f}): {verdict}")
+        # each seed's +ST and control continue the same seen-only network: their per-seed difference
+        # removes what the seed does to both
+        paired = st - ctl
+        sd = paired.std(ddof=1) if len(st) > 1 else float("nan")
+        verdicts.append(
+            f"{m}: +ST - control = {diff:+.1f} (spread {spread:.1f}): {verdict}; per seed "
+            f"{' / '.join(f'{d:+.1f}' for d in paired)} (paired sd {sd:.1f})"
+        )
     return "\n".join(lines), verdicts
 
 
