@@ -357,30 +357,6 @@ def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_trainin
     assert torch.allclose(text, expected, atol=1e-6)
 
 
-def test_an_unclaimed_background_competes_and_votes_for_no_class(tmp_path, blocks_root):
-    """Where no class of the vocabulary answers for the network's background, its background stays in
-    the class softmax: what it takes is no vote for any of the user's classes (before, the
-    vocabulary's classes shared it). A vocabulary naming background, even declared unseen, keeps it out."""
-    from zsseg.proposals import build_proposals
-    from zsseg.text import SeenRule
-
-    config = write_config(tmp_path, blocks_root, iterations=1)
-    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
-    gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
-    props = gen(np.zeros((64, 64, 3), np.uint8))
-    vocab = Vocabulary.from_lines(["kettle", "telly: television"])
-    readings, text = gen.read(vocab)
-    assert len(text) == 3 and torch.allclose(text[2], gen._text()[1][0])  # + the training background
-    scores = gen.score(props, vocab)
-    logits = gen._net.classify(props.state[None], text)[0].softmax(-1)
-    assert scores.probs.shape[1] == 2
-    assert torch.allclose(scores.probs, logits[:, :2]) and torch.allclose(scores.objectness, 1 - logits[:, -1])
-    assert (scores.probs.sum(1) < scores.objectness).all()  # the background's share votes for neither
-    for rule in (SeenRule(), SeenRule("none")):  # named: by name, or declared unseen (every class unseen)
-        _, text = gen.read(Vocabulary.from_lines(["background", "kettle"]), rule)
-        assert len(text) == 2
-
-
 def test_name_variants_and_negatives(tmp_path, colour_backend):
     """Variants are other wordings of a class's names; negatives are pool names far from every class,
     never an excluded name; each iteration's text is the classes (canonical or a variant) + negatives."""

@@ -7,8 +7,7 @@
   with the checkpoint's text model and templates), in training and at inference alike.
 - ``read_classes``: which of a network's known classes each class of a user's vocabulary answers
   for, by name or by text-embedding similarity, or none (the vision-language model's alone): the
-  seen / unseen decision of the ensemble, made here and nowhere else; ``unclaimed_catch_alls``:
-  the network's background when no class answers for it.
+  seen / unseen decision of the ensemble, made here and nowhere else.
 """
 
 from __future__ import annotations
@@ -252,26 +251,6 @@ CATCH_ALL = frozenset({"background"})
 
 def _key(name: str) -> str:
     return " ".join(str(name).lower().split())
-
-
-def unclaimed_catch_alls(
-    vocab: Vocabulary, readings: Sequence[ClassReading], known: Sequence[Sequence[str]]
-) -> list[int]:
-    """The known catch-all classes (``CATCH_ALL``) that no class of ``vocab`` answers for or is named
-    like: they stay in the network's class softmax (``MaskFormerProposals.score``), so that what the
-    network calls background votes for none of the user's classes. Left out, its mass went to
-    whichever of them is nearest in the class head: a background named "setting", which reads as
-    nothing, handed VOC's background to the objects (tune halves: VOC-21 words 45.8 -> 49.2,
-    phrases 47.4 -> 51.5; CamVid and every canonical and absent row unchanged). Other training
-    classes stay out: their mass going to the nearest class is what labels a misread name's region
-    ("vegetation" read as potted plant still labels the trees; docs/evaluation.md)."""
-    named = {_key(n) for name, prompts in zip(vocab.names, vocab.prompts) for n in (name, *prompts)}
-    claimed = {r.known_index for r in readings if r.known_index is not None}
-    return [
-        k
-        for k, names in enumerate(known)
-        if _key(names[0]) in CATCH_ALL and k not in claimed and not named & {_key(n) for n in names}
-    ]
 
 
 def read_classes(

@@ -14,7 +14,7 @@ from ..geometry import same_shape_groups
 from ..lexicon import Lexicon
 from ..modeling import load_trained
 from ..modeling.common import network_input
-from ..text import ClassEmbedder, ClassReading, SeenRule, read_classes, reading_similarity, unclaimed_catch_alls
+from ..text import ClassEmbedder, ClassReading, SeenRule, read_classes, reading_similarity
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
 
@@ -94,8 +94,7 @@ class MaskFormerProposals(ProposalGenerator):
 
     @torch.no_grad()
     def read(self, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> tuple[list[ClassReading], torch.Tensor]:
-        """(each class's reading, the text embeddings [C + K, D] its class head scores against: the
-        vocabulary's C classes, then the K unclaimed catch-all classes, which compete and vote for none)."""
+        """(each class's reading, the text embeddings [C, D] its class head scores them against)."""
         embedder, trained = self._text()
         own = embedder(vocabulary.prompts)
 
@@ -104,14 +103,11 @@ class MaskFormerProposals(ProposalGenerator):
             return reading_similarity(embedder.embed_names, vocabulary, own, trained, lexicon)
 
         readings = read_classes(vocabulary, self._trained, similarity, rule)
-        text = [own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)]
-        text += [trained[k] for k in unclaimed_catch_alls(vocabulary, readings, self._trained)]
-        return readings, torch.stack(text)
+        text = torch.stack([own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)])
+        return readings, text
 
     @torch.no_grad()
     def score(self, proposals: Proposals, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> ClassScores:
         readings, text = self.read(vocabulary, rule)
         p = self._net.classify(proposals.state[None], text)[0].float().softmax(-1)
-        return ClassScores(
-            p[:, : len(vocabulary)], 1 - p[:, -1], readings
-        )  # "no object" dropped after the softmax, as zsseg
+        return ClassScores(p[:, :-1], 1 - p[:, -1], readings)  # "no object" dropped after the softmax, as zsseg
