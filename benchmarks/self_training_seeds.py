@@ -47,7 +47,7 @@ def from_dir(folder: Path) -> dict:
     return {"seen_only": read["seen-only"], "rounds": [{**read["plus-ST"], "control": read["control"]}]}
 
 
-def rows(summaries: list[dict], control_from: list[dict] | None = None) -> dict[str, list[dict]]:
+def rows(summaries: list[dict], seeds: list[int], control_from: list[dict] | None = None) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {"seen-only": [], "control": [], "+ST": []}
     for i, s in enumerate(summaries):
         last = s["rounds"][-1]
@@ -55,7 +55,7 @@ def rows(summaries: list[dict], control_from: list[dict] | None = None) -> dict[
         if control is None and control_from is not None:
             control = control_from[i]["rounds"][-1]["control"]
         if control is None:
-            raise SystemExit(f"seed {i + 1} of {len(summaries)}: no control; pass --control-from a config with one")
+            raise SystemExit(f"seed {seeds[i]}: no control; pass --control-from a config whose run has one")
         out["seen-only"].append(s["seen_only"])
         out["control"].append(control)
         out["+ST"].append(last)
@@ -99,16 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if (args.config is None) == (args.dirs is None):
         p.error("pass either --config (with --seeds) or --dirs")
+    seeds = [int(s) for s in args.seeds.split(",")]
     if args.dirs:
         folders = [Path(d) for d in args.dirs.split(",")]
-        seeds = [int(s) for s in args.seeds.split(",")]
         if len(seeds) != len(folders):
             p.error(f"--seeds names {len(seeds)} seeds, --dirs {len(folders)} folders")
-        data = rows([from_dir(d) for d in folders])
+        data = rows([from_dir(d) for d in folders], seeds)
     else:
-        seeds = [int(s) for s in args.seeds.split(",")]
         control = [summary(args.control_from, s) for s in seeds] if args.control_from else None
-        data = rows([summary(args.config, s) for s in seeds], control)
+        data = rows([summary(args.config, s) for s in seeds], seeds, control)
     text, verdicts = table(data, seeds)
     print(text + "\n\n" + "\n".join(verdicts))
     if args.out:
