@@ -331,6 +331,10 @@ def test_train_on_two_datasets_with_a_class_file(tmp_path, blocks_root, monkeypa
     meta = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
     assert meta["classes"][-2:] == ["green", "blue"] and meta["prompts"][1] == ["aeroplane", "airplane"]
     assert meta["dataset"] == "voc21:val+blocks:val"
+    # each dataset's label space, by class name (the catch-all's reading depends on it: zsseg.text)
+    voc_space, blocks_space = meta["label_spaces"]
+    assert voc_space == meta["classes"][:21] and "green" not in voc_space
+    assert "aeroplane" in blocks_space and "green" in blocks_space and "background" not in blocks_space
 
 
 def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_training(tmp_path, blocks_root, monkeypatch):

@@ -106,3 +106,55 @@ def test_read_by_similarity_near_only_and_duplicates():
     # without the margin rule street would take pole, its fourth-nearest class
     loose = read_classes(vocab, known, similarity, SeenRule("similar", 0.65, margin=1.0))
     assert loose[1].known == "pole" and loose[1].by == "similarity"
+
+
+def test_catch_all_reads_by_similarity_only_inside_its_label_space():
+    """VOC's background, unclaimed, answers for "surroundings" where every class read is one of
+    VOC's (its training label space), not where the vocabulary names sky, which VOC's background
+    covers; without label spaces (an older checkpoint) only for near-synonyms, as before."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["background"], ["cat"], ["sofa"], ["sky"]]
+    spaces = [frozenset({0, 1, 2}), frozenset({3})]
+    sim = torch.tensor([[0.72, 0.40, 0.45, 0.66], [0.3, 1.0, 0.5, 0.2], [0.3, 0.5, 1.0, 0.2]])
+    rule = SeenRule("similar", 0.65)
+    voc_like = Vocabulary.from_names("surroundings, cat, sofa")
+    assert read_classes(voc_like, known, sim, rule, spaces=spaces)[0].known == "background"
+    assert read_classes(voc_like, known, sim, rule)[0].known != "background"  # no label spaces
+    with_sky = Vocabulary.from_names("surroundings, cat, sky")
+    sim_sky = torch.tensor([[0.72, 0.40, 0.45, 0.66], [0.3, 1.0, 0.5, 0.2], [0.3, 0.2, 0.2, 1.0]])
+    assert read_classes(with_sky, known, sim_sky, rule, spaces=spaces)[0].known is None
+
+
+def test_a_reading_moves_into_the_label_space_of_the_named_classes():
+    """In a street vocabulary "vegetation" is the street's tree, though VOC's potted plant is a
+    little nearer in text; beside VOC's cat it stays the potted plant."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["pottedplant"], ["cat"], ["tree"], ["road"]]
+    spaces = [frozenset({0, 1}), frozenset({2, 3})]
+    rule = SeenRule("similar", 0.65)
+    street = read_classes(
+        Vocabulary.from_names("vegetation, road"),
+        known,
+        torch.tensor([[0.70, 0.3, 0.68, 0.4], [0.3, 0.2, 0.4, 1.0]]),
+        rule,
+        spaces=spaces,
+    )
+    assert [r.known for r in street] == ["tree", "road"] and street[0].similarity == pytest.approx(0.68)
+    indoor = read_classes(
+        Vocabulary.from_names("vegetation, cat"),
+        known,
+        torch.tensor([[0.70, 0.3, 0.68, 0.4], [0.3, 1.0, 0.2, 0.2]]),
+        rule,
+        spaces=spaces,
+    )
+    assert [r.known for r in indoor] == ["pottedplant", "cat"]
+    # not past the margin: a class much nearer outside the space keeps it
+    far = torch.tensor([[0.85, 0.3, 0.70, 0.4], [0.3, 0.2, 0.4, 1.0]])
+    kept = read_classes(Vocabulary.from_names("vegetation, road"), known, far, rule, spaces=spaces)
+    assert kept[0].known == "pottedplant"

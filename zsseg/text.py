@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -242,10 +242,13 @@ class SeenRule:
     duplicate: float = 0.8
 
 
-# Network classes that mean "none of the others" (VOC's background covers sky, walls, floors): no
-# thing is like them, so they answer only for a near-synonym of their name (``SeenRule.duplicate``:
-# "backgrounds", "background scenery"); "poster" and "curtain" read as background took most of an
-# ADE20K scene.
+# Network classes that mean "none of the others" (VOC's background covers sky, walls, floors): what
+# they mean depends on the rest of the vocabulary. Where it names a class from outside the catch-all's
+# training label space (sky, road, building: VOC's background covers them), the catch-all answers only
+# for a near-synonym of its name (``SeenRule.duplicate``: "backgrounds"; "poster" and "curtain" read as
+# background took most of an ADE20K scene, "shop front" a CamVid street); where every class it reads
+# lies inside that space, a VOC-like vocabulary, the vocabulary's rest is the catch-all by the usual
+# threshold ("surroundings", "other stuff").
 CATCH_ALL = frozenset({"background"})
 
 
@@ -259,6 +262,7 @@ def read_classes(
     similarity: torch.Tensor | Callable[[], torch.Tensor] | None = None,
     rule: SeenRule = SeenRule(),
     normalise: Callable[[str], str] = _key,
+    spaces: Sequence[Collection[int]] = (),
 ) -> list[ClassReading]:
     """For each class of ``vocab``, the class of ``known`` (each given by its names, the first its
     display name) it answers for: the seen / unseen decision.
@@ -274,9 +278,12 @@ def read_classes(
        ``rule.duplicate`` (of "road, street", the network's road is road's): it is that class named
        twice, and the two share the network's score as the VLM prefers them (``ensemble.combine``).
     4. Otherwise none: the vision-language model alone scores it.
+    5. Inside one training label space (``spaces``: the known classes each training dataset
+       labelled, as indices), where the classes read by name allow one (``_into_one_space``).
 
-    Known classes in ``CATCH_ALL`` (background) answer only for a name or a near-synonym
-    (``rule.duplicate``). ``rule.unseen`` names classes declared unseen (zero-shot evaluation);
+    Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
+    class read lies in a training label space of theirs; otherwise, and without ``spaces``, only for
+    a name or a near-synonym (``rule.duplicate``). ``rule.unseen`` names classes declared unseen (zero-shot evaluation);
     ``rule.seen == "none"`` makes every class unseen (zsseg.baseline's cross-dataset rule). Classes
     are read by name only without ``similarity`` (no text encoder), without a threshold, and under
     ``rule.seen == "named"`` (zsseg.baseline's rule).
@@ -289,12 +296,82 @@ def read_classes(
     _read_by_name(out, vocab, known, normalise)
     if similarity is None or rule.threshold is None or rule.seen == "named" or all(r.by != "vlm" for r in out):
         return out  # (every class read by name: no similarity is computed)
-    sim = (similarity() if callable(similarity) else similarity).float().cpu().clone()
+    sim = (similarity() if callable(similarity) else similarity).float().cpu()
     catch_all = [k for k, names in enumerate(known) if _key(names[0]) in CATCH_ALL]
-    sim[:, catch_all] = sim[:, catch_all].masked_fill(sim[:, catch_all] < rule.duplicate, -1.0)
+    shut = _near_synonyms_only(sim, catch_all, rule)
+    read = _read_by_similarity_and_duplicates(out, known, shut, rule)
+    claimed = {r.known_index for r in out if r.seen}
+    open_ = [k for k in catch_all if k not in claimed and any(k in space for space in spaces)]
+    if open_:  # the catch-all like any class, if the reading then stays inside its label spaces
+        opened = _near_synonyms_only(sim, catch_all, rule, open_)
+        candidate = _read_by_similarity_and_duplicates(out, known, opened, rule)
+        if all(_inside_label_spaces(candidate, k, spaces) for k in open_):
+            read, shut = candidate, opened
+    return _into_one_space(out, read, known, shut, rule, spaces)
+
+
+def _into_one_space(
+    named: list[ClassReading],
+    read: list[ClassReading],
+    known: Sequence[Sequence[str]],
+    sim: torch.Tensor,
+    rule: SeenRule,
+    spaces: Sequence[Collection[int]],
+) -> list[ClassReading]:
+    """Step 5 of ``read_classes``: the readings ``read`` kept inside the training label space that
+    holds every class read by name (``named``) and, of those, the most readings (a tie: none). A
+    class read by similarity as a known class outside it moves to the nearest unclaimed known class
+    inside it that step 2 would accept (``rule.threshold``, ``rule.margin``), unless a duplicate
+    shares its reading: in a street vocabulary "vegetation" is the street's tree (0.68), not VOC's
+    potted plant (0.70)."""
+    by_name = {r.known_index for r in named if r.known_index is not None}
+    got = [r.known_index for r in read if r.known_index is not None]
+    fits = sorted(((sum(k in s for k in got), i) for i, s in enumerate(spaces) if by_name <= set(s)), reverse=True)
+    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+        return read
+    space = spaces[fits[0][1]]
+    out = list(read)
+    taken = {r.known_index for r in out if r.seen}
+    shared = {r.duplicate_of for r in out if r.duplicate}
+    for c, r in enumerate(out):
+        if r.by != "similarity" or r.known_index in space or r.name in shared:
+            continue
+        bar = max(rule.threshold, float(sim[c].max()) - rule.margin)
+        inside = [k for k in space if k not in taken and float(sim[c, k]) >= bar]
+        if inside:
+            k = max(inside, key=lambda k: float(sim[c, k]))
+            taken = (taken - {r.known_index}) | {k}
+            out[c] = ClassReading(r.name, known[k][0], k, float(sim[c, k]), "similarity")
+    return out
+
+
+def _near_synonyms_only(
+    sim: torch.Tensor, catch_all: list[int], rule: SeenRule, open_: Collection[int] = ()
+) -> torch.Tensor:
+    """``sim`` with the catch-all classes (but those ``open_``) unreachable below ``rule.duplicate``."""
+    shut = [k for k in catch_all if k not in open_]
+    out = sim.clone()
+    out[:, shut] = out[:, shut].masked_fill(out[:, shut] < rule.duplicate, -1.0)
+    return out
+
+
+def _read_by_similarity_and_duplicates(
+    named: list[ClassReading], known: Sequence[Sequence[str]], sim: torch.Tensor, rule: SeenRule
+) -> list[ClassReading]:
+    """Steps 2 and 3 of ``read_classes`` on a copy of the readings by name."""
+    out = list(named)
     _read_by_similarity(out, known, sim, rule)
     _read_duplicates(out, known, sim, rule.duplicate)
     return out
+
+
+def _inside_label_spaces(readings: list[ClassReading], k: int, spaces: Sequence[Collection[int]]) -> bool:
+    """Whether known class ``k`` answers for no class by similarity, or every class read as a known
+    class lies in a training label space of ``k``'s (VOC's background with only VOC's classes)."""
+    if not any(r.known_index == k and r.by in ("similarity", "duplicate") for r in readings):
+        return True
+    inside = set().union(*(space for space in spaces if k in space))
+    return all(r.known_index in inside for r in readings if r.known_index is not None)
 
 
 def _read_by_name(

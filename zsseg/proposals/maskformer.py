@@ -55,6 +55,8 @@ class MaskFormerProposals(ProposalGenerator):
         self._net = net.to(device)
         self._trained = [[n, *p] for n, p in zip(meta["classes"], meta["prompts"])]  # each training class's names
         self._trained_prompts = [tuple(p) for p in meta["prompts"]]
+        index = {n: k for k, n in enumerate(meta["classes"])}  # each training dataset's classes (newer checkpoints)
+        self._spaces = [frozenset(index[n] for n in space) for space in meta.get("label_spaces", [])]
         self._trained_emb: torch.Tensor | None = None
         self.text_model, self.templates = meta["text_model"], meta["templates"]
         self._embedder: ClassEmbedder | None = None  # the text encoder is loaded on first use, or shared
@@ -102,7 +104,7 @@ class MaskFormerProposals(ProposalGenerator):
             lexicon = None if rule.lexicon == "none" else (self._lexicon, self._trained)
             return reading_similarity(embedder.embed_names, vocabulary, own, trained, lexicon)
 
-        readings = read_classes(vocabulary, self._trained, similarity, rule)
+        readings = read_classes(vocabulary, self._trained, similarity, rule, spaces=self._spaces)
         text = torch.stack([own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)])
         return readings, text
 

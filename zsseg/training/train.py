@@ -24,7 +24,7 @@ from ..inputs import check_keys, read_config
 from ..modeling import ModelConfig, build_model, load_trained
 from ..text import ClassEmbedder
 from ..vocabulary import Vocabulary, read_class_file
-from .data import Augment, TrainingSamples, build_sources
+from .data import Augment, Source, TrainingSamples, build_sources
 from .loss import LossWeights, criterion, per_pixel_loss, semantic_targets
 from .names import NameAugment, TrainingNames
 
@@ -158,7 +158,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
             log.write(step + 1, base_lrs[-1] * factor)
             bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iterations:
-            save_checkpoint(out, model, optimizer, step + 1, model_cfg, vocab.names, vocab.prompts, cfg, templates)
+            save_checkpoint(out, model, optimizer, step + 1, model_cfg, vocab, sources, cfg, templates)
     if rank == 0:
         plot_losses(out / "losses.csv", out / "loss_curve.png")
     if dist.is_initialized():
@@ -270,13 +270,23 @@ def _training_classes(classes: str | list[str] | None) -> Vocabulary | None:
 
 
 def save_checkpoint(
-    out: Path, model, optimizer, step: int, model_cfg: ModelConfig, names, prompts, cfg: TrainConfig, templates: str
+    out: Path,
+    model,
+    optimizer,
+    step: int,
+    model_cfg: ModelConfig,
+    vocab: Vocabulary,
+    sources: list[Source],
+    cfg: TrainConfig,
+    templates: str,
 ) -> None:
-    """``last.pt`` (resumable: model + optimizer + step) and ``model.pt`` (inference: weights + vocabulary)."""
+    """``last.pt`` (resumable: model + optimizer + step) and ``model.pt`` (inference: weights,
+    vocabulary, and each dataset's label space: which classes the network learned to tell apart)."""
     meta = {
         "config": model_cfg.as_dict(),
-        "classes": list(names),
-        "prompts": [list(p) for p in prompts],
+        "classes": list(vocab.names),
+        "prompts": [list(p) for p in vocab.prompts],
+        "label_spaces": [[vocab.names[i] for i in np.flatnonzero(s.label_space)] for s in sources],
         "text_model": cfg.text_model,
         "templates": templates,
         "dataset": "+".join(f"{s.dataset}:{s.split}" for s in cfg.sources()),

@@ -1,0 +1,87 @@
+"""How the shipped network reads every vocabulary we judge readings on: the robustness benchmark's
+(both halves), the shipped vocabularies and a few first tries of a new user. A change to the
+reading rules (zsseg.text.read_classes, zsseg.lexicon) is checked by the readings it changes:
+
+    python benchmarks/readings.py --out results/readings/after
+    python benchmarks/readings.py --against results/readings/before/results.json   # prints what changed
+
+(``before``: the same command run on the code before the change.) No image is read: ~1 minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from open_vocabulary import DATASETS, HERE, SHARED, own_names, vocabularies
+from report import save
+
+from zsseg.backends import backend_class
+from zsseg.datasets import SegmentationDataset, get_spec
+from zsseg.proposals.maskformer import SHIPPED_NETWORK, MaskFormerProposals
+from zsseg.text import SeenRule
+from zsseg.vocabulary import Vocabulary, list_vocabularies, shipped_vocabulary
+
+# What a new user types first (the issue tracker's reports; tests/test_open_vocabulary.py).
+FIRST_TRIES = (
+    "road, sky, building, tree, car, person, sidewalk, street",
+    "road, sky, building, tree, automobile, person, sidewalk",
+    "street, sky, house, tree, automobile, pedestrian, pavement",
+    "person, flag, rocket, space suit, sky",
+    "person, wall",
+    "cup, saucer, spoon, table, coffee",
+    "cat, sofa, window, potted plant",
+    "person, dog, scenery",
+)
+
+
+def all_vocabularies(shared: Path) -> dict[str, Vocabulary]:
+    """Label -> vocabulary: the benchmark's rows (both halves), the shipped lists, the first tries."""
+    renamed = json.loads((HERE / "renamed.json").read_text())
+    absent = [x.strip() for x in (HERE / "absent.txt").read_text().splitlines() if x.strip() and not x.startswith("#")]
+    out: dict[str, Vocabulary] = {}
+    for key, (spec, folder, names_key) in DATASETS.items():
+        if key == "voc20":  # VOC-21's names less background
+            continue
+        names = own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
+        for row, vocabs in vocabularies(names_key, names, renamed[names_key], absent).items():
+            for k, names_ in enumerate(vocabs):
+                out[f"{key} {row} #{k}"] = Vocabulary.from_names(names_)
+    out.update({name: shipped_vocabulary(name) for name in list_vocabularies()})
+    out.update({f"first try #{k}": Vocabulary.from_names(v) for k, v in enumerate(FIRST_TRIES)})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--proposals-model", default=str(SHIPPED_NETWORK))
+    p.add_argument("--shared", default=str(SHARED), help="the shared data folder (default: ../shared/data)")
+    p.add_argument("--against", default=None, help="a results.json of this script: print the readings that differ")
+    p.add_argument("--out", default=None, help="folder for results.json and table.md")
+    args = p.parse_args(argv)
+    network = MaskFormerProposals(args.proposals_model)
+    rule = SeenRule(threshold=backend_class(network.text_model).default_match_threshold)
+    readings = {
+        label: {r.name: r.known for r in network.read(vocab, rule)[0]}
+        for label, vocab in all_vocabularies(Path(args.shared)).items()
+    }
+    lines = []
+    if args.against:
+        before = json.loads(Path(args.against).read_text())["readings"]
+        for label, now in readings.items():
+            old = before.get(label, {})
+            changed = [f"{n}: {old.get(n)} -> {k}" for n, k in now.items() if old.get(n) != k]
+            if changed:
+                lines.append(f"- {label}: " + "; ".join(changed))
+        lines.append(f"{len(lines)} of {len(readings)} vocabularies read differently")
+    text = "\n".join(lines) if lines else f"{len(readings)} vocabularies read"
+    print(text)
+    if args.out:
+        save(Path(args.out), "readings.py", argv, text, {"readings": readings})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
