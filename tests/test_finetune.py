@@ -80,6 +80,9 @@ def test_finetune_then_segment(tmp_path, capsys):
     state = torch.load(out / "model.pt", map_location="cpu", weights_only=False)
     assert state["classes"][-1] == "crack" and "cat" in state["classes"][:-1] and len(state["classes"]) == 31
     assert state["step"] == 2
+    # the base network's label spaces kept (VOC's, CamVid's), the folder's classes one of their own
+    assert state["label_spaces"][:2] == torch.load(SHIPPED_NETWORK, weights_only=False)["label_spaces"]
+    assert state["label_spaces"][2] == ["crack", "cat"]
     for name in ("losses.csv", "loss_curve.png", "model_card.md", "config.json", "last.pt"):
         assert (out / name).is_file(), name
     # the merged labels: the folder's own pixels kept (crack = 30, cat = the network's cat), the

@@ -80,6 +80,8 @@ class Plan:
     known: dict[str, str]  # folder class -> base class it is
     text_model: str  # the base network's text encoder and templates: the taught network keeps them
     templates: str
+    # the base network's label spaces and the folder's classes (none where the base records none)
+    label_spaces: list[list[str]]
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -120,7 +122,10 @@ def plan(data: str | Path, split: str, base: str | Path) -> Plan:
         [index[known[c]] if c in known else len(meta["classes"]) + new.index(c) for c in dataset.vocabulary.names]
     )
     prompts = [list(p) for p in meta["prompts"]]
-    return Plan(dataset, list(meta["classes"]), prompts, lut, new, known, meta["text_model"], meta["templates"])
+    spaces = meta.get("label_spaces", [])
+    if spaces:
+        spaces = [*spaces, [known.get(c, c) for c in dataset.vocabulary.names]]
+    return Plan(dataset, list(meta["classes"]), prompts, lut, new, known, meta["text_model"], meta["templates"], spaces)
 
 
 def check_labels(dataset: SegmentationDataset) -> None:
@@ -192,6 +197,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) ->
         templates=p.templates,
         init_from=cfg.base,
         teacher=cfg.base,
+        label_spaces=p.label_spaces,
         iterations=cfg.iterations,
         batch_size=cfg.batch_size,
         lr=cfg.lr,

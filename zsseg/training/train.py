@@ -65,6 +65,9 @@ class TrainConfig:
     # a model.pt whose classes are the first of this training's: every query no label claims keeps
     # that network's class distribution and mask (learning without forgetting; `zsseg finetune`)
     teacher: str | None = None
+    # which classes the network learned to tell apart, as lists of class names, recorded in model.pt
+    # (zsseg.text.read_classes reads VOC's background by them); None: each dataset's classes
+    label_spaces: list[list[str]] | None = None
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -286,7 +289,9 @@ def save_checkpoint(
         "config": model_cfg.as_dict(),
         "classes": list(vocab.names),
         "prompts": [list(p) for p in vocab.prompts],
-        "label_spaces": [[vocab.names[i] for i in np.flatnonzero(s.label_space)] for s in sources],
+        "label_spaces": cfg.label_spaces
+        if cfg.label_spaces is not None
+        else [[vocab.names[i] for i in np.flatnonzero(s.label_space)] for s in sources],
         "text_model": cfg.text_model,
         "templates": templates,
         "dataset": "+".join(f"{s.dataset}:{s.split}" for s in cfg.sources()),
