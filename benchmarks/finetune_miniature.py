@@ -91,6 +91,19 @@ def build_folder(dest: Path, n: int, shared: Path) -> dict:
     return held
 
 
+def with_new_class_bias(model: Path, bias: float) -> Path:
+    """A copy of a taught network whose new classes' logits are lowered by ``bias`` at inference
+    (what `zsseg finetune --new-class-bias` records; the weights are the same)."""
+    import torch
+
+    state = torch.load(model, map_location="cpu", weights_only=False)
+    new = json.loads((model.parent / "finetune.json").read_text())["new"]
+    state["class_bias"] = {c: -bias for c in new}
+    dest = model.with_name(f"model-bias{bias:g}.pt")
+    torch.save(state, dest)
+    return dest
+
+
 def zsseg(*args: str) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "zsseg", *args], check=True)
@@ -140,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", default="runs/finetune-mini-reference/model.pt")
     p.add_argument("--sizes", default="20,50")
     p.add_argument("--iterations", type=int, default=300)
+    p.add_argument(
+        "--new-class-bias",
+        default="",
+        help="comma-separated: also evaluate each taught network with these new-class logit biases (no retraining)",
+    )
     p.add_argument("--work", default="runs/finetune-mini", help="folders and taught networks")
     p.add_argument("--shared", default=str(SHARED))
     p.add_argument("--out", default="results/finetune-miniature")
@@ -155,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
             "scores": evaluate(work / f"taught{n}" / "model.pt", out / f"taught{n}", shared),
             "seconds": seconds,
         }
+        for bias in (float(b) for b in args.new_class_bias.split(",") if b.strip()):
+            model = with_new_class_bias(work / f"taught{n}" / "model.pt", bias)
+            rows[f"taught with {n} images, new-class bias {bias:g}"] = {
+                "scores": evaluate(model, out / f"taught{n}-bias{bias:g}", shared)
+            }
     rows["reference (full training)"] = {"scores": evaluate(Path(args.reference), out / "reference", shared)}
     text = table(rows)
     print(text)

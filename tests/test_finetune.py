@@ -72,7 +72,19 @@ def test_finetune_then_segment(tmp_path, capsys):
         pytest.skip(f"{SHIPPED_NETWORK} is absent: the shipped network comes with the package")
     root = make_folder(tmp_path / "data")
     out = tmp_path / "mine"
-    args = ["finetune", root, "--out", out, "--iterations", "2", "--batch-size", "1", "--quiet"]
+    args = [
+        "finetune",
+        root,
+        "--out",
+        out,
+        "--iterations",
+        "2",
+        "--batch-size",
+        "1",
+        "--new-class-bias",
+        "3",
+        "--quiet",
+    ]
     code, err = run(capsys, *args)
     assert code == 0, err
     import torch
@@ -101,3 +113,16 @@ def test_finetune_then_segment(tmp_path, capsys):
     assert code == 0, err
     summary = json.loads((seg / "p0.json").read_text())
     assert summary["scored_as"]["crack"]["scored_as"] == "crack" and summary["scored_as"]["crack"]["by"] == "name"
+    # the new class's logits are lowered by the bias at inference, nothing else changes
+    from zsseg import Vocabulary
+    from zsseg.image_io import load_image
+    from zsseg.proposals.maskformer import MaskFormerProposals
+
+    assert state["class_bias"] == {"crack": -3.0}
+    network = MaskFormerProposals(model)
+    proposals = network(load_image(image))
+    vocab = Vocabulary.from_names("crack, cat, sky")
+    biased = network.score(proposals, vocab).probs
+    network._bias.zero_()
+    plain = network.score(proposals, vocab).probs
+    assert (biased[:, 0] < plain[:, 0]).all() and (biased[:, 1:] >= plain[:, 1:]).all()

@@ -415,6 +415,12 @@ def _finetune_parser(sub) -> None:
         default=0.5,
         help="unlabelled pixels take the base network's class where it wins this share of the score (default 0.5)",
     )
+    p.add_argument(
+        "--new-class-bias",
+        type=float,
+        default=0.0,
+        help="subtracted from the new classes' logits at inference, so they do not claim old classes' regions",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--quiet", action="store_true")
@@ -425,7 +431,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from .training.finetune import FinetuneConfig, finetune
 
     _quiet_transformers()
-    options = {k: getattr(args, k) for k in ("split", "iterations", "batch_size", "lr", "teacher_confidence", "device")}
+    keys = ("split", "iterations", "batch_size", "lr", "teacher_confidence", "new_class_bias", "device")
+    options = {k: getattr(args, k) for k in keys}
     cfg = FinetuneConfig(args.data, args.out, **({"base": args.base} if args.base else {}), **options)
     out = finetune(cfg, resume=not args.no_resume, progress=not args.quiet)
     print(f"zsseg: the taught network is {out / 'model.pt'} (model card: {out / 'model_card.md'})", file=sys.stderr)

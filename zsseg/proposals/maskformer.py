@@ -57,6 +57,9 @@ class MaskFormerProposals(ProposalGenerator):
         self._trained_prompts = [tuple(p) for p in meta["prompts"]]
         index = {n: k for k, n in enumerate(meta["classes"])}  # each training dataset's classes (newer checkpoints)
         self._spaces = [frozenset(index[n] for n in space) for space in meta.get("label_spaces", [])]
+        self._bias = torch.zeros(len(index))  # a logit offset per training class (`zsseg finetune`'s new classes)
+        for name, value in meta.get("class_bias", {}).items():
+            self._bias[index[name]] = value
         self._trained_emb: torch.Tensor | None = None
         self.text_model, self.templates = meta["text_model"], meta["templates"]
         self._embedder: ClassEmbedder | None = None  # the text encoder is loaded on first use, or shared
@@ -111,5 +114,9 @@ class MaskFormerProposals(ProposalGenerator):
     @torch.no_grad()
     def score(self, proposals: Proposals, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> ClassScores:
         readings, text = self.read(vocabulary, rule)
-        p = self._net.classify(proposals.state[None], text)[0].float().softmax(-1)
+        logits = self._net.classify(proposals.state[None], text)[0].float()
+        bias = [float(self._bias[r.known_index]) if r.known_index is not None else 0.0 for r in readings]
+        if any(bias):
+            logits[:, :-1] += torch.tensor(bias, device=logits.device)
+        p = logits.softmax(-1)
         return ClassScores(p[:, :-1], 1 - p[:, -1], readings)  # "no object" dropped after the softmax, as zsseg

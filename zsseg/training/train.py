@@ -68,6 +68,9 @@ class TrainConfig:
     # which classes the network learned to tell apart, as lists of class names, recorded in model.pt
     # (zsseg.text.read_classes reads VOC's background by them); None: each dataset's classes
     label_spaces: list[list[str]] | None = None
+    # an offset added to a class's logit at inference, by class name, recorded in model.pt:
+    # `zsseg finetune` lowers its new classes' so that they do not claim old classes' regions
+    class_bias: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -292,6 +295,7 @@ def save_checkpoint(
         "label_spaces": cfg.label_spaces
         if cfg.label_spaces is not None
         else [[vocab.names[i] for i in np.flatnonzero(s.label_space)] for s in sources],
+        "class_bias": dict(cfg.class_bias),
         "text_model": cfg.text_model,
         "templates": templates,
         "dataset": "+".join(f"{s.dataset}:{s.split}" for s in cfg.sources()),
