@@ -136,25 +136,15 @@ def test_a_reading_moves_into_the_label_space_of_the_named_classes():
     from zsseg.text import SeenRule
 
     known = [["pottedplant"], ["cat"], ["tree"], ["road"]]
-    spaces = [frozenset({0, 1}), frozenset({2, 3})]
-    rule = SeenRule("similar", 0.65)
-    street = read_classes(
-        Vocabulary.from_names("vegetation, road"),
-        known,
-        torch.tensor([[0.70, 0.3, 0.68, 0.4], [0.3, 0.2, 0.4, 1.0]]),
-        rule,
-        spaces=spaces,
-    )
+    vegetation = [0.70, 0.3, 0.68, 0.4]  # potted plant a little nearer than the tree
+
+    def read(names: str, second: list[float], first: list[float] = vegetation):
+        sim = torch.tensor([first, second])
+        spaces = [frozenset({0, 1}), frozenset({2, 3})]
+        return read_classes(Vocabulary.from_names(names), known, sim, SeenRule("similar", 0.65), spaces=spaces)
+
+    street = read("vegetation, road", [0.3, 0.2, 0.4, 1.0])
     assert [r.known for r in street] == ["tree", "road"] and street[0].similarity == pytest.approx(0.68)
-    indoor = read_classes(
-        Vocabulary.from_names("vegetation, cat"),
-        known,
-        torch.tensor([[0.70, 0.3, 0.68, 0.4], [0.3, 1.0, 0.2, 0.2]]),
-        rule,
-        spaces=spaces,
-    )
-    assert [r.known for r in indoor] == ["pottedplant", "cat"]
+    assert [r.known for r in read("vegetation, cat", [0.3, 1.0, 0.2, 0.2])] == ["pottedplant", "cat"]
     # not past the margin: a class much nearer outside the space keeps it
-    far = torch.tensor([[0.85, 0.3, 0.70, 0.4], [0.3, 0.2, 0.4, 1.0]])
-    kept = read_classes(Vocabulary.from_names("vegetation, road"), known, far, rule, spaces=spaces)
-    assert kept[0].known == "pottedplant"
+    assert read("vegetation, road", [0.3, 0.2, 0.4, 1.0], [0.85, 0.3, 0.70, 0.4])[0].known == "pottedplant"
