@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="20,50")
     p.add_argument("--iterations", type=int, default=300)
     p.add_argument(
+        "--finetune-args", default="", help="more `zsseg finetune` options, e.g. '--teacher-confidence 0.25'"
+    )
+    p.add_argument("--tag", default="", help="appended to the taught networks' folder and row names")
+    p.add_argument(
         "--new-class-bias",
         default="",
         help="comma-separated: also evaluate each taught network with these new-class logit biases (no retraining)",
@@ -167,16 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     folders = {}
     for n in (int(x) for x in args.sizes.split(",")):
         folders[n] = build_folder(work / f"data{n}", n, shared)
-        seconds = zsseg("finetune", str(work / f"data{n}"), "--base", args.base, "--out", str(work / f"taught{n}"),
-                        "--iterations", str(args.iterations), "--quiet")  # fmt: skip
-        rows[f"taught with {n} images"] = {
-            "scores": evaluate(work / f"taught{n}" / "model.pt", out / f"taught{n}", shared),
-            "seconds": seconds,
-        }
+        name = f"taught{n}{args.tag}"
+        seconds = zsseg("finetune", str(work / f"data{n}"), "--base", args.base, "--out", str(work / name),
+                        "--iterations", str(args.iterations), *args.finetune_args.split(), "--quiet")  # fmt: skip
+        label = f"taught with {n} images{' ' + args.finetune_args if args.finetune_args else ''}"
+        rows[label] = {"scores": evaluate(work / name / "model.pt", out / name, shared), "seconds": seconds}
         for bias in (float(b) for b in args.new_class_bias.split(",") if b.strip()):
-            model = with_new_class_bias(work / f"taught{n}" / "model.pt", bias)
-            rows[f"taught with {n} images, new-class bias {bias:g}"] = {
-                "scores": evaluate(model, out / f"taught{n}-bias{bias:g}", shared)
+            model = with_new_class_bias(work / name / "model.pt", bias)
+            rows[f"{label}, new-class bias {bias:g}"] = {
+                "scores": evaluate(model, out / f"{name}-bias{bias:g}", shared)
             }
     rows["reference (full training)"] = {"scores": evaluate(Path(args.reference), out / "reference", shared)}
     text = table(rows)

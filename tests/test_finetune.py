@@ -126,3 +126,15 @@ def test_finetune_then_segment(tmp_path, capsys):
     network._bias.zero_()
     plain = network.score(proposals, vocab).probs
     assert (biased[:, 0] < plain[:, 0]).all() and (biased[:, 1:] >= plain[:, 1:]).all()
+
+
+def test_cli_options_left_out_take_the_recipes_defaults(monkeypatch, tmp_path):
+    """`zsseg finetune` passes only the options given: FinetuneConfig owns every default."""
+    from zsseg import cli
+    from zsseg.training import finetune as module
+
+    seen = []
+    monkeypatch.setattr(module, "finetune", lambda cfg, resume, progress: seen.append(cfg) or tmp_path)
+    assert cli.main(["finetune", str(tmp_path), "--out", str(tmp_path / "o"), "--lr", "0.001", "--quiet"]) == 0
+    assert seen[0] == module.FinetuneConfig(str(tmp_path), str(tmp_path / "o"), lr=0.001)
+    assert seen[0].new_class_bias == 2.0 and seen[0].teacher_confidence == 0.5

@@ -405,23 +405,25 @@ def _finetune_parser(sub) -> None:
     p.add_argument("data", help="folder with SPLIT/images, SPLIT/labels (value = line of classes.txt, 255 unlabelled)")
     p.add_argument("--out", required=True, help="output folder: model.pt, loss curve, model card")
     p.add_argument("--base", default=None, help="the network to teach (default: the shipped one)")
-    p.add_argument("--split", default="train")
-    p.add_argument("--iterations", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-4)
+    # Defaults (None here) are FinetuneConfig's: the recipe owns them.
+    p.add_argument("--split", default=None, help="the folder's split to learn from (default: train)")
+    p.add_argument("--iterations", type=int, default=None, help="(default: 300)")
+    p.add_argument("--batch-size", type=int, default=None, help="(default: 4)")
+    p.add_argument("--lr", type=float, default=None, help="(default: 1e-4)")
     p.add_argument(
         "--teacher-confidence",
         type=float,
-        default=0.5,
+        default=None,
         help="unlabelled pixels take the base network's class where it wins this share of the score (default 0.5)",
     )
     p.add_argument(
         "--new-class-bias",
         type=float,
-        default=0.0,
-        help="subtracted from the new classes' logits at inference, so they do not claim old classes' regions",
+        default=None,
+        help="subtracted from the new classes' logits at inference, so they do not claim old classes' regions "
+        "(default 2, measured in docs/training.md; 0: none)",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=None, help="(default: cpu)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_finetune)
@@ -431,9 +433,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from .training.finetune import FinetuneConfig, finetune
 
     _quiet_transformers()
-    keys = ("split", "iterations", "batch_size", "lr", "teacher_confidence", "new_class_bias", "device")
-    options = {k: getattr(args, k) for k in keys}
-    cfg = FinetuneConfig(args.data, args.out, **({"base": args.base} if args.base else {}), **options)
+    keys = ("base", "split", "iterations", "batch_size", "lr", "teacher_confidence", "new_class_bias", "device")
+    options = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    cfg = FinetuneConfig(args.data, args.out, **options)
     out = finetune(cfg, resume=not args.no_resume, progress=not args.quiet)
     print(f"zsseg: the taught network is {out / 'model.pt'} (model card: {out / 'model_card.md'})", file=sys.stderr)
     return 0
