@@ -10,7 +10,8 @@ train images, and measure what it learns and what it forgets (docs/training.md, 
 3. `zsseg finetune FOLDER --base runs/finetune-mini-base/model.pt`.
 4. `zsseg eval` of base, taught and reference networks on the dev subsets (VOC val 112, CamVid val
    101) with the default pipeline: old classes' mIoU (the dataset's classes less the new ones)
-   and each new class's IoU.
+   and each new class's IoU; with ``--new-class-bias B,...`` also copies of each taught network
+   whose new classes' logits are lowered by B at inference (no retraining).
 
     zsseg train --config configs/finetune_mini_base.json        # ~30 min alone on 2 CPU cores
     zsseg train --config configs/finetune_mini_reference.json
