@@ -61,6 +61,13 @@ def split_half(items: list[str], salt: str) -> tuple[list[str], list[str]]:
     return ranked[0::2], ranked[1::2]
 
 
+def name_lists() -> tuple[dict, list[str]]:
+    """Our hand-written lists: the renamings per dataset and class (renamed.json), the absent names."""
+    renamed = json.loads((HERE / "renamed.json").read_text())
+    lines = (HERE / "absent.txt").read_text().splitlines()
+    return renamed, [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def own_names(dataset: SegmentationDataset, root: Path) -> list[str]:
     """The dataset's own class names: ROOT/classes.txt, less VOC-20's background."""
     names = [line.strip() for line in (root / "classes.txt").read_text().splitlines() if line.strip()]
@@ -203,12 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.unseen = [u.strip() for u in args.unseen.split(",")] if args.unseen else []
     args.halves = tuple(h.strip() for h in args.halves.split(","))
-    renamed = json.loads((HERE / "renamed.json").read_text())
-    absent = [
-        line.strip()
-        for line in (HERE / "absent.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+    renamed, absent = name_lists()
     segmenter = Segmenter.from_config(segmenter_config(args), args.cache_dir)
     segmenters = {"default": segmenter}
     if args.candidates:

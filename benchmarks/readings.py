@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from open_vocabulary import DATASETS, HERE, SHARED, own_names, vocabularies
+from open_vocabulary import DATASETS, SHARED, name_lists, own_names, vocabularies
 from report import save
 
-from zsseg.backends import backend_class
+from zsseg.config import SegmenterConfig, resolve_config
 from zsseg.datasets import SegmentationDataset, get_spec
 from zsseg.proposals.maskformer import SHIPPED_NETWORK, MaskFormerProposals
 from zsseg.text import SeenRule
@@ -39,8 +39,7 @@ FIRST_TRIES = (
 
 def all_vocabularies(shared: Path) -> dict[str, Vocabulary]:
     """Label -> vocabulary: the benchmark's rows (both halves), the shipped lists, the first tries."""
-    renamed = json.loads((HERE / "renamed.json").read_text())
-    absent = [x.strip() for x in (HERE / "absent.txt").read_text().splitlines() if x.strip() and not x.startswith("#")]
+    renamed, absent = name_lists()
     out: dict[str, Vocabulary] = {}
     for key, (spec, folder, names_key) in DATASETS.items():
         if key == "voc20":  # VOC-21's names less background
@@ -62,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="folder for results.json and table.md")
     args = p.parse_args(argv)
     network = MaskFormerProposals(args.proposals_model)
-    rule = SeenRule(threshold=backend_class(network.text_model).default_match_threshold)
+    cfg = resolve_config(SegmenterConfig(), text_model=network.text_model)  # the segmenter's own reading rule
+    rule = SeenRule(cfg.seen, cfg.match_threshold, lexicon=cfg.lexicon)
     readings = {
         label: {r.name: r.known for r in network.read(vocab, rule)[0]}
         for label, vocab in all_vocabularies(Path(args.shared)).items()

@@ -56,7 +56,7 @@ def test_renamed_street_vocabulary_reads_each_word_as_its_class(default_segmente
 
 
 def test_vegetation_in_a_street_vocabulary_is_the_trees(default_segmenter, street):
-    """In text "vegetation" is a little nearer VOC's potted plant than CamVid's tree in text; with the
+    """In text "vegetation" is a little nearer VOC's potted plant than CamVid's tree; with the
     street's other classes named it is read inside their training label space: the trees."""
     state, _ = street
     canonical = default_segmenter.predict(STREET, image=state).labels
