@@ -65,6 +65,12 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path, capsys):
     torch.save({"model": build_model(cfg).state_dict(), "config": cfg.as_dict(), **meta}, per_pixel)
     with pytest.raises(ZsegError, match="per_pixel.pt: a per_pixel network gives no mask proposals"):
         MaskFormerProposals(per_pixel)
+    stray = tmp_path / "stray.pt"
+    cfg = ModelConfig(hidden_dim=32, mask_dim=16, text_dim=8, num_queries=4, dec_layers=1, pretrained_backbone=False)
+    bias = {**meta, "class_bias": {"zebra": -2.0}}
+    torch.save({"model": build_model(cfg).state_dict(), "config": cfg.as_dict(), **bias}, stray)
+    with pytest.raises(ZsegError, match="stray.pt: label_spaces or class_bias name classes it was not trained on"):
+        MaskFormerProposals(stray)
     image = tmp_path / "a.png"
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
     code = cli.main(

@@ -56,6 +56,12 @@ class MaskFormerProposals(ProposalGenerator):
         self._trained = [[n, *p] for n, p in zip(meta["classes"], meta["prompts"])]  # each training class's names
         self._trained_prompts = [tuple(p) for p in meta["prompts"]]
         index = {n: k for k, n in enumerate(meta["classes"])}  # each training dataset's classes (newer checkpoints)
+        named = {n for space in meta.get("label_spaces", []) for n in space} | set(meta.get("class_bias", {}))
+        if stray := sorted(named - set(index)):
+            raise ZsegError(
+                f"{model}: label_spaces or class_bias name classes it was not trained on ({', '.join(stray)}); "
+                "pass the model.pt that `zsseg train` or `zsseg finetune` writes"
+            )
         self._spaces = [frozenset(index[n] for n in space) for space in meta.get("label_spaces", [])]
         self._bias = torch.zeros(len(index))  # a logit offset per training class (`zsseg finetune`'s new classes)
         for name, value in meta.get("class_bias", {}).items():
