@@ -97,6 +97,8 @@ def test_finetune_then_segment(tmp_path, capsys):
     assert state["label_spaces"][2] == ["crack", "cat"]
     for name in ("losses.csv", "loss_curve.png", "model_card.md", "config.json", "last.pt"):
         assert (out / name).is_file(), name
+    # the folder labels its classes wherever they occur: their masks learn from every pixel
+    assert json.loads((out / "config.json").read_text())["complete"] == ["crack", "cat"]
     # the merged labels: the folder's own pixels kept (crack = 30, cat = the network's cat), the
     # unlabelled ones given the base network's classes where it was confident
     merged = np.array(Image.open(out / "data" / "train" / "labels" / "p0.png"))

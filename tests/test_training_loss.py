@@ -86,6 +86,29 @@ def test_deep_supervision_sums_layers_and_ignored_pixels_do_not_count():
     assert torch.allclose(criterion(changed, [t])["total"], total)
 
 
+def test_a_complete_class_counts_unlabelled_pixels_as_not_itself():
+    """A class labelled wherever it occurs (a finetune folder's): its mask spreading over unlabelled
+    pixels costs focal and dice loss; another class's mask may spread there for free. The matcher's
+    costs and the losses agree with the explicit formula."""
+    label = torch.full((4, 4), -1)
+    label[:2, :2] = 0  # class 0: a complete class
+    label[2:, 2:] = 1  # class 1: labelled where someone was sure
+    plain = semantic_targets(label)
+    full = semantic_targets(label, complete=torch.tensor([True, False]))
+    assert plain.complete is None and full.complete.tolist() == [True, False]
+    masks = torch.full((1, 2, 4, 4), -8.0)
+    masks[0, 0, :2] = 8.0  # query 0: class 0's pixels and the unlabelled ones to their right
+    masks[0, 1, 2:] = 8.0  # query 1: class 1's pixels and the unlabelled ones to their left
+    logits = torch.tensor([[[5.0, -5.0, -5.0], [-5.0, 5.0, -5.0]]])
+    for t in (plain, full):
+        assert dict(zip(*(x.tolist() for x in match(logits[0], masks[0], t)))) == {0: 0, 1: 1}
+    p, f = (layer_loss(logits, masks, [t], LossWeights(), 2) for t in (plain, full))
+    assert float(p["dice"]) < 1e-3  # unlabelled pixels ignored: both masks fit
+    # complete: query 0's 4 unlabelled pixels of its 8 are false positives (dice 1 - 9/13); query 1 still fits
+    assert abs(float(f["dice"]) - (1 - 9 / 13) / 2) < 1e-3
+    assert float(f["focal"]) > float(p["focal"]) * 100
+
+
 def test_semantic_targets_ignore_unseen():
     label = torch.tensor([[0, 0, 3, 3], [5, 5, -1, 3]])
     t = semantic_targets(label, seen_ids=torch.tensor([3, 0]))  # training vocabulary: [class 3, class 0]

@@ -203,6 +203,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) ->
         teacher=cfg.base,
         label_spaces=p.label_spaces,
         class_bias={c: -cfg.new_class_bias for c in p.new},
+        complete=[*p.new, *dict.fromkeys(p.known.values())],
         iterations=cfg.iterations,
         batch_size=cfg.batch_size,
         lr=cfg.lr,

@@ -23,6 +23,10 @@ class Target:
     # "background" and a CamVid frame's is "sky": each image is scored only against its own
     # dataset's classes, so datasets with overlapping label sets train one class head.
     label_space: torch.Tensor | None = None
+    # [T] bool: targets whose class is labelled wherever it occurs (None: none). Their masks count
+    # every pixel, an unlabelled one as "not this class": a `zsseg finetune` folder labels every
+    # pixel of its classes, so a new class must not spread over the pixels the folder leaves at 255.
+    complete: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -66,21 +70,25 @@ def match(
     cost_class = -prob[:, target.labels]
     tgt, valid = _targets_at(masks.shape[-2:], target)
     pred = masks.flatten(1)
-    n = valid.sum().clamp(min=1)
-    pos = sigmoid_focal(pred, torch.ones_like(pred), weights.focal_alpha, weights.focal_gamma) * valid
-    neg = sigmoid_focal(pred, torch.zeros_like(pred), weights.focal_alpha, weights.focal_gamma) * valid
-    cost_focal = (pos @ tgt.t() + neg @ (1 - tgt).t()) / n
-    sig = pred.sigmoid() * valid
-    cost_dice = 1 - (2 * sig @ tgt.t() + 1) / (sig.sum(-1)[:, None] + tgt.sum(-1)[None, :] + 1)
+    n = valid.sum(-1).clamp(min=1)
+    pos = sigmoid_focal(pred, torch.ones_like(pred), weights.focal_alpha, weights.focal_gamma)
+    neg = sigmoid_focal(pred, torch.zeros_like(pred), weights.focal_alpha, weights.focal_gamma)
+    cost_focal = (pos @ (tgt * valid).t() + neg @ ((1 - tgt) * valid).t()) / n
+    sig = pred.sigmoid()
+    cost_dice = 1 - (2 * sig @ (tgt * valid).t() + 1) / (sig @ valid.t() + tgt.sum(-1)[None, :] + 1)
     cost = weights.ce * cost_class + weights.focal * cost_focal + weights.dice * cost_dice
     rows, cols = linear_sum_assignment(cost.cpu().numpy())
     return torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)
 
 
 def _targets_at(size: tuple[int, int], target: Target) -> tuple[torch.Tensor, torch.Tensor]:
-    """Target masks [T, h*w] and valid pixels [h*w] resized (nearest) to the prediction's size."""
+    """Target masks [T, h*w] and the pixels that count for each [T, h*w] (every pixel for a
+    ``complete`` target), resized (nearest) to the prediction's size."""
     tgt = F.interpolate(target.masks[None].float(), size=size, mode="nearest")[0].flatten(1)
     valid = F.interpolate(target.valid[None, None].float(), size=size, mode="nearest")[0, 0].flatten()
+    valid = valid.expand_as(tgt)
+    if target.complete is not None:
+        valid = torch.where(target.complete.to(tgt.device)[:, None], torch.ones_like(tgt), valid)
     return tgt, valid
 
 
@@ -112,8 +120,8 @@ def layer_loss(
         target_classes[b, rows] = target.labels[cols].to(logits.device)
         tgt, valid = _targets_at(masks.shape[-2:], target)
         pred = masks[b, rows].flatten(1)
-        tgt = tgt[cols]
-        n_valid = valid.sum().clamp(min=1)
+        tgt, valid = tgt[cols], valid[cols]
+        n_valid = valid.sum(-1).clamp(min=1)
         focal = (
             focal
             + (sigmoid_focal(pred, tgt, weights.focal_alpha, weights.focal_gamma) * valid).sum(-1).div(n_valid).sum()
@@ -193,13 +201,17 @@ def criterion(
 
 
 def semantic_targets(
-    label: torch.Tensor, seen_ids: torch.Tensor | None = None, label_space: torch.Tensor | None = None
+    label: torch.Tensor,
+    seen_ids: torch.Tensor | None = None,
+    label_space: torch.Tensor | None = None,
+    complete: torch.Tensor | None = None,
 ) -> Target:
     """One target per class present in a semantic label map [H, W] (-1 = ignore).
 
     With ``seen_ids`` (dataset class ids the network trains on, in training-vocabulary order),
     every other class is ignored like void pixels and target labels index ``seen_ids``.
-    ``label_space``: see ``Target``."""
+    ``label_space``: see ``Target``; ``complete`` [C] bool: the classes labelled wherever they
+    occur (``Target.complete``)."""
     valid = label >= 0
     if seen_ids is not None:
         valid &= torch.isin(label, seen_ids)
@@ -207,7 +219,8 @@ def semantic_targets(
     masks = label[None] == present[:, None, None]
     if seen_ids is not None:
         present = seen_lut(seen_ids, label)[present]
-    return Target(present.long(), masks, valid, label_space)
+    present = present.long()
+    return Target(present, masks, valid, label_space, None if complete is None else complete.to(present.device)[present])
 
 
 def seen_lut(seen_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

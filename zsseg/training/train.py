@@ -71,6 +71,9 @@ class TrainConfig:
     # an offset added to a class's logit at inference, by class name, recorded in model.pt:
     # `zsseg finetune` lowers its new classes' so that they do not claim old classes' regions
     class_bias: dict[str, float] = field(default_factory=dict)
+    # classes labelled wherever they occur in the data: their masks' losses count every pixel, an
+    # unlabelled one as "not this class" (`zsseg finetune`: the folder's classes)
+    complete: list[str] = field(default_factory=list)
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -120,6 +123,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     model, model_cfg = _network(cfg, text.shape[1])
     model = model.to(device)
     teacher = _teacher(cfg, vocab, model_cfg, text, device)
+    complete = _complete(cfg.complete, vocab)
     optimizer = _optimizer(cfg, model)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     out = Path(cfg.output)
@@ -151,7 +155,9 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         outputs = net(images, names.sample(name_rng))
         with torch.no_grad():
             kept = None if teacher is None else teacher(images)
-        losses = _losses(model_cfg.architecture, outputs, labels.to(device), spaces.to(device), weights, kept)
+        losses = _losses(
+            model_cfg.architecture, outputs, labels.to(device), spaces.to(device), weights, kept, complete
+        )
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if cfg.clip_grad > 0:
@@ -173,13 +179,19 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
 
 
 def _losses(
-    architecture: str, outputs, labels: torch.Tensor, spaces: torch.Tensor, weights: LossWeights, teacher=None
+    architecture: str,
+    outputs,
+    labels: torch.Tensor,
+    spaces: torch.Tensor,
+    weights: LossWeights,
+    teacher=None,
+    complete: torch.Tensor | None = None,
 ) -> dict:
     """The architecture's losses of one batch (``spaces`` [B, C]: the classes each image's labels know;
-    ``teacher``: the teacher's outputs on the batch)."""
+    ``teacher``: the teacher's outputs on the batch; ``complete`` [C]: ``TrainConfig.complete``)."""
     if architecture == "per_pixel":
         return per_pixel_loss(outputs, labels, label_space=spaces)
-    targets = [semantic_targets(lab, label_space=sp) for lab, sp in zip(labels, spaces)]
+    targets = [semantic_targets(lab, label_space=sp, complete=complete) for lab, sp in zip(labels, spaces)]
     return criterion(outputs, targets, weights, teacher=teacher)
 
 
@@ -265,6 +277,16 @@ class LossLog:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow([step, *means, f"{lr:.3g}", round(time.perf_counter() - self.start, 2)])
         self.window, self.count = {}, 0
+
+
+def _complete(names: list[str], vocab: Vocabulary) -> torch.Tensor | None:
+    """``TrainConfig.complete`` as a [C] bool over the training classes (None: empty)."""
+    if not names:
+        return None
+    stray = [n for n in names if n not in vocab.names]
+    if stray:
+        raise ZsegError(f'"complete" names classes that are not training classes: {", ".join(stray)}')
+    return torch.tensor([n in set(names) for n in vocab.names])
 
 
 def _training_classes(classes: str | list[str] | None) -> Vocabulary | None:
