@@ -220,7 +220,8 @@ def semantic_targets(
     if seen_ids is not None:
         present = seen_lut(seen_ids, label)[present]
     present = present.long()
-    return Target(present, masks, valid, label_space, None if complete is None else complete.to(present.device)[present])
+    whole = None if complete is None else complete.to(present.device)[present]
+    return Target(present, masks, valid, label_space, whole)
 
 
 def seen_lut(seen_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

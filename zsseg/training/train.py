@@ -155,9 +155,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
         outputs = net(images, names.sample(name_rng))
         with torch.no_grad():
             kept = None if teacher is None else teacher(images)
-        losses = _losses(
-            model_cfg.architecture, outputs, labels.to(device), spaces.to(device), weights, kept, complete
-        )
+        losses = _losses(model_cfg.architecture, outputs, labels.to(device), spaces.to(device), weights, kept, complete)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if cfg.clip_grad > 0:
