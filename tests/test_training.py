@@ -90,6 +90,21 @@ def test_train_checkpoint_and_resume(tmp_path, blocks_root):
     assert cfg["model"]["num_queries"] == 6
 
 
+def test_seed_and_output_override_the_config(tmp_path, blocks_root):
+    """`--seed` trains another network from the same config, into `--output`; the same seed twice
+    gives the same weights (training on the CPU is deterministic)."""
+    config = write_config(tmp_path, blocks_root, iterations=1)
+    weights = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        out = tmp_path / name
+        assert cli.main(["train", "--config", str(config), "--seed", str(seed), "--output", str(out), "--quiet"]) == 0
+        assert json.loads((out / "config.json").read_text())["seed"] == seed
+        weights[name] = torch.load(out / "model.pt", weights_only=False)["model"]
+    assert not (tmp_path / "run").exists()
+    assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])
+    assert not all(torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])
+
+
 def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path, blocks_root):
     """A run killed between checkpoints logged rows past last.pt's step: they are redone, not duplicated."""
     config = write_config(tmp_path, blocks_root, iterations=3)

@@ -376,6 +376,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--config", required=True, help="JSON training config")
     p.add_argument("--device", default=None, help="override the config's device")
     p.add_argument("--iterations", type=int, default=None, help="override the config's iteration count")
+    p.add_argument("--seed", type=int, default=None, help="override the config's random seed")
+    p.add_argument("--output", default=None, help="override the config's output folder")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last.pt exists")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -390,6 +392,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.device = args.device
     if args.iterations:
         cfg.iterations = args.iterations
+    if args.seed is not None:
+        cfg.seed = args.seed
+    if args.output:
+        cfg.output = args.output
     with process_group("nccl" if cfg.device.startswith("cuda") else "gloo"):
         out = train(cfg, resume=not args.no_resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
