@@ -427,7 +427,7 @@ def _finetune_parser(sub) -> None:
         type=float,
         default=None,
         help="subtracted from the new classes' logits at inference, so they do not claim old classes' regions "
-        "(default 2, measured in docs/training.md; 0: none)",
+        "(default 1, measured in docs/training.md; 0: none)",
     )
     p.add_argument("--device", default=None, help="(default: cpu)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
