@@ -15,8 +15,11 @@ without forgetting), twice:
   and every query no label claims keeps the base network's class distribution (its classes; the
   new ones at 0) and mask (``zsseg train`` with ``teacher``; ``zsseg.training.loss.distillation``);
 - its labels: before training, every pixel the folder leaves unlabelled (255) takes the base
-  network's class where its share of the pixel's score is at least ``teacher_confidence``, so the
-  new classes' masks learn where they end.
+  network's class where its share of the pixel's score is at least ``teacher_confidence``.
+
+The folder's classes count as labelled wherever they occur (``TrainConfig.complete``): a pixel it
+leaves at 255 is none of them, so their masks learn from every pixel and a new class does not spread
+over the regions nobody labelled.
 
 The network is trained from the base weights on these labels (``zsseg train`` with ``init_from``:
 same losses, progress bar, resumable, loss curve), and a model card is written beside ``model.pt``.
