@@ -105,6 +105,13 @@ def test_seed_and_output_override_the_config(tmp_path, blocks_root):
     assert not all(torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])
 
 
+def test_complete_classes_must_be_training_classes(tmp_path, blocks_root, capsys):
+    config = write_config(tmp_path, blocks_root, iterations=1, complete=["aeroplane", "zebra"])
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith('"complete" names classes that are not training classes: zebra') and "\n" not in err
+
+
 def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path, blocks_root):
     """A run killed between checkpoints logged rows past last.pt's step: they are redone, not duplicated."""
     config = write_config(tmp_path, blocks_root, iterations=3)

@@ -124,6 +124,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     model = model.to(device)
     teacher = _teacher(cfg, vocab, model_cfg, text, device)
     complete = _complete(cfg.complete, vocab)
+    complete = None if complete is None else complete.to(device)  # indexed by each batch's labels there
     optimizer = _optimizer(cfg, model)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     out = Path(cfg.output)
@@ -281,10 +282,10 @@ def _complete(names: list[str], vocab: Vocabulary) -> torch.Tensor | None:
     """``TrainConfig.complete`` as a [C] bool over the training classes (None: empty)."""
     if not names:
         return None
-    stray = [n for n in names if n not in vocab.names]
+    stray = sorted(set(names) - set(vocab.names))
     if stray:
         raise ZsegError(f'"complete" names classes that are not training classes: {", ".join(stray)}')
-    return torch.tensor([n in set(names) for n in vocab.names])
+    return torch.tensor([n in names for n in vocab.names])
 
 
 def _training_classes(classes: str | list[str] | None) -> Vocabulary | None:
