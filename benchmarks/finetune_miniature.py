@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", default="runs/finetune-mini-base/model.pt")
     p.add_argument("--reference", default="runs/finetune-mini-reference/model.pt")
     p.add_argument("--sizes", default="20,50")
-    p.add_argument("--iterations", type=int, default=None, help="(default: zsseg finetune's, by folder size)")
+    p.add_argument("--iterations", type=int, default=300)
     p.add_argument(
         "--finetune-args", default="", help="more `zsseg finetune` options, e.g. '--teacher-confidence 0.25'"
     )
@@ -174,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         folders[n] = build_folder(work / f"data{n}", n, shared)
         name = f"taught{n}{args.tag}"
         seconds = zsseg("finetune", str(work / f"data{n}"), "--base", args.base, "--out", str(work / name),
-                        *(["--iterations", str(args.iterations)] if args.iterations else []),
-                        *args.finetune_args.split(), "--quiet")  # fmt: skip
+                        "--iterations", str(args.iterations), *args.finetune_args.split(), "--quiet")  # fmt: skip
         label = f"taught with {n} images{' ' + args.finetune_args if args.finetune_args else ''}"
         rows[label] = {"scores": evaluate(work / name / "model.pt", out / name, shared), "seconds": seconds}
         for bias in (float(b) for b in args.new_class_bias.split(",") if b.strip()):

@@ -413,12 +413,7 @@ def _finetune_parser(sub) -> None:
     p.add_argument("--base", default=None, help="the network to teach (default: the shipped one)")
     # Defaults (None here) are FinetuneConfig's: the recipe owns them.
     p.add_argument("--split", default=None, help="the folder's split to learn from (default: train)")
-    p.add_argument(
-        "--iterations",
-        type=int,
-        default=None,
-        help="(default: 24 passes over the folder at batch 4, at most 300: 120 for 20 images)",
-    )
+    p.add_argument("--iterations", type=int, default=None, help="(default: 300)")
     p.add_argument("--batch-size", type=int, default=None, help="(default: 4)")
     p.add_argument("--lr", type=float, default=None, help="(default: 1e-4)")
     p.add_argument(

@@ -32,7 +32,6 @@ same losses, progress bar, resumable, loss curve), and a model card is written b
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -62,12 +61,7 @@ class FinetuneConfig:
     out: str
     base: str = str(SHIPPED_NETWORK)  # the network to teach (a model.pt of zsseg train)
     split: str = "train"
-    # None: `epochs` passes over the folder, at most `max_iterations`. Longer training on a small
-    # folder forgets more: in the dev miniature, 20 images x 300 iterations cost VOC's old classes
-    # 3.5 mIoU, x 120 (24 passes) 1.3; 50 images x 300 (24 passes) 0.3 (docs/training.md).
-    iterations: int | None = None
-    epochs: float = 24.0
-    max_iterations: int = 300  # the longest measured; a larger folder may ask for more with `iterations`
+    iterations: int = 300
     batch_size: int = 4
     lr: float = 1e-4
     # Unlabelled pixels take the base network's class where it wins at least this share of the pixel's score.
@@ -80,12 +74,6 @@ class FinetuneConfig:
     new_class_bias: float = 1.0
     seed: int = 0
     device: str = "cpu"
-
-    def steps(self, images: int) -> int:
-        """The iterations to train for on a folder of ``images`` images."""
-        if self.iterations is not None:
-            return self.iterations
-        return max(1, min(self.max_iterations, math.ceil(self.epochs * images / self.batch_size)))
 
 
 @dataclass(frozen=True)
@@ -202,17 +190,14 @@ def teacher_labels(plan: Plan, cfg: FinetuneConfig, out: Path, progress: bool = 
 
 def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) -> Path:
     """Teach ``cfg.base`` the folder's new classes; returns the output folder (see the module docstring)."""
-    if cfg.iterations is not None and cfg.iterations < 1:
+    if cfg.iterations < 1:
         raise ZsegError(f"iterations must be >= 1, got {cfg.iterations}")
-    if cfg.epochs <= 0 or cfg.batch_size < 1:
-        raise ZsegError(f"epochs must be > 0 and batch size >= 1, got {cfg.epochs:g} and {cfg.batch_size}")
     if not 0 <= cfg.teacher_confidence <= 1:
         raise ZsegError(f"teacher-confidence must be in [0, 1], got {cfg.teacher_confidence}")
     out = Path(cfg.out)
     p = plan(cfg.data, cfg.split, cfg.base)
     start = time.perf_counter()
     data = teacher_labels(p, cfg, out, progress)
-    iterations = cfg.steps(len(p.dataset))
     train_cfg = TrainConfig(
         data=[{"dataset": "generic", "root": str(data), "split": cfg.split}],
         classes=str(data / "classes.txt"),
@@ -223,24 +208,23 @@ def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) ->
         label_spaces=p.label_spaces,
         class_bias={c: -cfg.new_class_bias for c in p.new},
         complete=[*p.new, *dict.fromkeys(p.known.values())],
-        iterations=iterations,
+        iterations=cfg.iterations,
         batch_size=cfg.batch_size,
         lr=cfg.lr,
         augment={"crop": 320, "base_short_side": cfg.short_side, "scale": [0.5, 1.5]},
         seed=cfg.seed,
         log_every=10,
-        checkpoint_every=max(10, iterations // 5),
+        checkpoint_every=max(10, cfg.iterations // 5),
         output=str(out),
         device=cfg.device,
     )
     train(train_cfg, resume=resume, progress=progress)
-    write_model_card(out, cfg, p, iterations, time.perf_counter() - start)
+    write_model_card(out, cfg, p, time.perf_counter() - start)
     return out
 
 
-def write_model_card(out: Path, cfg: FinetuneConfig, p: Plan, iterations: int, seconds: float) -> None:
+def write_model_card(out: Path, cfg: FinetuneConfig, p: Plan, seconds: float) -> None:
     known = ", ".join(f"{c} (as {k})" if c != k else c for c, k in p.known.items()) or "none"
-    passes = iterations * cfg.batch_size / len(p.dataset)
     text = f"""# Model card: {out.name}
 
 A proposal network taught new classes by `zsseg finetune` (zsseg.training.finetune).
@@ -250,9 +234,8 @@ A proposal network taught new classes by `zsseg finetune` (zsseg.training.finetu
 - Classes of the folder it already knew: {known}
 - Data: `{cfg.data}` ({cfg.split}: {len(p.dataset)} images); unlabelled pixels took the base network's
   class where it won at least {cfg.teacher_confidence:.2f} of the pixel's score (OUT/data)
-- Training: {iterations} iterations ({passes:.1f} passes over the folder), batch {cfg.batch_size}, lr {cfg.lr:g}
-  (poly), from the base weights, every query no label claimed kept at the base network's classes
-  and mask (distillation), the
+- Training: {cfg.iterations} iterations, batch {cfg.batch_size}, lr {cfg.lr:g} (poly), from the base weights,
+  every query no label claimed kept at the base network's classes and mask (distillation), the
   folder's classes' masks trained on every pixel (what the folder leaves at 255 is none of them);
   {seconds / 60:.1f} min on {cfg.device} this run (loss curve: loss_curve.png, losses.csv)
 - At inference the new classes' logits are lowered by {cfg.new_class_bias:g} (`--new-class-bias`)
@@ -262,5 +245,4 @@ Not measured here: how well it does on your images. Hold some labelled images ou
 and run `zsseg eval --dataset generic --root HELD_OUT --proposals-model {out / "model.pt"}`.
 """
     (out / "model_card.md").write_text(text)
-    record = {**asdict(cfg), "trained_iterations": iterations, "new": p.new, "known": p.known}
-    (out / "finetune.json").write_text(json.dumps(record, indent=2))
+    (out / "finetune.json").write_text(json.dumps({**asdict(cfg), "new": p.new, "known": p.known}, indent=2))
