@@ -44,14 +44,15 @@ NEW = {
 }
 
 
-def _order(name: str) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()
+def _order(name: str, draw: int = 0) -> str:
+    return hashlib.sha1((f"{draw}:{name}" if draw else name).encode()).hexdigest()
 
 
-def pick(labels: list[Path], ids: list[int], n: int) -> list[Path]:
-    """n label files holding the classes ``ids``, taken in turn per class in a fixed hash order."""
+def pick(labels: list[Path], ids: list[int], n: int, draw: int = 0) -> list[Path]:
+    """n label files holding the classes ``ids``, taken in turn per class in a fixed hash order
+    (``draw`` > 0: another order, for the spread over folders)."""
     per_class: dict[int, list[Path]] = {i: [] for i in ids}
-    for label in sorted(labels, key=lambda p: _order(p.stem)):
+    for label in sorted(labels, key=lambda p: _order(p.stem, draw)):
         for i in set(np.unique(np.array(Image.open(label)))) & set(ids):
             per_class[i].append(label)
     chosen: list[Path] = []
@@ -64,7 +65,7 @@ def pick(labels: list[Path], ids: list[int], n: int) -> list[Path]:
     return chosen
 
 
-def build_folder(dest: Path, n: int, shared: Path) -> dict:
+def build_folder(dest: Path, n: int, shared: Path, draw: int = 0) -> dict:
     """DEST/train/images (links) + labels (new classes only, 255 elsewhere) + classes.txt; what it holds."""
     lines = [line for _, new in NEW.values() for line in new.values()]
     (dest / "train" / "images").mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,7 @@ def build_folder(dest: Path, n: int, shared: Path) -> dict:
         root = shared / folder
         names = [x.strip() for x in (root / "classes.txt").read_text().splitlines() if x.strip()]
         ids = {names.index(c): offset + k for k, c in enumerate(new)}
-        chosen = pick(list((root / "train" / "labels").glob("*.png")), list(ids), n // 2)
+        chosen = pick(list((root / "train" / "labels").glob("*.png")), list(ids), n // 2, draw)
         for label in chosen:
             raw = np.array(Image.open(label))
             out = np.full(raw.shape, 255, np.uint8)
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--finetune-args", default="", help="more `zsseg finetune` options, e.g. '--teacher-confidence 0.25'"
     )
+    p.add_argument("--draw", type=int, default=0, help="another draw of the folder's images (0: the documented one)")
     p.add_argument("--tag", default="", help="appended to the taught networks' folder and row names")
     p.add_argument(
         "--new-class-bias",
@@ -171,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict] = {"base (6 classes left out)": {"scores": evaluate(Path(args.base), out / "base", shared)}}
     folders = {}
     for n in (int(x) for x in args.sizes.split(",")):
-        folders[n] = build_folder(work / f"data{n}", n, shared)
+        data = work / (f"data{n}-draw{args.draw}" if args.draw else f"data{n}")
+        folders[n] = build_folder(data, n, shared, args.draw)
         name = f"taught{n}{args.tag}"
-        seconds = zsseg("finetune", str(work / f"data{n}"), "--base", args.base, "--out", str(work / name),
+        seconds = zsseg("finetune", str(data), "--base", args.base, "--out", str(work / name),
                         "--iterations", str(args.iterations), *args.finetune_args.split(), "--quiet")  # fmt: skip
         label = f"taught with {n} images{' ' + args.finetune_args if args.finetune_args else ''}"
         rows[label] = {"scores": evaluate(work / name / "model.pt", out / name, shared), "seconds": seconds}
