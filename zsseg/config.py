@@ -110,6 +110,13 @@ class SegmenterConfig:
         "of (mutt: dog, omnibus: bus), or none (text similarity alone)",
         LEXICONS,
     )
+    concept_weight: float | None = setting(
+        None,
+        "with a dictionary: how far a class's text embedding moves towards the VLM's classifier concepts it "
+        "names or is a kind of (conse: ImageNet's; sheep -> ram); 0: off",
+        backend="default_concept_weight",
+        check=(lambda v: v >= 0, ">= 0"),
+    )
     synonyms: str = setting(
         "mean",
         "a class with several prompt names scores as the mean of their embeddings (mean) or as its best name (max)",
@@ -190,6 +197,7 @@ def resolve_config(
         match_threshold=config.match_threshold
         if config.match_threshold is not None or text is None
         else text.default_match_threshold,
+        concept_weight=b.default_concept_weight if config.concept_weight is None else config.concept_weight,
         short_side=config.short_side or b.default_short_side,
         batch_size=config.batch_size or (GPU_BATCH_SIZE if on_gpu else b.default_batch_size),
     )

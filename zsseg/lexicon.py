@@ -42,6 +42,7 @@ class Lexicon:
     def __init__(self) -> None:
         self._wordnet = None
         self._known: dict[tuple[tuple[str, ...], ...], list[set[str]]] = {}
+        self._concepts: dict[tuple[str, ...], list[dict[str, int]]] = {}
 
     @property
     def wordnet(self):
@@ -130,6 +131,18 @@ class Lexicon:
                         value = (SYNONYM if min(hits) == 0 else KIND - KIND_STEP * min(hits)) * RANK_DECAY**rank
                         out[i, k] = max(float(out[i, k]), value)
         return out
+
+    def concepts_under(self, names: Sequence[str], concepts: Sequence[str]) -> list[int]:
+        """Indices of ``concepts`` (WordNet noun ids, "n02412080": a classifier's classes) that are the
+        thing a class (given by its names) means or a kind of it, up to ``MAX_DEPTH`` levels below:
+        "sheep" -> ImageNet's ram, "car" -> cab, jeep, convertible, ... A name without a dictionary
+        entry has none."""
+        key = tuple(concepts)
+        if key not in self._concepts:
+            wordnet = self.wordnet
+            self._concepts[key] = [ancestors(wordnet.synset_from_pos_and_offset("n", int(c[1:]))) for c in concepts]
+        meant = {s.name() for s in self._class_senses(names, shared_wins=True)}
+        return [i for i, above in enumerate(self._concepts[key]) if meant & above.keys()]
 
     def names_own_thing(self, phrase: str, head: str) -> bool:
         """Whether a phrase of several words is a dictionary entry that is not a kind of its last

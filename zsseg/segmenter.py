@@ -27,10 +27,11 @@ from .ensemble import combine, fill_uncovered, semantic_map
 from .errors import ZsegError
 from .export import coco_segments, pipeline_records
 from .image_io import DEFAULT_MAX_PIXELS, ImageInput, load_image, resize_short_side
+from .lexicon import Lexicon
 from .prompts import build_prompt_source
 from .proposals import ClassScores, ProposalGenerator, Proposals, WholeImageProposal, build_proposals
 from .render import overlay as render_overlay
-from .text import ClassReading, ClassTexts, SeenRule, class_texts
+from .text import ClassReading, ClassTexts, SeenRule, class_texts, with_concepts
 from .text_cache import TextEmbeddingCache, default_cache_dir
 from .timing import Stopwatch
 from .vocabulary import Vocabulary, resolve_vocabulary
@@ -146,6 +147,8 @@ class Segmenter:
         self.crop = CropConfig(cfg.crop, cfg.mask_threshold, cfg.expand_ratio, batch_size=cfg.batch_size)
         self.classifier = RegionClassifier(backend, self.crop)
         self.image: ImageState | None = None  # set by set_image
+        # WordNet, read on first use; one copy with the proposal network's (it reads names by it too)
+        self.lexicon: Lexicon = getattr(proposals, "lexicon", None) or Lexicon()
 
     @classmethod
     def from_pretrained(
@@ -206,7 +209,10 @@ class Segmenter:
 
     def texts(self, vocab: Vocabulary) -> ClassTexts:
         """The vocabulary's text side for the VLM, under this segmenter's synonym rule."""
-        return class_texts(self.prompts, vocab.prompts, self.config.synonyms, self.backend.device)
+        texts = class_texts(self.prompts, vocab.prompts, self.config.synonyms, self.backend.device)
+        if self.config.lexicon == "none":
+            return texts
+        return with_concepts(texts, vocab.prompts, self.backend, self.lexicon, self.config.concept_weight)
 
     def prepare(self, image: ImageInput) -> PreparedImage:
         """Decode ``image`` and resize it to the working resolution."""

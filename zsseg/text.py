@@ -71,6 +71,29 @@ def class_texts(
     return ClassTexts(emb.to(device), groups.to(device), len(prompts))
 
 
+def with_concepts(
+    texts: ClassTexts, prompts: Sequence[Sequence[str]], backend: Backend, lexicon: Lexicon, weight: float
+) -> ClassTexts:
+    """``texts`` with each class's rows moved towards the mean embedding of the backend's classifier
+    concepts that the class means or is a kind of (by the dictionary: ``Lexicon.concepts_under``),
+    ``weight`` times that mean added before normalising. Why: ConSE embeds an image as a mix of its
+    ImageNet classes' names, and a user's word can be far from the name its thing has there ("sheep"
+    from ImageNet's "ram", 0.3 cosine in MiniLM): the dictionary knows a ram is a sheep. A phrase
+    without a dictionary entry counts by its head noun; a class without a concept is unchanged."""
+    found = backend.concepts
+    if found is None or weight <= 0:
+        return texts
+    ids, concept_emb = found
+    rows = texts.embeddings.clone()
+    for c, names in enumerate(prompts):
+        words = [n if lexicon.senses(n) else (head_noun(n) or n) for n in names]
+        under = lexicon.concepts_under(words, ids)
+        if under:
+            mean = F.normalize(concept_emb[under].mean(0), dim=-1).to(rows)
+            rows[texts.groups == c] = F.normalize(rows[texts.groups == c] + weight * mean, dim=-1)
+    return ClassTexts(rows, texts.groups, texts.n_classes)
+
+
 def mean_over_names(name_emb: torch.Tensor, groups: torch.Tensor, n_classes: int) -> torch.Tensor:
     """One unit embedding per class [C, D]: the normalised mean of its names' embeddings [S, D]
     (``groups`` [S]: each name's class)."""

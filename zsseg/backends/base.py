@@ -35,6 +35,15 @@ class Backend(nn.Module, ABC):
     # network trained with this backend's text encoder; None: by name only (not measured for it).
     default_match_threshold: float | None = None
     default_batch_size: int = 8  # crops per encoder call; measured per backend (benchmarks/encoder_batch_size.py)
+    # How far a class's text embedding moves towards the classifier concepts its name means or is a kind
+    # of (``concepts``; zsseg.text.with_concepts); 0 for a backend without such concepts.
+    default_concept_weight: float = 0.0
+
+    @property
+    def concepts(self) -> tuple[tuple[str, ...], torch.Tensor] | None:
+        """(WordNet noun ids, unit text embeddings [K, D]) of the classes an image embedding is made
+        of, for a backend whose image side is a classifier of WordNet concepts (ConSE); else None."""
+        return None
 
     @classmethod
     def crop_for(cls, proposals: str) -> str:

@@ -71,6 +71,11 @@ class MaskFormerProposals(ProposalGenerator):
         self._embedder: ClassEmbedder | None = None  # the text encoder is loaded on first use, or shared
         self._lexicon = Lexicon()  # WordNet, read the first time a class is not named like a training class
 
+    @property
+    def lexicon(self) -> Lexicon:
+        """The dictionary the network's class names are read by (shared with the segmenter)."""
+        return self._lexicon
+
     def share_text_backend(self, backend: Backend) -> None:
         """Use an already-loaded backend of the checkpoint's text model (the segmenter's own)."""
         self._embedder = ClassEmbedder(backend, self.templates, device=self.device)
