@@ -25,7 +25,6 @@ from .image_io import load_image
 from .prompts import TemplatePrompts
 from .proposals import build_proposals
 from .segmenter import Segmenter, SegmenterConfig, propose
-from .text import class_texts
 from .text_cache import TextEmbeddingCache
 from .timing import Stopwatch
 from .vocabulary import Vocabulary
@@ -105,7 +104,7 @@ def naive_segment(segmenter: Segmenter, rgb: np.ndarray, vocab: Vocabulary) -> t
     with watch("proposals"):
         work, props = propose(segmenter.proposals, rgb, segmenter.config.short_side)
     with watch("text"):
-        texts = class_texts(segmenter.prompts, vocab.prompts, segmenter.config.synonyms, b.device, fresh=True)
+        texts = segmenter.texts(vocab, fresh=True)
     image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1).to(b.device)
     one_at_a_time = RegionClassifier(b, dataclasses.replace(segmenter.crop, batch_size=1, reuse_identical=False))
     emb, valid, _ = one_at_a_time.embed(image, props.masks.to(b.device), watch)

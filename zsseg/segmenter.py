@@ -207,9 +207,10 @@ class Segmenter:
             "backend": self.backend.cache_key,
         }
 
-    def texts(self, vocab: Vocabulary) -> ClassTexts:
-        """The vocabulary's text side for the VLM, under this segmenter's synonym rule."""
-        texts = class_texts(self.prompts, vocab.prompts, self.config.synonyms, self.backend.device)
+    def texts(self, vocab: Vocabulary, fresh: bool = False) -> ClassTexts:
+        """The vocabulary's text side for the VLM, under this segmenter's synonym rule and concept
+        weight; ``fresh``: encoded anew, not from the cache (``zsseg bench``'s reference path)."""
+        texts = class_texts(self.prompts, vocab.prompts, self.config.synonyms, self.backend.device, fresh)
         if self.config.lexicon == "none":
             return texts
         return with_concepts(texts, vocab.prompts, self.backend, self.lexicon, self.config.concept_weight)
