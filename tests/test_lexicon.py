@@ -8,6 +8,7 @@ import torch
 
 from zsseg.lexicon import KIND, KIND_STEP, RANK_DECAY, SYNONYM, Lexicon
 from zsseg.text import ClassTexts, SeenRule, read_classes, reading_similarity, with_concepts
+from zsseg.text_cache import TextEmbeddingCache
 from zsseg.vocabulary import Vocabulary
 
 KNOWN = [["dog", "dog"], ["bus", "bus"], ["bicycle", "bicycle", "bike"], ["motorbike", "motorbike", "motorcycle"],
@@ -129,7 +130,7 @@ def test_with_concepts_moves_a_class_towards_its_concepts(lexicon):
     """A class's text embedding moves towards the mean of its concepts' embeddings by the weight;
     a phrase counts by its head noun; a class without concepts, or weight 0, is unchanged."""
     concept_emb = torch.eye(4)
-    backend = SimpleNamespace(concepts=((RAM, PUG, SPEEDBOAT, ELEPHANT), concept_emb))
+    backend = SimpleNamespace(concepts=((RAM, PUG, SPEEDBOAT, ELEPHANT), concept_emb), cache_key="toy")
     rows = torch.nn.functional.normalize(torch.tensor([[0.0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 1]]), dim=-1)
     texts = ClassTexts(rows, torch.arange(3), 3)
     prompts = [["sheep"], ["grazing sheep"], ["giraffe"]]
@@ -139,3 +140,16 @@ def test_with_concepts_moves_a_class_towards_its_concepts(lexicon):
     assert torch.equal(out[2], rows[2])
     assert torch.equal(with_concepts(texts, prompts, backend, lexicon, 0.0).embeddings, rows)
     assert with_concepts(texts, prompts, SimpleNamespace(concepts=None), lexicon, 1.0) is texts
+
+
+def test_concepts_of_a_class_list_seen_before_come_from_the_cache(lexicon, tmp_path):
+    """The dictionary is read once per class list per machine: a second process (a new Lexicon)
+    gets the same embeddings from the disk cache without loading WordNet."""
+    backend = SimpleNamespace(concepts=((RAM, PUG, SPEEDBOAT, ELEPHANT), torch.eye(4)), cache_key="toy")
+    texts = ClassTexts(torch.nn.functional.normalize(torch.ones(2, 4), dim=-1), torch.arange(2), 2)
+    prompts = [["sheep"], ["giraffe"]]
+    first = with_concepts(texts, prompts, backend, lexicon, 0.3, TextEmbeddingCache(tmp_path)).embeddings
+    fresh = Lexicon()
+    again = with_concepts(texts, prompts, backend, fresh, 0.3, TextEmbeddingCache(tmp_path)).embeddings
+    assert torch.equal(first, again) and fresh._wordnet is None
+    assert not torch.equal(first[0], texts.embeddings[0]) and torch.equal(first[1], texts.embeddings[1])

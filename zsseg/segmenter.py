@@ -213,7 +213,9 @@ class Segmenter:
         texts = class_texts(self.prompts, vocab.prompts, self.config.synonyms, self.backend.device, fresh)
         if self.config.lexicon == "none":
             return texts
-        return with_concepts(texts, vocab.prompts, self.backend, self.lexicon, self.config.concept_weight)
+        return with_concepts(
+            texts, vocab.prompts, self.backend, self.lexicon, self.config.concept_weight, self.text_cache
+        )
 
     def prepare(self, image: ImageInput) -> PreparedImage:
         """Decode ``image`` and resize it to the working resolution."""

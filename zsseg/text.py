@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from .backends import Backend, build_backend
-from .lexicon import Lexicon
+from .lexicon import MAX_DEPTH, Lexicon
 from .prompts import PromptSource, TemplatePrompts
 from .text_cache import TextEmbeddingCache, default_cache_dir
 from .vocabulary import Vocabulary
@@ -30,6 +30,7 @@ SYNONYM_RULES = ("max", "mean")
 # by text similarity ("similar"), by name only ("named": zsseg.baseline's), or none (every class
 # unseen: zsseg.baseline's cross-dataset evaluation).
 SEEN_RULES = ("similar", "named", "none")
+NAME_SEP = "\x1f"  # joins a class's names into one cache key (no name holds it)
 
 
 @dataclass(frozen=True)
@@ -72,25 +73,43 @@ def class_texts(
 
 
 def with_concepts(
-    texts: ClassTexts, prompts: Sequence[Sequence[str]], backend: Backend, lexicon: Lexicon, weight: float
+    texts: ClassTexts,
+    prompts: Sequence[Sequence[str]],
+    backend: Backend,
+    lexicon: Lexicon,
+    weight: float,
+    cache: TextEmbeddingCache | None = None,
 ) -> ClassTexts:
     """``texts`` with each class's rows moved towards the mean embedding of the backend's classifier
     concepts that the class means or is a kind of (by the dictionary: ``Lexicon.concepts_under``),
     ``weight`` times that mean added before normalising. Why: ConSE embeds an image as a mix of its
     ImageNet classes' names, and a user's word can be far from the name its thing has there ("sheep"
     from ImageNet's "ram", 0.3 cosine in MiniLM): the dictionary knows a ram is a sheep. A phrase
-    without a dictionary entry counts by its head noun; a class without a concept is unchanged."""
+    without a dictionary entry counts by its head noun; a class without a concept is unchanged.
+    ``cache``: each class's concept mean is kept on disk, so the dictionary (~5 s to read) is read
+    only for class lists not seen before."""
     found = backend.concepts
     if found is None or weight <= 0:
         return texts
     ids, concept_emb = found
+
+    def concept_means(keys: list[str]) -> torch.Tensor:
+        out = concept_emb.new_zeros(len(keys), concept_emb.shape[1]).float().cpu()
+        for i, key in enumerate(keys):
+            names = key.split(NAME_SEP)
+            under = lexicon.concepts_under([n if lexicon.senses(n) else (head_noun(n) or n) for n in names], ids)
+            if under:
+                out[i] = F.normalize(concept_emb[under].float().mean(0), dim=-1).cpu()
+        return out
+
+    keys = [NAME_SEP.join(names) for names in prompts]
+    tag = ("wordnet concepts", str(MAX_DEPTH))
+    means = (cache or TextEmbeddingCache(None)).lookup(backend.cache_key, tag, keys, concept_means)
     rows = texts.embeddings.clone()
-    for c, names in enumerate(prompts):
-        words = [n if lexicon.senses(n) else (head_noun(n) or n) for n in names]
-        under = lexicon.concepts_under(words, ids)
-        if under:
-            mean = F.normalize(concept_emb[under].mean(0), dim=-1).to(rows)
-            rows[texts.groups == c] = F.normalize(rows[texts.groups == c] + weight * mean, dim=-1)
+    for c in range(len(prompts)):
+        if means[c].any():
+            at = texts.groups == c
+            rows[at] = F.normalize(rows[at] + weight * means[c].to(rows), dim=-1)
     return ClassTexts(rows, texts.groups, texts.n_classes)
 
 

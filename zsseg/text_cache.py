@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -63,16 +65,24 @@ class TextEmbeddingCache:
 
     def encode(self, backend: TextEncoder, names: list[str], templates: tuple[str, ...]) -> torch.Tensor:
         """Normalised mean-over-templates embeddings [len(names), D] (float32, CPU)."""
-        key = self._key(backend.cache_key, templates)
+        encode = partial(encode_with_templates, backend, templates=templates)
+        return self.lookup(backend.cache_key, templates, names, encode)
+
+    def lookup(
+        self, backend_key: str, tag: tuple[str, ...], keys: list[str], compute: Callable[[list[str]], torch.Tensor]
+    ) -> torch.Tensor:
+        """[len(keys), D]: one vector per key, ``compute`` called once for those not yet stored under
+        (``backend_key``, ``tag``): text embeddings by template set, or anything else derived from
+        names that is slow to make (the dictionary's concepts of a class: zsseg.text.with_concepts)."""
+        key = self._key(backend_key, tag)
         table = self._table(key)
-        missing = list(dict.fromkeys(n for n in names if n not in table))
-        self.hits += len(names) - len(missing)
+        missing = list(dict.fromkeys(k for k in keys if k not in table))
+        self.hits += len(keys) - len(missing)
         self.misses += len(missing)
         if missing:
-            new = encode_with_templates(backend, missing, templates)
-            table.update(zip(missing, new))
+            table.update(zip(missing, compute(missing)))
             self._save(key, table)
-        return torch.stack([table[n] for n in names]) if names else torch.zeros(0, 1)
+        return torch.stack([table[k] for k in keys]) if keys else torch.zeros(0, 1)
 
     def _save(self, key: str, table: dict[str, torch.Tensor]) -> None:
         path = self._file(key)
