@@ -16,7 +16,7 @@ from zsseg.segmenter import SegmenterConfig
 
 DEV = {"voc21": "../shared/data/voc2012", "camvid": "../shared/data/camvid"}
 # (measured before the arbitrated ensemble and similarity reading existed: pinned to the reference's)
-OLD = dict(ensemble="reference", seen="named")
+OLD = dict(ensemble="reference", seen="named", concept_weight=0.0)
 CANDIDATES = {
     "window-l0.8": dict(**OLD, crop="window", ensemble_weight=0.8),
     "dense-l0.8": dict(**OLD, crop="dense", ensemble_weight=0.8),

@@ -10,10 +10,11 @@ run() { local name=$1; shift; echo "== $name"; zsseg eval "$@" --out "results/zs
 # split NAME DATASET ROOT UNSEEN COOP(yes|no)
 split() {
   # the settings these tables were measured with (before the shipped default changed ConSE's
-  # defaults to dense crops, synonyms mean and the arbitrated ensemble; seen classes by name only)
+  # defaults to dense crops, synonyms mean, the arbitrated ensemble and the concept weight 0.3;
+  # seen classes by name only)
   local name=$1 unseen=$4 coop=$5
   local V=(--dataset "$2" --root "$3" --split val --unseen "$4" --crop window --ensemble-weight 0.8 --synonyms max
-    --ensemble reference --seen named)
+    --ensemble reference --seen named --concept-weight 0)
   local mf=runs/$name-small/model.pt pp=runs/$name-per-pixel-small/model.pt prompt=runs/coop-$name-conse.pt
   # always called: a run resumes from its last.pt and returns at once when complete (a model.pt
   # alone may be an interrupted run's checkpoint)
