@@ -112,6 +112,26 @@ def test_complete_classes_must_be_training_classes(tmp_path, blocks_root, capsys
     assert err.endswith('"complete" names classes that are not training classes: zebra') and "\n" not in err
 
 
+def test_frozen_parts_keep_their_initial_weights(tmp_path, blocks_root, capsys):
+    """``freeze`` keeps the named parts at the weights training started from; the rest moves."""
+    config = write_config(tmp_path, blocks_root, iterations=1)
+    assert cli.main(["train", "--config", str(config), "--output", str(tmp_path / "a"), "--quiet"]) == 0
+    first = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
+    config = write_config(
+        tmp_path, blocks_root, iterations=2, init_from=str(tmp_path / "a" / "model.pt"), freeze=["backbone"]
+    )
+    assert cli.main(["train", "--config", str(config), "--output", str(tmp_path / "b"), "--quiet"]) == 0
+    second = torch.load(tmp_path / "b" / "model.pt", weights_only=False)["model"]
+    assert all(torch.equal(first[k], second[k]) for k in first if k.startswith("backbone."))
+    assert not all(torch.equal(first[k], second[k]) for k in first if k.startswith("pixel_decoder."))
+    config = write_config(tmp_path, blocks_root, iterations=1, freeze=["spine"])
+    capsys.readouterr()
+    assert cli.main(["train", "--config", str(config), "--output", str(tmp_path / "c"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("zsseg: error: freeze: no module spine in the network; choose from backbone,")
+    assert "\n" not in err
+
+
 def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path, blocks_root):
     """A run killed between checkpoints logged rows past last.pt's step: they are redone, not duplicated."""
     config = write_config(tmp_path, blocks_root, iterations=3)

@@ -429,6 +429,11 @@ def _finetune_parser(sub) -> None:
         help="subtracted from the new classes' logits at inference, so they do not claim old classes' regions "
         "(default 1, measured in docs/training.md; 0: none)",
     )
+    p.add_argument(
+        "--freeze",
+        default=None,
+        help="comma-separated parts of the network kept at the base weights, e.g. backbone (default: none)",
+    )
     p.add_argument("--device", default=None, help="(default: cpu)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--quiet", action="store_true")
@@ -441,6 +446,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     _quiet_transformers()
     keys = ("base", "split", "iterations", "batch_size", "lr", "teacher_confidence", "new_class_bias", "device")
     options = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if args.freeze is not None:
+        options["freeze"] = [m.strip() for m in args.freeze.split(",") if m.strip()]
     cfg = FinetuneConfig(args.data, args.out, **options)
     out = finetune(cfg, resume=not args.no_resume, progress=not args.quiet)
     print(f"zsseg: the taught network is {out / 'model.pt'} (model card: {out / 'model_card.md'})", file=sys.stderr)

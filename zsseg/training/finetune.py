@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,7 @@ class FinetuneConfig:
     # 1: in the dev miniature (folder classes labelled wherever they occur) with 50 images, old classes
     # lose 0.3 / 1.0 mIoU and new ones reach 70 % of full training; 2: 50 %, 0: VOC's old classes -3.8.
     new_class_bias: float = 1.0
+    freeze: list[str] = field(default_factory=list)  # parts kept at the base weights (TrainConfig.freeze)
     seed: int = 0
     device: str = "cpu"
 
@@ -208,6 +209,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = True, progress: bool = True) ->
         label_spaces=p.label_spaces,
         class_bias={c: -cfg.new_class_bias for c in p.new},
         complete=[*p.new, *dict.fromkeys(p.known.values())],
+        freeze=cfg.freeze,
         iterations=cfg.iterations,
         batch_size=cfg.batch_size,
         lr=cfg.lr,
@@ -237,6 +239,7 @@ A proposal network taught new classes by `zsseg finetune` (zsseg.training.finetu
 - Training: {cfg.iterations} iterations, batch {cfg.batch_size}, lr {cfg.lr:g} (poly), from the base weights,
   every query no label claimed kept at the base network's classes and mask (distillation), the
   folder's classes' masks trained on every pixel (what the folder leaves at 255 is none of them);
+  kept at the base weights: {", ".join(cfg.freeze) or "nothing"};
   {seconds / 60:.1f} min on {cfg.device} this run (loss curve: loss_curve.png, losses.csv)
 - At inference the new classes' logits are lowered by {cfg.new_class_bias:g} (`--new-class-bias`)
 - Use: `zsseg segment IMAGE --classes "..." --proposals-model {out / "model.pt"}`

@@ -74,6 +74,9 @@ class TrainConfig:
     # classes labelled wherever they occur in the data: their masks' losses count every pixel, an
     # unlabelled one as "not this class" (`zsseg finetune`: the folder's classes)
     complete: list[str] = field(default_factory=list)
+    # top-level modules kept at their initial weights (e.g. ["backbone"]): the fewer weights move,
+    # the less a short fine-tune on a few images can forget (`zsseg finetune --freeze`)
+    freeze: list[str] = field(default_factory=list)
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -229,9 +232,16 @@ def _network(cfg: TrainConfig, text_dim: int) -> tuple[torch.nn.Module, ModelCon
 
 
 def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """AdamW; the backbone learns ``backbone_lr_mult`` times slower."""
-    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
-    others = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    """AdamW over the weights not in ``cfg.freeze``; the backbone learns ``backbone_lr_mult`` times slower."""
+    modules = dict(model.named_children())
+    unknown = [m for m in cfg.freeze if m not in modules]
+    if unknown:
+        raise ZsegError(f"freeze: no module {', '.join(unknown)} in the network; choose from {', '.join(modules)}")
+    for name in cfg.freeze:
+        modules[name].requires_grad_(False)
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    backbone = [p for n, p in trained if n.startswith("backbone.")]
+    others = [p for n, p in trained if not n.startswith("backbone.")]
     groups = [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_mult}, {"params": others, "lr": cfg.lr}]
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
