@@ -10,7 +10,9 @@ reading rules (zsseg.text.read_classes, zsseg.lexicon) is checked by the reading
 It also counts, per dataset, kind and list, how many renamed names are read as the network class
 their dataset's own name is read as: the benchmark's tune and held-out halves, and the whole
 vocabularies of ``open_vocabulary/fresh.json``, written on 2026-12-04 and kept out of every choice
-since (a reading is only a proxy: ``open_vocabulary.py`` measures what it does to mIoU).
+since (a reading is only a proxy: ``open_vocabulary.py`` measures what it does to mIoU), and names the
+vocabularies where the network's background, claimed by no name, competes in its class softmax
+(``zsseg.text.unclaimed_catch_alls``).
 """
 
 from __future__ import annotations
@@ -85,23 +87,29 @@ def main(argv: list[str] | None = None) -> int:
     network = MaskFormerProposals(args.proposals_model)
     cfg = resolve_config(SegmenterConfig(), text_model=network.text_model)  # the segmenter's own reading rule
     rule = SeenRule(cfg.seen, cfg.match_threshold, lexicon=cfg.lexicon)
-    readings = {
-        label: {r.name: r.known for r in network.read(vocab, rule)[0]}
-        for label, vocab in all_vocabularies(Path(args.shared)).items()
-    }
+    readings, competing = {}, []
+    for label, vocab in all_vocabularies(Path(args.shared)).items():
+        read, text = network.read(vocab, rule)
+        readings[label] = {r.name: r.known for r in read}
+        if len(text) > len(vocab):  # zsseg.text.unclaimed_catch_alls
+            competing.append(label)
     lines = [accuracy(readings), ""]
+    lines.append(f"unclaimed background competing in the class softmax: {', '.join(competing) or 'none'}")
+    lines.append("")
     if args.against:
         before = json.loads(Path(args.against).read_text())["readings"]
+        differ = 0
         for label, now in readings.items():
             old = before.get(label, {})
             changed = [f"{n}: {old.get(n)} -> {k}" for n, k in now.items() if old.get(n) != k]
             if changed:
+                differ += 1
                 lines.append(f"- {label}: " + "; ".join(changed))
-        lines.append(f"{len(lines)} of {len(readings)} vocabularies read differently")
+        lines.append(f"{differ} of {len(readings)} vocabularies read differently")
     text = "\n".join(lines) if lines else f"{len(readings)} vocabularies read"
     print(text)
     if args.out:
-        save(Path(args.out), "readings.py", argv, text, {"readings": readings})
+        save(Path(args.out), "readings.py", argv, text, {"readings": readings, "competing": competing})
     return 0
 
 

@@ -140,5 +140,6 @@ def test_cli_options_left_out_take_the_recipes_defaults(monkeypatch, tmp_path):
     assert cli.main(["finetune", str(tmp_path), "--out", str(tmp_path / "o"), "--lr", "0.001", "--quiet"]) == 0
     assert seen[0] == module.FinetuneConfig(str(tmp_path), str(tmp_path / "o"), lr=0.001)
     assert seen[0].new_class_bias == 1.0 and seen[0].teacher_confidence == 0.5 and seen[0].freeze == []
-    assert cli.main(["finetune", str(tmp_path), "--out", str(tmp_path / "o"), "--freeze", "backbone, pixel_decoder"]) == 0
+    out = str(tmp_path / "o")
+    assert cli.main(["finetune", str(tmp_path), "--out", out, "--freeze", "backbone, pixel_decoder", "--quiet"]) == 0
     assert seen[1].freeze == ["backbone", "pixel_decoder"]

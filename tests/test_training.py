@@ -403,6 +403,36 @@ def test_classes_named_like_training_classes_are_seen_and_embedded_as_in_trainin
     assert torch.allclose(text, expected, atol=1e-6)
 
 
+def test_an_unclaimed_background_competes_beside_its_own_label_space_only(tmp_path, blocks_root):
+    """A VOC-like vocabulary whose background nobody answers for ("rest" reads as nothing): the
+    network's background stays in the class softmax and what it takes votes for none of the user's
+    classes (before, the objects shared it). Where a class is read outside background's label space,
+    or background is named (even declared unseen), it stays out."""
+    from zsseg.proposals import build_proposals
+    from zsseg.text import SeenRule
+
+    config = write_config(tmp_path, blocks_root, iterations=1)
+    assert cli.main(["train", "--config", str(config), "--quiet"]) == 0
+    gen = build_proposals("maskformer", model=str(tmp_path / "run" / "model.pt"))
+    gen._spaces = [frozenset(range(21)), frozenset({1, 2})]  # VOC's, and a space without background
+    props = gen(np.zeros((64, 64, 3), np.uint8))
+    vocab = Vocabulary.from_lines(["rest", "aeroplane", "telly: television"])
+    readings, text = gen.read(vocab)
+    assert [r.known for r in readings][1:] == ["aeroplane", "tvmonitor"]
+    assert len(text) == 4 and torch.allclose(text[3], gen._text()[1][0])  # + the training background
+    scores = gen.score(props, vocab)
+    p = gen._net.classify(props.state[None], text)[0].softmax(-1)
+    assert scores.probs.shape[1] == 3
+    assert torch.allclose(scores.probs, p[:, :3]) and torch.allclose(scores.objectness, 1 - p[:, -1])
+    assert (scores.probs.sum(1) < scores.objectness).all()  # the background's share votes for none
+    gen._spaces = [frozenset(range(1, 21)), frozenset({0})]  # aeroplane outside background's space
+    assert len(gen.read(vocab)[1]) == 3
+    gen._spaces = [frozenset(range(21))]
+    for rule in (SeenRule(), SeenRule("none")):  # named: by name, or declared unseen (every class unseen)
+        assert len(gen.read(Vocabulary.from_lines(["background", "aeroplane"]), rule)[1]) == 2
+    assert len(gen.read(Vocabulary.from_lines(["kettle", "rest"]))[1]) == 2  # nothing read: nothing to go by
+
+
 def test_name_variants_and_negatives(tmp_path, colour_backend):
     """Variants are other wordings of a class's names; negatives are pool names far from every class,
     never an excluded name; each iteration's text is the classes (canonical or a variant) + negatives."""

@@ -14,7 +14,7 @@ from ..geometry import same_shape_groups
 from ..lexicon import Lexicon
 from ..modeling import load_trained
 from ..modeling.common import network_input
-from ..text import ClassEmbedder, ClassReading, SeenRule, read_classes, reading_similarity
+from ..text import ClassEmbedder, ClassReading, SeenRule, read_classes, reading_similarity, unclaimed_catch_alls
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
 
@@ -110,7 +110,8 @@ class MaskFormerProposals(ProposalGenerator):
 
     @torch.no_grad()
     def read(self, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> tuple[list[ClassReading], torch.Tensor]:
-        """(each class's reading, the text embeddings [C, D] its class head scores them against)."""
+        """(each class's reading, the text embeddings [C + K, D] its class head scores against: the
+        vocabulary's C classes, then the K unclaimed catch-all classes, which compete and vote for none)."""
         embedder, trained = self._text()
         own = embedder(vocabulary.prompts)
 
@@ -119,8 +120,9 @@ class MaskFormerProposals(ProposalGenerator):
             return reading_similarity(embedder.embed_names, vocabulary, own, trained, lexicon)
 
         readings = read_classes(vocabulary, self._trained, similarity, rule, spaces=self._spaces)
-        text = torch.stack([own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)])
-        return readings, text
+        text = [own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)]
+        text += [trained[k] for k in unclaimed_catch_alls(vocabulary, readings, self._trained, self._spaces)]
+        return readings, torch.stack(text)
 
     @torch.no_grad()
     def score(self, proposals: Proposals, vocabulary: Vocabulary, rule: SeenRule = SeenRule()) -> ClassScores:
@@ -128,6 +130,7 @@ class MaskFormerProposals(ProposalGenerator):
         logits = self._net.classify(proposals.state[None], text)[0].float()
         bias = [float(self._bias[r.known_index]) if r.known_index is not None else 0.0 for r in readings]
         if any(bias):
-            logits[:, :-1] += torch.tensor(bias, device=logits.device)
+            logits[:, : len(bias)] += torch.tensor(bias, device=logits.device)
         p = logits.softmax(-1)
-        return ClassScores(p[:, :-1], 1 - p[:, -1], readings)  # "no object" dropped after the softmax, as zsseg
+        # "no object" dropped after the softmax, as zsseg; an unclaimed catch-all's share with it
+        return ClassScores(p[:, : len(readings)], 1 - p[:, -1], readings)
