@@ -447,7 +447,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     keys = ("base", "split", "iterations", "batch_size", "lr", "teacher_confidence", "new_class_bias", "device")
     options = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.freeze is not None:
-        options["freeze"] = [m.strip() for m in args.freeze.split(",") if m.strip()]
+        options["freeze"] = split_names(args.freeze)
     cfg = FinetuneConfig(args.data, args.out, **options)
     out = finetune(cfg, resume=not args.no_resume, progress=not args.quiet)
     print(f"zsseg: the taught network is {out / 'model.pt'} (model card: {out / 'model_card.md'})", file=sys.stderr)

@@ -128,6 +128,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     teacher = _teacher(cfg, vocab, model_cfg, text, device)
     complete = _complete(cfg.complete, vocab)
     complete = None if complete is None else complete.to(device)  # indexed by each batch's labels there
+    _freeze(model, cfg.freeze)
     optimizer = _optimizer(cfg, model)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     out = Path(cfg.output)
@@ -231,14 +232,18 @@ def _network(cfg: TrainConfig, text_dim: int) -> tuple[torch.nn.Module, ModelCon
     return net, net.config
 
 
-def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """AdamW over the weights not in ``cfg.freeze``; the backbone learns ``backbone_lr_mult`` times slower."""
+def _freeze(model: torch.nn.Module, parts: list[str]) -> None:
+    """The named top-level modules of ``model`` kept at their weights (``TrainConfig.freeze``)."""
     modules = dict(model.named_children())
-    unknown = [m for m in cfg.freeze if m not in modules]
+    unknown = [m for m in parts if m not in modules]
     if unknown:
         raise ZsegError(f"freeze: no module {', '.join(unknown)} in the network; choose from {', '.join(modules)}")
-    for name in cfg.freeze:
+    for name in parts:
         modules[name].requires_grad_(False)
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """AdamW over the weights that train (``_freeze``); the backbone learns ``backbone_lr_mult`` times slower."""
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     backbone = [p for n, p in trained if n.startswith("backbone.")]
     others = [p for n, p in trained if not n.startswith("backbone.")]
