@@ -105,6 +105,8 @@ def test_finetune_then_segment(tmp_path, capsys):
     cat = state["classes"].index("cat")
     assert (merged[40:80, 60:100] == 30).all() and (merged[:20, :20] == cat).all()
     assert (merged[merged != 255] < 31).all() and (merged[20:, 100:] != 255).any()
+    # but never its catch-all: VOC's background means "none of VOC's classes", not a thing to learn
+    assert not (merged == state["classes"].index("background")).any()
     # resumed: nothing left to do, the checkpoint is not rewritten
     stamp = (out / "model.pt").stat().st_mtime_ns
     assert run(capsys, *args)[0] == 0 and (out / "model.pt").stat().st_mtime_ns == stamp
