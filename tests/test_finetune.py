@@ -64,6 +64,25 @@ def test_bad_folders_one_line_errors(tmp_path, capsys, kind, message):
     assert not (tmp_path / "out" / "model.pt").exists()
 
 
+def test_catch_all_labels_only_in_images_inside_its_label_space():
+    from zsseg.training.finetune import catch_alls_outside
+
+    spaces = [{0, 1, 2}, {1, 3, 4}]  # background, person, cat | person, road, sky
+    photo = np.array([[0, 0, 2, 2], [0, 1, 1, 2]])
+    sure = np.ones(photo.shape, bool)
+    assert catch_alls_outside(photo, sure, [0], spaces) == []  # a VOC photo: background is its own
+    street = photo.copy()
+    street[0, 0] = 3  # a sure road: the image lies outside background's space
+    assert catch_alls_outside(street, sure, [0], spaces) == [0]
+    unsure = sure.copy()
+    unsure[0, 0] = False  # a road the base network is not sure of does not count
+    assert catch_alls_outside(street, unsure, [0], spaces) == []
+    assert catch_alls_outside(photo, sure, [0], []) == [0]  # no label spaces recorded: never
+    big = np.zeros((100, 100), int)
+    big[0, :5] = 3  # 0.05 % of the image: stray pixels, under FOREIGN_SHARE
+    assert catch_alls_outside(big, np.ones(big.shape, bool), [0], spaces) == []
+
+
 @pytest.mark.integration
 def test_finetune_then_segment(tmp_path, capsys):
     from zsseg.proposals import SHIPPED_NETWORK
@@ -105,8 +124,14 @@ def test_finetune_then_segment(tmp_path, capsys):
     cat = state["classes"].index("cat")
     assert (merged[40:80, 60:100] == 30).all() and (merged[:20, :20] == cat).all()
     assert (merged[merged != 255] < 31).all() and (merged[20:, 100:] != 255).any()
-    # but never its catch-all: VOC's background means "none of VOC's classes", not a thing to learn
-    assert not (merged == state["classes"].index("background")).any()
+    # its catch-all (VOC's background) only in an image with no sure label outside VOC's classes
+    spaces = [{state["classes"].index(c) for c in s} for s in state["label_spaces"][:2]]
+    voc = next(s for s in spaces if state["classes"].index("background") in s)
+    for path in (out / "data" / "train" / "labels").glob("*.png"):
+        labels = np.array(Image.open(path))
+        if (labels == state["classes"].index("background")).any():
+            foreign = (labels < 30) & ~np.isin(labels, list(voc))
+            assert foreign.mean() < 0.001, path.name
     # resumed: nothing left to do, the checkpoint is not rewritten
     stamp = (out / "model.pt").stat().st_mtime_ns
     assert run(capsys, *args)[0] == 0 and (out / "model.pt").stat().st_mtime_ns == stamp

@@ -374,7 +374,7 @@ def unclaimed_catch_alls(
     for k, names in enumerate(known):
         if _key(names[0]) not in CATCH_ALL or k in got or named & {_key(n) for n in names}:
             continue
-        if got and got <= _spaces_of(k, spaces):
+        if got and got <= label_space_of(k, spaces):
             out.append(k)
     return out
 
@@ -439,12 +439,12 @@ def _inside_label_spaces(readings: list[ClassReading], k: int, spaces: Sequence[
     class lies in a training label space of ``k``'s (VOC's background with only VOC's classes)."""
     if not any(r.known_index == k and r.by in ("similarity", "duplicate") for r in readings):
         return True
-    inside = _spaces_of(k, spaces)
+    inside = label_space_of(k, spaces)
     return all(r.known_index in inside for r in readings if r.known_index is not None)
 
 
-def _spaces_of(k: int, spaces: Sequence[Collection[int]]) -> set[int]:
-    """The known classes that share a training label space with known class ``k``."""
+def label_space_of(k: int, spaces: Sequence[Collection[int]]) -> set[int]:
+    """The known classes that share a training label space with known class ``k`` (itself included)."""
     return set().union(*(space for space in spaces if k in space))
 
 
