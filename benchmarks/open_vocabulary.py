@@ -10,7 +10,8 @@ For each dataset (the dev subsets in ../shared) the rows are:
 Every list (benchmarks/open_vocabulary/renamed.json, absent.txt) is split in two halves by a hash
 of each name (``split_half``): "tune" may inform choices, "held-out" never does; both are reported.
 "fresh" (benchmarks/open_vocabulary/fresh.json): 3 whole vocabularies per kind written on 2026-12-04,
-after earlier sessions had read the held-out half's failures, and kept out of every choice since.
+after earlier sessions had read the held-out half's failures, and kept out of every choice since;
+"fresh2" (fresh2.json) likewise, written on 2026-12-06 after fresh.json's failures had been read.
 ``--candidates FILE`` scores several settings of the predict side (ensemble, weights, seen rule,
 match threshold, synonyms) on the same encoded images: how the default was chosen (``--halves tune``).
 Metrics: mIoU over the dataset's own classes, and the share of labelled pixels given to absent
@@ -54,7 +55,10 @@ DATASETS = {
     "camvid": ("camvid", "camvid", "camvid"),
 }
 HALVES = ("tune", "held-out")
-FRESH = "fresh"  # whole vocabularies written on 2026-12-04 and kept out of every choice since (fresh.json)
+# Whole vocabularies written later by hand, each kept out of every choice since: fresh.json on
+# 2026-12-04 (after the held-out half's failures had been read), fresh2.json on 2026-12-06 (after
+# fresh.json's had been).
+FRESH = {"fresh": "fresh.json", "fresh2": "fresh2.json"}
 DRAWS = 3  # vocabularies per kind and half
 
 
@@ -78,10 +82,10 @@ def own_names(dataset: SegmentationDataset, root: Path) -> list[str]:
 
 
 def vocabularies(
-    key: str, names: list[str], renamed: dict, absent: list[str], halves: tuple[str, ...] = (*HALVES, FRESH)
+    key: str, names: list[str], renamed: dict, absent: list[str], halves: tuple[str, ...] = (*HALVES, *FRESH)
 ) -> dict[str, list[list[str]]]:
     """Row name -> the vocabularies (lists of names; the own classes first) it averages over; with
-    ``FRESH`` in ``halves`` also fresh.json's words and phrases (VOC-20: less background)."""
+    a ``FRESH`` key in ``halves`` also its file's words and phrases (VOC-20: less background)."""
     rows: dict[str, list[list[str]]] = {"canonical": [names]}
     pools = dict(zip(HALVES, split_half(absent, "absent")))
     for half in (h for h in halves if h in HALVES):
@@ -100,9 +104,9 @@ def vocabularies(
             rows[f"+{n} absent ({half})"] = [
                 names + random.Random(f"absent-{n}-{k}").sample(pools[half], n) for k in range(DRAWS)
             ]
-    if FRESH in halves:
-        for kind, vocabs in json.loads((HERE / "fresh.json").read_text())[key].items():
-            rows[f"{kind} ({FRESH})"] = [v[len(v) - len(names) :] for v in vocabs]
+    for half in (h for h in halves if h in FRESH):
+        for kind, vocabs in json.loads((HERE / FRESH[half]).read_text())[key].items():
+            rows[f"{kind} ({half})"] = [v[len(v) - len(names) :] for v in vocabs]
     return rows
 
 
@@ -209,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="first N images of each dataset")
     p.add_argument(
         "--halves",
-        default=",".join((*HALVES, FRESH)),
-        help="of tune, held-out (renamed.json's halves), fresh (fresh.json); default: all",
+        default=",".join((*HALVES, *FRESH)),
+        help="of tune, held-out (renamed.json's halves), fresh, fresh2 (fresh.json, fresh2.json); default: all",
     )
     p.add_argument(
         "--candidates", default=None, help="JSON file: name -> SegmenterConfig fields of the predict side to compare"
