@@ -35,6 +35,18 @@ def test_synonyms_and_kinds(lexicon):
     assert rel[5, 3] > 0 and rel[5, 2] == 0  # a moped is a kind of motorbike, not of bicycle
 
 
+def test_what_one_known_class_alone_is_a_kind_of(lexicon):
+    """A more general name means the one known class that is a kind of it ("barrier": the fence;
+    "cattle": the cow; "canine": the dog), and none where two are ("vehicle": bus, bicycle, motorbike)."""
+    known = [*KNOWN, ["fence", "fence"], ["cow", "cow"]]
+    rel = one(lexicon, "barrier", "cattle", "vehicle", "canine", "giraffe", known=known)
+    assert rel[0, 7] == pytest.approx(KIND - KIND_STEP) and (rel[0, :7] == 0).all()  # a fence is a barrier
+    assert rel[1, 8] > 0 and rel[1, :8].sum() == 0  # a cow is a kind of cattle
+    assert rel[2].sum() == 0  # a bus, a motorbike, a bicycle are vehicles: none of them
+    assert rel[3, 0] > 0 and rel[3, 1:].sum() == 0  # canine: the dog, the one canine
+    assert rel[4].sum() == 0
+
+
 def test_a_sense_two_classes_claim_stays_with_its_head_word(lexicon):
     """WordNet's first "bike" is the motorcycle: it stays with motorbike ("motorcycle" is its head
     word), and bicycle stands for the bicycle alone."""

@@ -32,6 +32,9 @@ PHYSICAL = "physical_entity.n.01"
 SYNONYM = 0.95  # a name of the same sense ("omnibus" - bus)
 KIND = 0.92  # a kind of it, less KIND_STEP per level between them ("mutt", a cur, is a dog: 0.90)
 KIND_STEP = 0.02
+# A name for something of which exactly one known class is a kind ("barrier": of the network's
+# classes only the fence is one; "cattle": the cow) means that class, as a kind does, less
+# KIND_STEP per level; of two or more ("vehicle": car, bus, train, ...) it means none of them.
 RANK_DECAY = 0.97  # per more frequent sense before it, for a one-name class: rarer senses count less
 MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an ancestor of all)
 
@@ -102,9 +105,10 @@ class Lexicon:
         self, classes: Sequence[Sequence[str]], known: Sequence[Sequence[str]], catch_all: Collection[int] = ()
     ) -> torch.Tensor:
         """[C, K]: how closely each class (given by its names) is each known class by WordNet:
-        ``SYNONYM`` for the same sense, ``KIND`` less ``KIND_STEP`` per level for a kind of it, 0
-        for none. A class of one name may mean any of its senses, each counting ``RANK_DECAY`` less
-        per more frequent sense before it ("coach" is a trainer before it is a bus); a class of
+        ``SYNONYM`` for the same sense, ``KIND`` less ``KIND_STEP`` per level for a kind of it or
+        for what it is the only known class's kind of ("barrier" - fence), 0 for none. A class of
+        one name may mean any of its senses, each counting ``RANK_DECAY`` less per more frequent
+        sense before it ("coach" is a trainer before it is a bus); a class of
         several names means the senses they share, or else the first sense of each: a vocabulary's
         synonym list ("poster; posting; placard; notice; bill; card") means the placard its names
         share, not the rarer senses one of them has (a card is also a witty person). A
@@ -112,6 +116,7 @@ class Lexicon:
         synonym of one of its names' senses, by a class's first or shared senses ("backdrop")."""
         targets = self.known_senses(known)
         rest = {k: {s.name() for n in known[k] for s in self.senses(n, physical=False)} for k in catch_all}
+        above = self._above(known, rest)
         out = torch.zeros(len(classes), len(known))
         for i, names in enumerate(classes):
             distinct = list(dict.fromkeys(n.lower() for n in names))
@@ -130,6 +135,23 @@ class Lexicon:
                     if hits:
                         value = (SYNONYM if min(hits) == 0 else KIND - KIND_STEP * min(hits)) * RANK_DECAY**rank
                         out[i, k] = max(float(out[i, k]), value)
+                owners = [k for k, levels in enumerate(above) if levels.get(sense.name(), 0) > 0]
+                if len(owners) == 1:  # the one known class that is a kind of it
+                    k = owners[0]
+                    value = (KIND - KIND_STEP * above[k][sense.name()]) * RANK_DECAY**rank
+                    out[i, k] = max(float(out[i, k]), value)
+        return out
+
+    def _above(self, known: Sequence[Sequence[str]], rest: Collection[int]) -> list[dict[str, int]]:
+        """Per known class, what its senses are kinds of: sense name -> fewest levels up (``ancestors``);
+        none for a catch-all class (``rest``)."""
+        out: list[dict[str, int]] = []
+        for k, senses in enumerate(self.known_senses(known)):
+            levels: dict[str, int] = {}
+            for name in senses if k not in rest else ():
+                for up, level in ancestors(self.wordnet.synset(name)).items():
+                    levels[up] = min(level, levels.get(up, level))
+            out.append(levels)
         return out
 
     def concepts_under(self, names: Sequence[str], concepts: Sequence[str]) -> list[int]:
