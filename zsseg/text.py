@@ -206,7 +206,7 @@ def reading_similarity(
         sim = _rows_max(sim, [c for c, _ in heads], head_sim.to(sim))
     if lexicon is not None:
         names = [[name, *vocab.prompts[c], *(h for k, h in heads if k == c)] for c, name in enumerate(vocab.names)]
-        catch_all = [k for k, known in enumerate(lexicon[1]) if _key(known[0]) in CATCH_ALL]
+        catch_all = catch_all_classes(lexicon[1])
         lex = lexicon[0].relations(names, lexicon[1], catch_all).to(sim)
         raised = torch.maximum(sim, (sim + lex) / 2)
         raised[:, catch_all] = torch.maximum(sim[:, catch_all], lex[:, catch_all])  # a dictionary synonym in full
@@ -299,6 +299,11 @@ def _key(name: str) -> str:
     return " ".join(str(name).lower().split())
 
 
+def catch_all_classes(known: Sequence[Sequence[str]]) -> list[int]:
+    """The known classes (each given by its names, the first its display name) in ``CATCH_ALL``."""
+    return [k for k, names in enumerate(known) if _key(names[0]) in CATCH_ALL]
+
+
 def read_classes(
     vocab: Vocabulary,
     known: Sequence[Sequence[str]],
@@ -340,7 +345,7 @@ def read_classes(
     if similarity is None or rule.threshold is None or rule.seen == "named" or all(r.by != "vlm" for r in out):
         return out  # (every class read by name: no similarity is computed)
     sim = (similarity() if callable(similarity) else similarity).float().cpu()
-    catch_all = [k for k, names in enumerate(known) if _key(names[0]) in CATCH_ALL]
+    catch_all = catch_all_classes(known)
     shut = _near_synonyms_only(sim, catch_all, rule)
     read = _read_by_similarity_and_duplicates(out, known, shut, rule)
     claimed = {r.known_index for r in out if r.seen}
@@ -371,8 +376,8 @@ def unclaimed_catch_alls(
     named = {_key(n) for name, prompts in zip(vocab.names, vocab.prompts) for n in (name, *prompts)}
     got = {r.known_index for r in readings if r.known_index is not None}
     out = []
-    for k, names in enumerate(known):
-        if _key(names[0]) not in CATCH_ALL or k in got or named & {_key(n) for n in names}:
+    for k in catch_all_classes(known):
+        if k in got or named & {_key(n) for n in known[k]}:
             continue
         if got and got <= label_space_of(k, spaces):
             out.append(k)

@@ -72,6 +72,12 @@ class MaskFormerProposals(ProposalGenerator):
         self._lexicon = Lexicon()  # WordNet, read the first time a class is not named like a training class
 
     @property
+    def label_spaces(self) -> list[frozenset[int]]:
+        """The classes each training dataset labelled, as indices of the training classes (none
+        recorded: empty)."""
+        return self._spaces
+
+    @property
     def lexicon(self) -> Lexicon:
         """The dictionary the network's class names are read by (shared with the segmenter)."""
         return self._lexicon

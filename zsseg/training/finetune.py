@@ -51,7 +51,7 @@ from ..errors import ZsegError
 from ..image_io import load_image, resize_short_side
 from ..modeling import load_trained
 from ..proposals import SHIPPED_NETWORK, MaskFormerProposals
-from ..text import CATCH_ALL, label_space_of
+from ..text import CATCH_ALL, catch_all_classes, label_space_of
 from ..vocabulary import Vocabulary
 from .data import write_pair
 from .train import TrainConfig, train
@@ -175,9 +175,7 @@ def teacher_labels(plan: Plan, cfg: FinetuneConfig, out: Path, progress: bool = 
     (root / "classes.txt").write_text(lines)
     teacher = MaskFormerProposals(cfg.base, device=cfg.device)
     base_vocab = Vocabulary(tuple(plan.base_classes), tuple(tuple(p) for p in plan.base_prompts), "base network")
-    catch_all = [k for k, c in enumerate(plan.base_classes) if c.lower() in CATCH_ALL]
-    index = {c: k for k, c in enumerate(plan.base_classes)}
-    spaces = [{index[c] for c in s if c in index} for s in plan.label_spaces[:-1]]  # the base network's
+    catch_all = catch_all_classes([[c] for c in plan.base_classes])
     for sample in tqdm(plan.dataset, desc="base network labels", unit="img", disable=not progress):
         dest = labels / f"{sample.stem}.png"
         if dest.is_file():
@@ -191,7 +189,7 @@ def teacher_labels(plan: Plan, cfg: FinetuneConfig, out: Path, progress: bool = 
             scores = teacher.score(props, base_vocab)
             guess, share = (t.cpu().numpy() for t in semantic_map(scores.probs, props.masks, own.shape))
         sure = (own < 0) & (share >= cfg.teacher_confidence)
-        fill = sure & ~np.isin(guess, catch_alls_outside(guess, sure, catch_all, spaces))
+        fill = sure & ~np.isin(guess, catch_alls_outside(guess, sure, catch_all, teacher.label_spaces))
         merged[fill] = guess[fill]
         write_pair(sample, merged, root / cfg.split)
     return root
