@@ -148,3 +148,36 @@ def test_a_reading_moves_into_the_label_space_of_the_named_classes():
     assert [r.known for r in read("vegetation, cat", [0.3, 1.0, 0.2, 0.2])] == ["pottedplant", "cat"]
     # not past the margin: a class much nearer outside the space keeps it
     assert read("vegetation, road", [0.3, 0.2, 0.4, 1.0], [0.85, 0.3, 0.70, 0.4])[0].known == "pottedplant"
+
+
+def test_a_renamed_dataset_reads_its_last_names_by_elimination():
+    """A vocabulary of as many classes as one training dataset, every other class read inside its
+    label space, pairs the names no rule read with the dataset's classes left unclaimed from the
+    lower bar ``SeenRule.leftover`` ("tarmac" - road 0.51 beside "sky, pole"); names of other things,
+    a part of the dataset, or a name nothing of the space is near leave every reading as it was."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["background"], ["cat"], ["road"], ["sky"], ["pole"]]
+    spaces = [frozenset({0, 1}), frozenset({2, 3, 4})]
+    rule = SeenRule("similar", 0.65)
+    sim = torch.tensor(
+        [
+            [0.10, 0.30, 0.51, 0.40, 0.45],  # tarmac: road below the threshold, but the space's only class left
+            [0.10, 0.20, 0.40, 1.00, 0.30],  # sky
+            [0.10, 0.20, 0.30, 0.30, 1.00],  # pole
+        ]
+    )
+
+    def read(names: str, s: torch.Tensor = sim, r: SeenRule = rule) -> list:
+        return [x.known for x in read_classes(Vocabulary.from_names(names), known, s, r, spaces=spaces)]
+
+    assert read("tarmac, sky, pole") == ["road", "sky", "pole"]
+    assert read("tarmac, sky, pole", r=SeenRule("similar", 0.65, leftover=None)) == [None, "sky", "pole"]
+    assert read("tarmac, sky") == [None, "sky"]  # a part of the dataset: "tarmac" may be anything
+    giraffe = torch.cat([sim, torch.tensor([[0.1, 0.2, 0.3, 0.2, 0.3]])])
+    assert read("tarmac, sky, pole, giraffe", giraffe) == [None, "sky", "pole", None]  # more names than classes
+    far = sim.clone()
+    far[0, 2] = 0.45
+    assert read("tarmac, sky, pole", far) == [None, "sky", "pole"]  # below the bar

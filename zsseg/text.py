@@ -283,6 +283,9 @@ class SeenRule:
     # ("street" - road 0.84, "armchair" - chair 0.86); less close, it is a name of its own, the VLM's
     # ("wall" - building 0.71, "earth" - sky 0.70 on ADE20K).
     duplicate: float = 0.8
+    # Inside a vocabulary that renames one training dataset's classes (``_leftovers_in_space``), the
+    # classes no rule read pair with that dataset's classes nobody claimed from this similarity on.
+    leftover: float | None = 0.5
 
 
 # Network classes that mean "none of the others" (VOC's background covers sky, walls, floors): what
@@ -328,6 +331,8 @@ def read_classes(
     4. Otherwise none: the vision-language model alone scores it.
     5. Inside one training label space (``spaces``: the known classes each training dataset
        labelled, as indices), where the classes read by name allow one (``_into_one_space``).
+    6. By elimination: in a vocabulary that renames one training dataset's classes, the classes
+       left pair with its unclaimed classes from ``rule.leftover`` on (``_leftovers_in_space``).
 
     Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
     class read lies in a training label space of theirs; otherwise, and without ``spaces``, only for
@@ -355,7 +360,8 @@ def read_classes(
         candidate = _read_by_similarity_and_duplicates(out, known, opened, rule)
         if all(_inside_label_spaces(candidate, k, spaces) for k in open_):
             read, shut = candidate, opened
-    return _into_one_space(out, read, known, shut, rule, spaces)
+    read = _into_one_space(out, read, known, shut, rule, spaces)
+    return _leftovers_in_space(out, read, known, shut, rule, spaces)
 
 
 def unclaimed_catch_alls(
@@ -398,12 +404,9 @@ def _into_one_space(
     inside it that step 2 would accept (``rule.threshold``, ``rule.margin``), unless a duplicate
     shares its reading: in a street vocabulary "vegetation" is the street's tree (0.68), not VOC's
     potted plant (0.70)."""
-    by_name = {r.known_index for r in named if r.known_index is not None}
-    got = [r.known_index for r in read if r.known_index is not None]
-    fits = sorted(((sum(k in s for k in got), i) for i, s in enumerate(spaces) if by_name <= set(s)), reverse=True)
-    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+    space = _one_space(named, read, spaces)
+    if space is None:
         return read
-    space = spaces[fits[0][1]]
     out = list(read)
     taken = {r.known_index for r in out if r.seen}
     shared = {r.duplicate_of for r in out if r.duplicate}
@@ -416,6 +419,66 @@ def _into_one_space(
             k = max(inside, key=lambda k: float(sim[c, k]))
             taken = (taken - {r.known_index}) | {k}
             out[c] = ClassReading(r.name, known[k][0], k, float(sim[c, k]), "similarity")
+    return out
+
+
+def _one_space(
+    named: list[ClassReading], read: list[ClassReading], spaces: Sequence[Collection[int]]
+) -> Collection[int] | None:
+    """The training label space that holds every class read by name (``named``) and, of those, the
+    most readings (``read``); None where no space holds them or two tie."""
+    by_name = {r.known_index for r in named if r.known_index is not None}
+    got = [r.known_index for r in read if r.known_index is not None]
+    fits = sorted(((sum(k in s for k in got), i) for i, s in enumerate(spaces) if by_name <= set(s)), reverse=True)
+    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+        return None
+    return spaces[fits[0][1]]
+
+
+def _leftovers_in_space(
+    named: list[ClassReading],
+    read: list[ClassReading],
+    known: Sequence[Sequence[str]],
+    sim: torch.Tensor,
+    rule: SeenRule,
+    spaces: Sequence[Collection[int]],
+) -> list[ClassReading]:
+    """Step 6 of ``read_classes``: a vocabulary of as many classes as one training dataset (with or
+    without its catch-all), the others read inside its label space (``_one_space``), renames that
+    dataset's classes, and the names no rule read are its classes nobody claimed: the two are paired
+    one to one (the assignment of largest total ``sim``) from ``rule.leftover`` on, below the match
+    threshold ("colt" - horse 0.64, "tarmac" - road 0.51, "placard" - traffic sign 0.54 in a street
+    vocabulary). A class read outside the space joins them, as near as ``_into_one_space`` allows.
+    Only where every class then reads inside the space (one may stay unread where the catch-all is
+    unclaimed: it is the name of the rest, "everything else"); otherwise the vocabulary names other
+    things too, and nothing is read by elimination ("cat, sofa, …, walrus" keeps walrus the VLM's)."""
+    space = _one_space(named, read, spaces) if rule.leftover is not None else None
+    if space is None:
+        return read
+    catch_all = set(catch_all_classes(known))  # no thing: left unclaimed, it competes (unclaimed_catch_alls)
+    things = [k for k in space if k not in catch_all]
+    if not len(things) <= len(read) <= len(space):
+        return read  # not a renaming of the space's classes: a part of them, or more names
+    # the classes no rule read, and those read by similarity as a class outside the space
+    rows = [c for c, r in enumerate(read) if r.by == "vlm" or (r.by == "similarity" and r.known_index not in space)]
+    taken = {r.known_index for c, r in enumerate(read) if r.known_index is not None and c not in rows}
+    cols = [k for k in things if k not in taken]
+    if not rows or not cols:
+        return read
+    out = list(read)
+    pairs = sim[rows][:, cols].clone()
+    for i, c in enumerate(rows):  # a class read outside moves only as near as ``_into_one_space`` allows
+        if read[c].similarity is not None:
+            pairs[i] = pairs[i].masked_fill(pairs[i] < read[c].similarity - rule.margin, -1.0)
+    for i, j in zip(*linear_sum_assignment(-pairs.numpy())):
+        c, k, value = rows[i], cols[j], float(pairs[i, j])
+        if value >= rule.leftover:
+            out[c] = ClassReading(out[c].name, known[k][0], k, value, "similarity")
+    # every class then read inside the space, but for one left to name an unclaimed catch-all ("rest")
+    slack = len(read) - len(things) - sum(r.known_index in catch_all for r in out)
+    unread = [c for c in rows if out[c].known_index is None]
+    if len(unread) > slack or any(out[c].known_index not in space for c in rows if c not in unread):
+        return read  # names of other things too: no renaming, and no class is read by elimination
     return out
 
 
