@@ -165,3 +165,15 @@ def test_concepts_of_a_class_list_seen_before_come_from_the_cache(lexicon, tmp_p
     again = with_concepts(texts, prompts, backend, fresh, 0.3, TextEmbeddingCache(tmp_path)).embeddings
     assert torch.equal(first, again) and fresh._wordnet is None
     assert not torch.equal(first[0], texts.embeddings[0]) and torch.equal(first[1], texts.embeddings[1])
+
+
+def test_the_kinds_a_general_name_covers_at_any_depth(lexicon):
+    """ "animal" covers the dog (seven levels up in WordNet) and the horse, not the bus; "farm
+    animal", unknown to WordNet, covers them through its head noun; a name of one thing covers none."""
+    from zsseg.text import general_kinds
+
+    kinds = general_kinds(Vocabulary.from_names("animal, farm animal, vehicle, giraffe"), lexicon, KNOWN)
+    assert kinds[0].tolist() == [True, False, False, False, False, False, True]
+    assert kinds[1].tolist() == kinds[0].tolist()
+    assert kinds[2, 2] and kinds[2, 3] and not kinds[2, 0]  # a bicycle, a motorcycle are vehicles
+    assert not kinds[3].any()

@@ -70,7 +70,7 @@ CAMVID_11 = "sky, building, pole, road, sidewalk, tree, traffic sign, fence, car
 
 def test_a_renamed_street_dataset_reads_its_last_words_by_elimination(default_segmenter, street):
     """All of CamVid's classes renamed: "tarmac" (0.51 from road), "pillar", "placard" are below
-    the match threshold, but nothing else of CamVid's is left for them (docs/design.md, step 6);
+    the match threshold, but nothing else of CamVid's is left for them (docs/design.md, step 7);
     with a name of another thing among them nothing is read by elimination."""
     state, _ = street
     renamed = "sky, building, pillar, tarmac, sidewalk, tree, placard, fence, car, person, bicyclist"
@@ -82,6 +82,19 @@ def test_a_renamed_street_dataset_reads_its_last_words_by_elimination(default_se
     assert (seg.labels == canonical).mean() > 0.98
     foreign = default_segmenter.predict(renamed.replace("bicyclist", "walrus"), image=state)
     assert [r.known for r in foreign.readings][2:4] == [None, None]
+
+
+def test_a_general_name_beside_the_others_is_the_kind_they_leave(default_segmenter):
+    """VOC's classes with bird renamed "animal" (nearest the dog, 0.89) and sofa "seat" (nearest the
+    chair): each is the one kind of it the other names leave (docs/design.md, step 6)."""
+    voc = (
+        "background, aeroplane, bicycle, bird, boat, bottle, bus, car, cat, chair, cow, diningtable, dog, "
+        "horse, motorbike, person, pottedplant, sheep, sofa, train, tvmonitor"
+    )
+    state = default_segmenter.encode_image(require_shared("data", "voc2012", "val", "images", "2007_000123.jpg"))
+    seg = default_segmenter.predict(voc.replace("bird", "animal").replace("sofa", "seat"), image=state)
+    assert (seg.readings[3].known, seg.readings[18].known) == ("bird", "sofa")
+    assert default_segmenter.predict("cat, dog, animal", image=state).readings[2].known != "bird"
 
 
 def test_voc_background_named_otherwise_is_the_background(default_segmenter):

@@ -181,3 +181,28 @@ def test_a_renamed_dataset_reads_its_last_names_by_elimination():
     far = sim.clone()
     far[0, 2] = 0.45
     assert read("tarmac, sky, pole", far) == [None, "sky", "pole"]  # below the bar
+
+
+def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():
+    """ "animal" (nearest the dog another class claims) beside "cat, dog" in VOC's label space is the
+    one animal they leave, the bird; beside "cat" alone two are left and it stays a duplicate of the
+    dog's; with the label spaces unknown, or below the bar, nothing changes."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["cat"], ["dog"], ["bird"], ["horse"], ["road"]]
+    spaces = [frozenset({0, 1, 2, 3}), frozenset({4})]
+    animal = [0.80, 0.89, 0.75, 0.70, 0.2]
+    kinds = torch.tensor([[True, True, True, True, False], *[[False] * 5] * 3])
+
+    def read(names: str, rows: list, r: SeenRule = SeenRule("similar", 0.65), s=spaces) -> list:
+        sim = torch.tensor(rows)
+        return [x.known for x in read_classes(Vocabulary.from_names(names), known, sim, r, spaces=s, kinds=kinds)]
+
+    others = [[1.0, 0.7, 0.5, 0.5, 0.1], [0.7, 1.0, 0.5, 0.5, 0.1], [0.5, 0.5, 0.5, 1.0, 0.1]]
+    assert read("animal, cat, dog, horse", [animal, *others]) == ["bird", "cat", "dog", "horse"]
+    assert read("animal, cat, dog", [animal, *others[:2]]) == ["dog", "cat", "dog"]  # bird and horse left
+    assert read("animal, cat, dog, horse", [animal, *others], s=()) == ["dog", "cat", "dog", "horse"]
+    low = [0.80, 0.89, 0.45, 0.70, 0.2]
+    assert read("animal, cat, dog, horse", [low, *others]) == ["dog", "cat", "dog", "horse"]

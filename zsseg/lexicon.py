@@ -37,6 +37,9 @@ KIND_STEP = 0.02
 # KIND_STEP per level; of two or more ("vehicle": car, bus, train, ...) it means none of them.
 RANK_DECAY = 0.97  # per more frequent sense before it, for a one-name class: rarer senses count less
 MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an ancestor of all)
+# What a general name covers is read at any depth (a dog is an animal 7 levels up): it counts
+# only where exactly one of its kinds is left unclaimed (zsseg.text.read_classes, step 6).
+KIND_DEPTH = 30
 
 
 class Lexicon:
@@ -142,14 +145,38 @@ class Lexicon:
                     out[i, k] = max(float(out[i, k]), value)
         return out
 
-    def _above(self, known: Sequence[Sequence[str]], rest: Collection[int]) -> list[dict[str, int]]:
+    def kinds(
+        self, classes: Sequence[Sequence[str]], known: Sequence[Sequence[str]], catch_all: Collection[int] = ()
+    ) -> torch.Tensor:
+        """[C, K] bool: known class k is a kind of what class c (given by its names) names, in any
+        sense it may mean ("animal": bird, cat, cow, dog, ...; "seat": chair, sofa); a ``catch_all``
+        class is no kind of anything. Which of them a general name means depends on the vocabulary
+        (``zsseg.text.read_classes``, step 6)."""
+        above = self._above(known, catch_all, max_depth=KIND_DEPTH)
+        out = torch.zeros(len(classes), len(known), dtype=torch.bool)
+        for i, names in enumerate(classes):
+            distinct = list(dict.fromkeys(n.lower() for n in names))
+            meant = (
+                self.senses(distinct[0], physical=False)
+                if len(distinct) == 1
+                else self._class_senses(distinct, physical=False, shared_wins=True)
+            )
+            for sense in meant:
+                for k, levels in enumerate(above):
+                    if levels.get(sense.name(), 0) > 0:
+                        out[i, k] = True
+        return out
+
+    def _above(
+        self, known: Sequence[Sequence[str]], rest: Collection[int], max_depth: int = MAX_DEPTH
+    ) -> list[dict[str, int]]:
         """Per known class, what its senses are kinds of: sense name -> fewest levels up (``ancestors``);
         none for a catch-all class (``rest``)."""
         out: list[dict[str, int]] = []
         for k, senses in enumerate(self.known_senses(known)):
             levels: dict[str, int] = {}
             for name in senses if k not in rest else ():
-                for up, level in ancestors(self.wordnet.synset(name)).items():
+                for up, level in ancestors(self.wordnet.synset(name), max_depth).items():
                     levels[up] = min(level, levels.get(up, level))
             out.append(levels)
         return out

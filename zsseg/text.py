@@ -197,21 +197,36 @@ def reading_similarity(
     (``CATCH_ALL``) takes a dictionary synonym in full: it answers only for near-synonyms, and
     "backdrop" is one that a text encoder places far from "background"."""
     sim = class_emb @ known_emb.t()
-    own = (lambda n, h: lexicon[0].names_own_thing(n, h)) if lexicon is not None else (lambda n, h: False)
-    heads = [
-        (c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not own(n, h)
-    ]
+    heads = _head_nouns(vocab, lexicon[0] if lexicon is not None else None)
     if heads:
         head_sim = embed([h for _, h in heads]).to(known_emb) @ known_emb.t()
         sim = _rows_max(sim, [c for c, _ in heads], head_sim.to(sim))
     if lexicon is not None:
-        names = [[name, *vocab.prompts[c], *(h for k, h in heads if k == c)] for c, name in enumerate(vocab.names)]
         catch_all = catch_all_classes(lexicon[1])
-        lex = lexicon[0].relations(names, lexicon[1], catch_all).to(sim)
+        lex = lexicon[0].relations(_dictionary_names(vocab, heads), lexicon[1], catch_all).to(sim)
         raised = torch.maximum(sim, (sim + lex) / 2)
         raised[:, catch_all] = torch.maximum(sim[:, catch_all], lex[:, catch_all])  # a dictionary synonym in full
         sim = torch.where(lex > 0, raised, sim)
     return sim
+
+
+def general_kinds(vocab: Vocabulary, lexicon: Lexicon, known: Sequence[Sequence[str]]) -> torch.Tensor:
+    """[C, K] bool: the known classes that are kinds of what each class names ("animal": bird, cat,
+    ...; "farm animal", through its head noun, too), for ``read_classes``' step 4."""
+    names = _dictionary_names(vocab, _head_nouns(vocab, lexicon))
+    return lexicon.kinds(names, known, catch_all_classes(known))
+
+
+def _head_nouns(vocab: Vocabulary, lexicon: Lexicon | None) -> list[tuple[int, str]]:
+    """(class, head noun) of each of its names that has one (``head_noun``) and, to ``lexicon``, is
+    not a thing of its own ("hot dog")."""
+    own = (lambda n, h: lexicon.names_own_thing(n, h)) if lexicon is not None else (lambda n, h: False)
+    return [(c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not own(n, h)]
+
+
+def _dictionary_names(vocab: Vocabulary, heads: list[tuple[int, str]]) -> list[list[str]]:
+    """Per class, the names a dictionary looks up: its name, its prompt names and their head nouns."""
+    return [[name, *vocab.prompts[c], *(h for k, h in heads if k == c)] for c, name in enumerate(vocab.names)]
 
 
 def _rows_max(out: torch.Tensor, rows: list[int], values: torch.Tensor) -> torch.Tensor:
@@ -314,6 +329,7 @@ def read_classes(
     rule: SeenRule = SeenRule(),
     normalise: Callable[[str], str] = _key,
     spaces: Sequence[Collection[int]] = (),
+    kinds: torch.Tensor | Callable[[], torch.Tensor] | None = None,
 ) -> list[ClassReading]:
     """For each class of ``vocab``, the class of ``known`` (each given by its names, the first its
     display name) it answers for: the seen / unseen decision.
@@ -331,7 +347,11 @@ def read_classes(
     4. Otherwise none: the vision-language model alone scores it.
     5. Inside one training label space (``spaces``: the known classes each training dataset
        labelled, as indices), where the classes read by name allow one (``_into_one_space``).
-    6. By elimination: in a vocabulary that renames one training dataset's classes, the classes
+    6. A general name: a class not read, read as a duplicate or outside the label space of step 5,
+       whose name is a general name of known classes (``kinds`` [C, K], ``general_kinds``) of which
+       exactly one is unclaimed in that space, reads as it from ``rule.leftover`` on ("animal"
+       beside "cat, dog, horse, sheep, cow" is VOC's bird; ``_general_names``).
+    7. By elimination: in a vocabulary that renames one training dataset's classes, the classes
        left pair with its unclaimed classes from ``rule.leftover`` on (``_leftovers_in_space``).
 
     Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
@@ -361,6 +381,8 @@ def read_classes(
         if all(_inside_label_spaces(candidate, k, spaces) for k in open_):
             read, shut = candidate, opened
     read = _into_one_space(out, read, known, shut, rule, spaces)
+    if kinds is not None and rule.leftover is not None:
+        read = _general_names(out, read, known, shut, kinds() if callable(kinds) else kinds, rule, spaces)
     return _leftovers_in_space(out, read, known, shut, rule, spaces)
 
 
@@ -435,6 +457,39 @@ def _one_space(
     return spaces[fits[0][1]]
 
 
+def _general_names(
+    named: list[ClassReading],
+    read: list[ClassReading],
+    known: Sequence[Sequence[str]],
+    sim: torch.Tensor,
+    kinds: torch.Tensor,
+    rule: SeenRule,
+    spaces: Sequence[Collection[int]],
+) -> list[ClassReading]:
+    """Step 6 of ``read_classes``: a general name beside specific ones means the kinds they leave.
+    A class no step read, read as a duplicate ("animal" nearest the dog another class claims) or
+    outside the label space of the other readings ("plant" as VOC's potted plant in a street), whose
+    name is a general name (``kinds``) of known classes of which exactly one is unclaimed inside that
+    space (``_one_space``; none where no one space holds the readings), reads as that one if ``sim`` to it is at least
+    ``rule.leftover``: "animal" beside "cat, dog, horse, sheep, cow" is the bird, "seat" beside
+    "chair" the sofa, "plant" in a street the tree. Of two or more unclaimed kinds ("animal" beside
+    "cat") it reads as none of them: the user means them all, and no one network class answers."""
+    space = _one_space(named, read, spaces)
+    if space is None:  # no one dataset's classes: too many kinds of too many datasets
+        return read  # (COCO-Stuff's "solid-other", through "solid", was read as the one unclaimed bicyclist)
+    inside = set(space)
+    out = list(read)
+    for c, r in enumerate(read):
+        outside = r.by == "similarity" and r.known_index not in inside
+        if not (r.by in ("vlm", "duplicate") or outside):
+            continue
+        taken = {x.known_index for i, x in enumerate(out) if x.seen and i != c}
+        free = [k for k in sorted(inside) if bool(kinds[c, k]) and k not in taken]
+        if len(free) == 1 and float(sim[c, free[0]]) >= rule.leftover:
+            out[c] = ClassReading(r.name, known[free[0]][0], free[0], float(sim[c, free[0]]), "similarity")
+    return out
+
+
 def _leftovers_in_space(
     named: list[ClassReading],
     read: list[ClassReading],
@@ -443,7 +498,7 @@ def _leftovers_in_space(
     rule: SeenRule,
     spaces: Sequence[Collection[int]],
 ) -> list[ClassReading]:
-    """Step 6 of ``read_classes``: a vocabulary of as many classes as one training dataset (with or
+    """Step 7 of ``read_classes``: a vocabulary of as many classes as one training dataset (with or
     without its catch-all), the others read inside its label space (``_one_space``), renames that
     dataset's classes, and the names no rule read are its classes nobody claimed: the two are paired
     one to one (the assignment of largest total ``sim``) from ``rule.leftover`` on, below the match

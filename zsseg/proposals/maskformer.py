@@ -14,7 +14,15 @@ from ..geometry import same_shape_groups
 from ..lexicon import Lexicon
 from ..modeling import load_trained
 from ..modeling.common import network_input
-from ..text import ClassEmbedder, ClassReading, SeenRule, read_classes, reading_similarity, unclaimed_catch_alls
+from ..text import (
+    ClassEmbedder,
+    ClassReading,
+    SeenRule,
+    general_kinds,
+    read_classes,
+    reading_similarity,
+    unclaimed_catch_alls,
+)
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
 
@@ -121,11 +129,17 @@ class MaskFormerProposals(ProposalGenerator):
         embedder, trained = self._text()
         own = embedder(vocabulary.prompts)
 
+        lexicon = None if rule.lexicon == "none" else (self._lexicon, self._trained)
+
         def similarity() -> torch.Tensor:
-            lexicon = None if rule.lexicon == "none" else (self._lexicon, self._trained)
             return reading_similarity(embedder.embed_names, vocabulary, own, trained, lexicon)
 
-        readings = read_classes(vocabulary, self._trained, similarity, rule, spaces=self._spaces)
+        def kinds() -> torch.Tensor:
+            return general_kinds(vocabulary, self._lexicon, self._trained)
+
+        readings = read_classes(
+            vocabulary, self._trained, similarity, rule, spaces=self._spaces, kinds=None if lexicon is None else kinds
+        )
         text = [own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)]
         text += [trained[k] for k in unclaimed_catch_alls(vocabulary, readings, self._trained, self._spaces)]
         return readings, torch.stack(text)
