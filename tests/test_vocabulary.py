@@ -181,6 +181,11 @@ def test_a_renamed_dataset_reads_its_last_names_by_elimination():
     far = sim.clone()
     far[0, 2] = 0.45
     assert read("tarmac, sky, pole", far) == [None, "sky", "pole"]  # below the bar
+    # a duplicate of a claimed class is the class the dataset's count leaves
+    dup = sim.clone()
+    dup[0] = torch.tensor([0.10, 0.30, 0.60, 0.85, 0.45])  # nearest sky, which "sky" claims
+    assert read("tarmac, sky, pole", dup) == ["road", "sky", "pole"]
+    assert read("tarmac, sky, pole", dup, r=SeenRule("similar", 0.65, leftover=None))[0] == "sky"  # a duplicate
 
 
 def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():

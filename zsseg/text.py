@@ -503,7 +503,9 @@ def _leftovers_in_space(
     dataset's classes, and the names no rule read are its classes nobody claimed: the two are paired
     one to one (the assignment of largest total ``sim``) from ``rule.leftover`` on, below the match
     threshold ("colt" - horse 0.64, "tarmac" - road 0.51, "placard" - traffic sign 0.54 in a street
-    vocabulary). A class read outside the space joins them, as near as ``_into_one_space`` allows.
+    vocabulary). A class read outside the space joins them, as near as ``_into_one_space`` allows,
+    and so does a duplicate: in a whole dataset's count two names for one class leave one class
+    unnamed ("ovine", nearest the cow "cow" claims, is the sheep).
     Only where every class then reads inside the space (one may stay unread where the catch-all is
     unclaimed: it is the name of the rest, "everything else"); otherwise the vocabulary names other
     things too, and nothing is read by elimination ("cat, sofa, …, walrus" keeps walrus the VLM's)."""
@@ -515,7 +517,11 @@ def _leftovers_in_space(
     if not len(things) <= len(read) <= len(space):
         return read  # not a renaming of the space's classes: a part of them, or more names
     # the classes no rule read, and those read by similarity as a class outside the space
-    rows = [c for c, r in enumerate(read) if r.by == "vlm" or (r.by == "similarity" and r.known_index not in space)]
+    rows = [
+        c
+        for c, r in enumerate(read)
+        if r.by in ("vlm", "duplicate") or (r.by == "similarity" and r.known_index not in space)
+    ]
     taken = {r.known_index for c, r in enumerate(read) if r.known_index is not None and c not in rows}
     cols = [k for k in things if k not in taken]
     if not rows or not cols:
@@ -523,7 +529,7 @@ def _leftovers_in_space(
     out = list(read)
     pairs = sim[rows][:, cols].clone()
     for i, c in enumerate(rows):  # a class read outside moves only as near as ``_into_one_space`` allows
-        if read[c].similarity is not None:
+        if read[c].by == "similarity":
             pairs[i] = pairs[i].masked_fill(pairs[i] < read[c].similarity - rule.margin, -1.0)
     for i, j in zip(*linear_sum_assignment(-pairs.numpy())):
         c, k, value = rows[i], cols[j], float(pairs[i, j])
