@@ -174,6 +174,8 @@ def test_a_renamed_dataset_reads_its_last_names_by_elimination():
         return [x.known for x in read_classes(Vocabulary.from_names(names), known, s, r, spaces=spaces)]
 
     assert read("tarmac, sky, pole") == ["road", "sky", "pole"]
+    tarmac = read_classes(Vocabulary.from_names("tarmac, sky, pole"), known, sim, rule, spaces=spaces)[0]
+    assert tarmac.by == "elimination" and "the one class of its training dataset" in tarmac.describe()
     assert read("tarmac, sky, pole", r=SeenRule("similar", 0.65, leftover=None)) == [None, "sky", "pole"]
     assert read("tarmac, sky") == [None, "sky"]  # a part of the dataset: "tarmac" may be anything
     giraffe = torch.cat([sim, torch.tensor([[0.1, 0.2, 0.3, 0.2, 0.3]])])
@@ -207,6 +209,15 @@ def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():
 
     others = [[1.0, 0.7, 0.5, 0.5, 0.1], [0.7, 1.0, 0.5, 0.5, 0.1], [0.5, 0.5, 0.5, 1.0, 0.1]]
     assert read("animal, cat, dog, horse", [animal, *others]) == ["bird", "cat", "dog", "horse"]
+    general = read_classes(
+        Vocabulary.from_names("animal, cat, dog, horse"),
+        known,
+        torch.tensor([animal, *others]),
+        SeenRule("similar", 0.65),
+        spaces=spaces,
+        kinds=kinds,
+    )[0]
+    assert general.by == "general" and general.seen and "the one kind of it" in general.describe()
     assert read("animal, cat, dog", [animal, *others[:2]]) == ["dog", "cat", "dog"]  # bird and horse left
     assert read("animal, cat, dog, horse", [animal, *others], s=()) == ["dog", "cat", "dog", "horse"]
     low = [0.80, 0.89, 0.45, 0.70, 0.2]

@@ -244,7 +244,9 @@ class ClassReading:
     known_index: int | None = None  # its index among the network's classes
     similarity: float | None = None  # reading similarity to that class: text and dictionary (1.0: named like it)
     # "name", "similarity", "vlm" (no known class close enough), "unseen" (declared unseen),
-    # "duplicate" (its nearest known class answers for ``duplicate_of`` too: they share its score)
+    # "duplicate" (its nearest known class answers for ``duplicate_of`` too: they share its score),
+    # "general" (a general name: the one kind of it the vocabulary leaves; read_classes step 6),
+    # "elimination" (the class of its training dataset no other name claims; step 7)
     by: str = "vlm"
     duplicate_of: str | None = None
 
@@ -267,7 +269,11 @@ class ClassReading:
                 f"{self.duplicate_of!r} named twice: network class {self.known} (similarity "
                 f"{self.similarity:.2f}) answers for both, the vision-language model picks between them"
             )
-        return f"network class {self.known} (similarity {self.similarity:.2f})"
+        why = {
+            "general": ", the one kind of it the other classes leave",
+            "elimination": ", the one class of its training dataset the other classes leave",
+        }.get(self.by, "")
+        return f"network class {self.known} (similarity {self.similarity:.2f}{why})"
 
     def as_dict(self) -> dict:
         return {
@@ -486,7 +492,7 @@ def _general_names(
         taken = {x.known_index for i, x in enumerate(out) if x.seen and i != c}
         free = [k for k in sorted(inside) if bool(kinds[c, k]) and k not in taken]
         if len(free) == 1 and float(sim[c, free[0]]) >= rule.leftover:
-            out[c] = ClassReading(r.name, known[free[0]][0], free[0], float(sim[c, free[0]]), "similarity")
+            out[c] = ClassReading(r.name, known[free[0]][0], free[0], float(sim[c, free[0]]), "general")
     return out
 
 
@@ -534,7 +540,7 @@ def _leftovers_in_space(
     for i, j in zip(*linear_sum_assignment(-pairs.numpy())):
         c, k, value = rows[i], cols[j], float(pairs[i, j])
         if value >= rule.leftover:
-            out[c] = ClassReading(out[c].name, known[k][0], k, value, "similarity")
+            out[c] = ClassReading(out[c].name, known[k][0], k, value, "elimination")
     # every class then read inside the space, but for one left to name an unclaimed catch-all ("rest")
     slack = len(read) - len(things) - sum(r.known_index in catch_all for r in out)
     unread = [c for c in rows if out[c].known_index is None]
