@@ -14,8 +14,8 @@ vocabularies of ``open_vocabulary/fresh.json`` and ``fresh2.json``, written on 2
 measures what it does to mIoU), names the vocabularies where the network's background, claimed
 by no name, competes in its class softmax (``zsseg.text.unclaimed_catch_alls``), and counts how
 often names of absent things are read as a network class beside a part of a dataset's own names
-(``foreign_names_read``) and how often one class renamed by a more general word is read as its
-class (``general_words_read``).
+(``foreign_names_read``), and how often probe words are read as their class: one class renamed by
+a more general word (``general_words_read``), and whole random renamings (``whole_renamings_read``).
 """
 
 from __future__ import annotations
@@ -49,45 +49,16 @@ FIRST_TRIES = (
 )
 
 
-# One class renamed by a more general word, the dataset's other names kept: hypernyms a user types.
-# Written on 2026-12-06 to probe the readings of general names (they informed step 6 of
-# zsseg.text.read_classes, so they are no estimate of its worth on other words).
-GENERAL_WORDS = {
-    "camvid": {
-        "Car": ["vehicle", "motor vehicle", "transport"],
-        "Tree": ["plant", "vegetation", "woody plant"],
-        "Building": ["structure", "construction", "architecture"],
-        "Pedestrian": ["human", "people", "organism"],
-        "Road": ["way", "surface", "ground"],
-        "Fence": ["barrier", "enclosure"],
-        "Pole": ["post", "rod", "support"],
-        "SignSymbol": ["sign", "signal", "board"],
-        "Pavement": ["walk", "path", "footpath"],
-        "Sky": ["atmosphere", "air"],
-        "Bicyclist": ["rider", "traveler"],
-    },
-    "voc21": {
-        "dog": ["animal", "canine", "pet", "mammal"],
-        "sofa": ["furniture", "seat", "seating"],
-        "bus": ["vehicle", "public transport", "conveyance"],
-        "bottle": ["container", "vessel"],
-        "tvmonitor": ["display", "electronic device", "device"],
-        "bird": ["animal", "creature"],
-        "cow": ["livestock", "bovine", "farm animal"],
-        "aeroplane": ["aircraft", "craft"],
-        "boat": ["vessel", "watercraft", "craft"],
-        "chair": ["seat", "furniture"],
-        "pottedplant": ["plant", "flora"],
-        "train": ["public transport", "railway"],
-    },
-}
+# Words written on 2026-12-06 to probe steps 6 and 7 of the reading (they informed them): one class
+# renamed by a more general word, and words per class for random whole renamings.
+PROBES = json.loads((Path(__file__).parent / "open_vocabulary" / "probes.json").read_text())
 
 
 def general_words_read(network: MaskFormerProposals, rule: SeenRule, shared: Path) -> str:
-    """Per dataset, how many ``GENERAL_WORDS`` are read as their class's network class beside the
+    """Per dataset, how many of the probes' general words are read as their class's network class beside the
     dataset's other names, with the reading rule and without steps 6 and 7 (``SeenRule.leftover``)."""
     out = ["| dataset, one general word | read as its class | without steps 6-7 |", "|---|---|---|"]
-    for key, words in GENERAL_WORDS.items():
+    for key, words in PROBES["general"].items():
         spec, folder, _ = DATASETS[key]
         names = own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
         canonical = [r.known for r in network.read(Vocabulary.from_names(names), rule)[0]]
@@ -100,6 +71,29 @@ def general_words_read(network: MaskFormerProposals, rule: SeenRule, shared: Pat
                     hits[i] += network.read(vocab, r)[0][c].known == canonical[c]
                 n += 1
         out.append(f"| {key} | {hits[0]} / {n} | {hits[1]} / {n} |")
+    return "\n".join(out)
+
+
+def whole_renamings_read(network: MaskFormerProposals, rule: SeenRule, shared: Path, draws: int = 150) -> str:
+    """Per dataset, the share of names read as their class's network class in ``draws`` whole
+    renamings (one of the probes' words per class, drawn at random; a draw that repeats a word is
+    skipped), with the reading rule and without steps 6 and 7."""
+    out = ["| dataset, whole renamings (probe words) | read as their class | without steps 6-7 |", "|---|---|---|"]
+    for key, words in PROBES["renamings"].items():
+        spec, folder, _ = DATASETS[key]
+        names = own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
+        canonical = [r.known for r in network.read(Vocabulary.from_names(names), rule)[0]]
+        hits, n = [0, 0], 0
+        for k in range(draws):
+            rng = random.Random(f"{key}|renaming|{k}")
+            renamed = [rng.choice(words[x]) if x in words else x for x in names]
+            if len(set(renamed)) < len(renamed):
+                continue
+            for i, r in enumerate((rule, replace(rule, leftover=None))):
+                read = network.read(Vocabulary.from_names(renamed), r)[0]
+                hits[i] += sum(x.known == c for x, c in zip(read, canonical))
+            n += len(names)
+        out.append(f"| {key} | {100 * hits[0] / n:.1f} % of {n} | {100 * hits[1] / n:.1f} % |")
     return "\n".join(out)
 
 
@@ -180,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             competing.append(label)
     shared = Path(args.shared)
     lines = [accuracy(readings), "", foreign_names_read(network, rule, shared), ""]
-    lines += [general_words_read(network, rule, shared), ""]
+    lines += [general_words_read(network, rule, shared), "", whole_renamings_read(network, rule, shared), ""]
     lines.append(f"unclaimed background competing in the class softmax: {', '.join(competing) or 'none'}")
     lines.append("")
     if args.against:

@@ -183,6 +183,14 @@ def test_a_renamed_dataset_reads_its_last_names_by_elimination():
     far = sim.clone()
     far[0, 2] = 0.45
     assert read("tarmac, sky, pole", far) == [None, "sky", "pole"]  # below the bar
+    # one word near nothing does not keep the others from their classes; two do
+    hard = torch.cat([sim[:2], torch.tensor([[0.1, 0.2, 0.3, 0.2, 0.3]])])
+    assert read("tarmac, sky, kerb", hard) == ["road", "sky", None]
+    four = [["road"], ["sky"], ["pole"], ["fence"]]
+    near_nothing = [0.1, 0.2, 0.3, 0.2]
+    rows = torch.tensor([[0.51, 0.40, 0.45, 0.3], [0.4, 1.0, 0.3, 0.3], near_nothing, near_nothing])
+    got = read_classes(Vocabulary.from_names("tarmac, sky, walrus, kerb"), four, rows, rule, spaces=[range(4)])
+    assert [x.known for x in got] == [None, "sky", None, None]
     # a duplicate of a claimed class is the class the dataset's count leaves
     dup = sim.clone()
     dup[0] = torch.tensor([0.10, 0.30, 0.60, 0.85, 0.45])  # nearest sky, which "sky" claims
@@ -222,3 +230,27 @@ def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():
     assert read("animal, cat, dog, horse", [animal, *others], s=()) == ["dog", "cat", "dog", "horse"]
     low = [0.80, 0.89, 0.45, 0.70, 0.2]
     assert read("animal, cat, dog, horse", [low, *others]) == ["dog", "cat", "dog", "horse"]
+
+
+def test_the_one_name_left_beside_every_thing_named_is_the_background():
+    """VOC-like: every thing of the dataset read, one name left ("everything else", 0.64 from
+    background, under the match threshold) is the catch-all's from ``CATCH_ALL_LEFTOVER`` (0.6) on;
+    a name of another thing, farther from it, stays the VLM's, and the unclaimed background competes."""
+    import torch
+
+    from zsseg.text import CATCH_ALL_LEFTOVER, SeenRule, unclaimed_catch_alls
+
+    known = [["background"], ["cat"], ["dog"]]
+    spaces = [frozenset({0, 1, 2})]
+
+    def read(names: str, to_background: float) -> list:
+        sim = torch.tensor([[to_background, 0.5, 0.5], [0.3, 1.0, 0.7], [0.3, 0.7, 1.0]])
+        vocab = Vocabulary.from_names(names)
+        return read_classes(vocab, known, sim, SeenRule("similar", 0.65), spaces=spaces)
+
+    rest = read("everything else, cat, dog", 0.64)
+    assert [r.known for r in rest] == ["background", "cat", "dog"] and rest[0].by == "elimination"
+    assert CATCH_ALL_LEFTOVER == 0.6
+    other = read("giraffe, cat, dog", 0.56)
+    assert other[0].known is None
+    assert unclaimed_catch_alls(Vocabulary.from_names("giraffe, cat, dog"), other, known, spaces) == [0]
