@@ -59,16 +59,15 @@ def general_words_read(network: MaskFormerProposals, rule: SeenRule, shared: Pat
     dataset's other names, with the reading rule and without steps 6 and 7 (``SeenRule.leftover``)."""
     out = ["| dataset, one general word | read as its class | without steps 6-7 |", "|---|---|---|"]
     for key, words in PROBES["general"].items():
-        spec, folder, _ = DATASETS[key]
-        names = own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
-        canonical = [r.known for r in network.read(Vocabulary.from_names(names), rule)[0]]
+        names = dataset_names(key, shared)
+        canonical = with_and_without(network, rule, names)[0]
         hits, n = [0, 0], 0
         for cls, general in words.items():
             c = names.index(cls)
             for word in general:
-                vocab = Vocabulary.from_names([word if i == c else x for i, x in enumerate(names)])
-                for i, r in enumerate((rule, replace(rule, leftover=None))):
-                    hits[i] += network.read(vocab, r)[0][c].known == canonical[c]
+                renamed = [word if j == c else x for j, x in enumerate(names)]
+                for i, read in enumerate(with_and_without(network, rule, renamed)):
+                    hits[i] += read[c] == canonical[c]
                 n += 1
         out.append(f"| {key} | {hits[0]} / {n} | {hits[1]} / {n} |")
     return "\n".join(out)
@@ -80,18 +79,16 @@ def whole_renamings_read(network: MaskFormerProposals, rule: SeenRule, shared: P
     skipped), with the reading rule and without steps 6 and 7."""
     out = ["| dataset, whole renamings (probe words) | read as their class | without steps 6-7 |", "|---|---|---|"]
     for key, words in PROBES["renamings"].items():
-        spec, folder, _ = DATASETS[key]
-        names = own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
-        canonical = [r.known for r in network.read(Vocabulary.from_names(names), rule)[0]]
+        names = dataset_names(key, shared)
+        canonical = with_and_without(network, rule, names)[0]
         hits, n = [0, 0], 0
         for k in range(draws):
             rng = random.Random(f"{key}|renaming|{k}")
             renamed = [rng.choice(words[x]) if x in words else x for x in names]
             if len(set(renamed)) < len(renamed):
                 continue
-            for i, r in enumerate((rule, replace(rule, leftover=None))):
-                read = network.read(Vocabulary.from_names(renamed), r)[0]
-                hits[i] += sum(x.known == c for x, c in zip(read, canonical))
+            for i, read in enumerate(with_and_without(network, rule, renamed)):
+                hits[i] += sum(x == c for x, c in zip(read, canonical))
             n += len(names)
         out.append(f"| {key} | {100 * hits[0] / n:.1f} % of {n} | {100 * hits[1] / n:.1f} % |")
     return "\n".join(out)
@@ -113,6 +110,18 @@ def all_vocabularies(shared: Path) -> dict[str, Vocabulary]:
     return out
 
 
+def dataset_names(key: str, shared: Path) -> list[str]:
+    """The own class names of one of the benchmark's datasets (``DATASETS``)."""
+    spec, folder, _ = DATASETS[key]
+    return own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
+
+
+def with_and_without(network: MaskFormerProposals, rule: SeenRule, names: list[str]) -> list[list[str | None]]:
+    """The network class each name is read as, with ``rule`` and without steps 6 and 7 of the reading."""
+    vocab = Vocabulary.from_names(names)
+    return [[r.known for r in network.read(vocab, x)[0]] for x in (rule, replace(rule, leftover=None))]
+
+
 def foreign_names_read(network: MaskFormerProposals, rule: SeenRule, shared: Path, draws: int = 200) -> str:
     """How often a name of a thing absent from the dataset is read as a network class, in vocabularies
     of half to all but one of the dataset's own names plus 1-3 absent names (``draws`` per dataset and
@@ -121,19 +130,17 @@ def foreign_names_read(network: MaskFormerProposals, rule: SeenRule, shared: Pat
     _, absent = name_lists()
     pools = dict(zip(HALVES, split_half(absent, "absent")))
     out = ["| dataset, absent names | read as a network class | without steps 6-7 |", "|---|---|---|"]
-    for key, (spec, folder, _) in DATASETS.items():
-        if key == "voc20":
-            continue
-        names = own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
+    for key in (k for k in DATASETS if k != "voc20"):
+        names = dataset_names(key, shared)
         for half, pool in pools.items():
             counts = [0, 0, 0]
             for k in range(draws):
                 rng = random.Random(f"{key}|{half}|{k}")
                 own = rng.sample(names, rng.randint((len(names) + 1) // 2, len(names) - 1))
-                vocab = Vocabulary.from_names(own + rng.sample(pool, rng.randint(1, 3)))
-                for i, r in enumerate((rule, replace(rule, leftover=None))):
-                    counts[i] += sum(x.known is not None for x in network.read(vocab, r)[0][len(own) :])
-                counts[2] += len(vocab) - len(own)
+                foreign = rng.sample(pool, rng.randint(1, 3))
+                for i, read in enumerate(with_and_without(network, rule, own + foreign)):
+                    counts[i] += sum(x is not None for x in read[len(own) :])
+                counts[2] += len(foreign)
             a, b, n = counts
             out.append(f"| {key} ({half}) | {a} / {n} ({100 * a / n:.1f} %) | {b} / {n} ({100 * b / n:.1f} %) |")
     return "\n".join(out)
