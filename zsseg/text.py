@@ -362,7 +362,9 @@ def read_classes(
        exactly one is unclaimed in that space, reads as it from ``rule.leftover`` on ("animal"
        beside "cat, dog, horse, sheep, cow" is VOC's bird; ``_general_names``).
     7. By elimination: in a vocabulary that renames one training dataset's classes, the classes
-       left pair with its unclaimed classes from ``rule.leftover`` on (``_leftovers_in_space``).
+       left pair with its unclaimed classes from ``rule.leftover`` on, and the one name left beside
+       every thing of it is its catch-all's from ``CATCH_ALL_LEFTOVER`` on (``_leftovers_in_space``).
+       Classes declared unseen are never read by steps 6 and 7.
 
     Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
     class read lies in a training label space of theirs; otherwise, and without ``spaces``, only for
