@@ -177,6 +177,7 @@ def test_a_renamed_dataset_reads_its_last_names_by_elimination():
     tarmac = read_classes(Vocabulary.from_names("tarmac, sky, pole"), known, sim, rule, spaces=spaces)[0]
     assert tarmac.by == "elimination" and "the one class of its training dataset" in tarmac.describe()
     assert read("tarmac, sky, pole", r=SeenRule("similar", 0.65, leftover=None)) == [None, "sky", "pole"]
+    assert read("tarmac, sky, pole", r=SeenRule("similar", 0.65, unseen=("tarmac",)))[0] is None  # declared unseen
     assert read("tarmac, sky") == [None, "sky"]  # a part of the dataset: "tarmac" may be anything
     giraffe = torch.cat([sim, torch.tensor([[0.1, 0.2, 0.3, 0.2, 0.3]])])
     assert read("tarmac, sky, pole, giraffe", giraffe) == [None, "sky", "pole", None]  # more names than classes
