@@ -49,6 +49,7 @@ class Lexicon:
         self._wordnet = None
         self._known: dict[tuple[tuple[str, ...], ...], list[set[str]]] = {}
         self._concepts: dict[tuple[str, ...], list[dict[str, int]]] = {}
+        self._above_cache: dict[tuple, list[dict[str, int]]] = {}
 
     @property
     def wordnet(self):
@@ -122,13 +123,8 @@ class Lexicon:
         above = self._above(known, rest)
         out = torch.zeros(len(classes), len(known))
         for i, names in enumerate(classes):
-            distinct = list(dict.fromkeys(n.lower() for n in names))
-            firsts = self._class_senses(distinct, physical=False, shared_wins=True)
-            meant = (
-                list(enumerate(self.senses(distinct[0], physical=False)))
-                if len(distinct) == 1
-                else [(0, s) for s in firsts]
-            )
+            firsts = self._class_senses(list(dict.fromkeys(n.lower() for n in names)), physical=False, shared_wins=True)
+            meant = self._meant(names)
             for k, synonyms in rest.items():
                 out[i, k] = SYNONYM if any(s.name() in synonyms for s in firsts) else 0.0
             for rank, sense in meant:
@@ -155,31 +151,36 @@ class Lexicon:
         above = self._above(known, catch_all, max_depth=KIND_DEPTH)
         out = torch.zeros(len(classes), len(known), dtype=torch.bool)
         for i, names in enumerate(classes):
-            distinct = list(dict.fromkeys(n.lower() for n in names))
-            meant = (
-                self.senses(distinct[0], physical=False)
-                if len(distinct) == 1
-                else self._class_senses(distinct, physical=False, shared_wins=True)
-            )
-            for sense in meant:
+            for _, sense in self._meant(names):
                 for k, levels in enumerate(above):
                     if levels.get(sense.name(), 0) > 0:
                         out[i, k] = True
         return out
 
+    def _meant(self, names: Sequence[str]) -> list[tuple[int, object]]:
+        """(rank, sense) of what a class (given by its names) may mean: any sense of a single name,
+        ranked by frequency; for several names the senses they share, or else the first of each (rank 0)."""
+        distinct = list(dict.fromkeys(n.lower() for n in names))
+        if len(distinct) == 1:
+            return list(enumerate(self.senses(distinct[0], physical=False)))
+        return [(0, s) for s in self._class_senses(distinct, physical=False, shared_wins=True)]
+
     def _above(
         self, known: Sequence[Sequence[str]], rest: Collection[int], max_depth: int = MAX_DEPTH
     ) -> list[dict[str, int]]:
         """Per known class, what its senses are kinds of: sense name -> fewest levels up (``ancestors``);
-        none for a catch-all class (``rest``)."""
-        out: list[dict[str, int]] = []
-        for k, senses in enumerate(self.known_senses(known)):
-            levels: dict[str, int] = {}
-            for name in senses if k not in rest else ():
-                for up, level in ancestors(self.wordnet.synset(name), max_depth).items():
-                    levels[up] = min(level, levels.get(up, level))
-            out.append(levels)
-        return out
+        none for a catch-all class (``rest``). Kept per known classes: every reading asks again."""
+        key = (tuple(tuple(names) for names in known), tuple(sorted(rest)), max_depth)
+        if key not in self._above_cache:
+            out: list[dict[str, int]] = []
+            for k, senses in enumerate(self.known_senses(known)):
+                levels: dict[str, int] = {}
+                for name in senses if k not in rest else ():
+                    for up, level in ancestors(self.wordnet.synset(name), max_depth).items():
+                        levels[up] = min(level, levels.get(up, level))
+                out.append(levels)
+            self._above_cache[key] = out
+        return self._above_cache[key]
 
     def concepts_under(self, names: Sequence[str], concepts: Sequence[str]) -> list[int]:
         """Indices of ``concepts`` (WordNet noun ids, "n02412080": a classifier's classes) that are the

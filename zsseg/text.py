@@ -212,7 +212,7 @@ def reading_similarity(
 
 def general_kinds(vocab: Vocabulary, lexicon: Lexicon, known: Sequence[Sequence[str]]) -> torch.Tensor:
     """[C, K] bool: the known classes that are kinds of what each class names ("animal": bird, cat,
-    ...; "farm animal", through its head noun, too), for ``read_classes``' step 4."""
+    ...; "farm animal", through its head noun, too), for ``read_classes``' step 6."""
     names = _dictionary_names(vocab, _head_nouns(vocab, lexicon))
     return lexicon.kinds(names, known, catch_all_classes(known))
 
@@ -393,7 +393,9 @@ def read_classes(
         if all(_inside_label_spaces(candidate, k, spaces) for k in open_):
             read, shut = candidate, opened
     read = _into_one_space(out, read, known, shut, rule, spaces)
-    if kinds is not None and rule.leftover is not None:
+    if rule.leftover is None:
+        return read
+    if kinds is not None:
         read = _general_names(out, read, known, shut, kinds() if callable(kinds) else kinds, rule, spaces)
     return _leftovers_in_space(out, read, known, shut, rule, spaces)
 
@@ -482,8 +484,8 @@ def _general_names(
     A class no step read, read as a duplicate ("animal" nearest the dog another class claims) or
     outside the label space of the other readings ("plant" as VOC's potted plant in a street), whose
     name is a general name (``kinds``) of known classes of which exactly one is unclaimed inside that
-    space (``_one_space``; none where no one space holds the readings), reads as that one if ``sim`` to it is at least
-    ``rule.leftover``: "animal" beside "cat, dog, horse, sheep, cow" is the bird, "seat" beside
+    space (``_one_space``; none where no one space holds the readings), reads as that one if ``sim``
+    to it is at least ``rule.leftover``: "animal" beside "cat, dog, horse, sheep, cow" is the bird, "seat" beside
     "chair" the sofa, "plant" in a street the tree. Of two or more unclaimed kinds ("animal" beside
     "cat") it reads as none of them: the user means them all, and no one network class answers."""
     space = _one_space(named, read, spaces)
@@ -524,7 +526,7 @@ def _leftovers_in_space(
     where it is the only name left, "everything else"); otherwise the vocabulary names other
     things too, and nothing is read by elimination ("cat, sofa, …, walrus, castle": walrus stays the
     VLM's however near the unclaimed dog is)."""
-    space = _one_space(named, read, spaces) if rule.leftover is not None else None
+    space = _one_space(named, read, spaces)
     if space is None:
         return read
     catch_all = set(catch_all_classes(known))  # no thing: left unclaimed, it competes (unclaimed_catch_alls)
