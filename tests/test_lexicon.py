@@ -76,6 +76,14 @@ def test_only_things_count_for_the_network_classes(lexicon):
     """Segmentation classes are things: "table" is the furniture, not the table of numbers."""
     assert lexicon.senses("table")[0].name() == "table.n.02"
     assert lexicon.senses("") == [] and lexicon.senses("qwxzzy") == []
+
+
+def test_compounds_written_open_or_hyphenated(lexicon):
+    """English writes a compound closed, open or hyphenated; WordNet knows one spelling."""
+    assert lexicon.senses("guard rail", physical=False)[0].name() == "safety_rail.n.01"
+    assert lexicon.senses("lamp-post")[0].name() == "lamppost.n.01"
+    assert lexicon.senses("motor cycle")[0].name() == "motorcycle.n.01"
+    assert lexicon.senses("red dog") == []  # neither "red_dog" nor "reddog"
     assert lexicon.names_own_thing("hot dog", "dog") and not lexicon.names_own_thing("palm tree", "tree")
     assert not lexicon.names_own_thing("red dog", "dog")  # not an entry
 
@@ -87,6 +95,18 @@ def _similarity(vocab, lexicon):
     n_known = len(lexicon[1]) if lexicon is not None else len(KNOWN)
     known_emb = torch.nn.functional.normalize(torch.tensor([[1.0, 3**0.5]] * n_known), dim=-1)  # cos 0.5
     return reading_similarity(embed, vocab, class_emb, known_emb, lexicon)
+
+
+def test_a_dictionary_entry_is_read_through_its_head_noun_only_where_the_dictionary_agrees(lexicon):
+    """ "palm tree" is a tree; "guard rail" (a safety rail) is no train however near its last word
+    "rail" is to "train"; a phrase the dictionary does not know is read through its head noun."""
+    known = [["train", "train"], ["fence", "fence"], ["tree", "tree"]]
+    vocab = Vocabulary.from_names(["guard rail", "palm tree", "red rail"])
+    plain, both = _similarity(vocab, None), _similarity(vocab, (lexicon, known))
+    assert plain.min() > 0.9  # the toy encoder's head nouns are near everything
+    assert both[0].max() < 0.6
+    assert both[1, 2] > 0.9 and both[1, :2].max() < 0.6
+    assert both[2].min() > 0.9
 
 
 def test_the_dictionary_raises_the_text_similarity_halfway(lexicon):
@@ -169,7 +189,8 @@ def test_concepts_of_a_class_list_seen_before_come_from_the_cache(lexicon, tmp_p
 
 def test_the_kinds_a_general_name_covers_at_any_depth(lexicon):
     """ "animal" covers the dog (seven levels up in WordNet) and the horse, not the bus; "farm
-    animal", unknown to WordNet, covers them through its head noun; a name of one thing covers none."""
+    animal" (to WordNet livestock, which it lists neither under) covers them through its head noun;
+    a name of one thing covers none."""
     from zsseg.text import general_kinds
 
     kinds = general_kinds(Vocabulary.from_names("animal, farm animal, vehicle, giraffe"), lexicon, KNOWN)

@@ -65,12 +65,15 @@ class Lexicon:
         return self._wordnet
 
     def senses(self, name: str, physical: bool = True) -> list:
-        """The noun senses of a name, most frequent first (plurals are lemmatised); with ``physical``
-        only those that are physical entities."""
-        key = "_".join(name.lower().replace("-", " ").split())
-        if not key:
+        """The noun senses of a name, most frequent first (plurals are lemmatised; a compound the
+        dictionary writes closed is found written open or hyphenated too); with ``physical`` only
+        those that are physical entities."""
+        words = name.lower().replace("-", " ").split()
+        if not words:
             return []
-        synsets = self.wordnet.synsets(key, "n")
+        synsets = self.wordnet.synsets("_".join(words), "n")
+        if not synsets and len(words) > 1:  # a compound written open or hyphenated: "guard rail", "lamp-post"
+            synsets = self.wordnet.synsets("".join(words), "n")
         if not physical:
             return synsets
         return [s for s in synsets if any(PHYSICAL in {h.name() for h in path} for path in s.hypernym_paths())]

@@ -191,19 +191,28 @@ def reading_similarity(
     cosine (``class_emb`` [C, D]) and that of the head noun of any of its names (``embed``), raised
     halfway towards a dictionary's relation where one of its names or head nouns is a synonym or a
     kind of the known class (``lexicon``: the ``zsseg.lexicon.Lexicon`` and the known classes' names;
-    a phrase the dictionary knows as no kind of its last word, "hot dog", has no head noun). Halfway: the dictionary
+    a phrase the dictionary knows as no kind of its last word, "hot dog", has no head noun). A phrase
+    the dictionary knows is near its head noun's known classes only where the dictionary relates it
+    to them: "palm tree" is a tree, but "guard rail", a safety rail, is no train however near "rail"
+    and "train" are in the text encoder. Halfway: the dictionary
     knows every sense of a word ("coach" is a trainer before it is a bus), the text encoder the
     common one, and a reading needs both to agree past the match threshold. A catch-all class
     (``CATCH_ALL``) takes a dictionary synonym in full: it answers only for near-synonyms, and
     "backdrop" is one that a text encoder places far from "background"."""
     sim = class_emb @ known_emb.t()
     heads = _head_nouns(vocab, lexicon[0] if lexicon is not None else None)
-    if heads:
-        head_sim = embed([h for _, h in heads]).to(known_emb) @ known_emb.t()
-        sim = _rows_max(sim, [c for c, _ in heads], head_sim.to(sim))
+    lex = None
     if lexicon is not None:
+        names = _dictionary_names(vocab, [(c, h) for c, h, _ in heads])
+        lex = lexicon[0].relations(names, lexicon[1], catch_all_classes(lexicon[1])).to(sim)
+    if heads:
+        head_sim = (embed([h for _, h, _ in heads]).to(known_emb) @ known_emb.t()).to(sim)
+        if lex is not None:  # a dictionary entry's head only towards what the dictionary relates it to
+            entry = torch.tensor([e for _, _, e in heads])[:, None]
+            head_sim = head_sim.masked_fill(entry & (lex[[c for c, _, _ in heads]] <= 0), -1.0)
+        sim = _rows_max(sim, [c for c, _, _ in heads], head_sim)
+    if lex is not None:
         catch_all = catch_all_classes(lexicon[1])
-        lex = lexicon[0].relations(_dictionary_names(vocab, heads), lexicon[1], catch_all).to(sim)
         raised = torch.maximum(sim, (sim + lex) / 2)
         raised[:, catch_all] = torch.maximum(sim[:, catch_all], lex[:, catch_all])  # a dictionary synonym in full
         sim = torch.where(lex > 0, raised, sim)
@@ -213,15 +222,21 @@ def reading_similarity(
 def general_kinds(vocab: Vocabulary, lexicon: Lexicon, known: Sequence[Sequence[str]]) -> torch.Tensor:
     """[C, K] bool: the known classes that are kinds of what each class names ("animal": bird, cat,
     ...; "farm animal", through its head noun, too), for ``read_classes``' step 6."""
-    names = _dictionary_names(vocab, _head_nouns(vocab, lexicon))
-    return lexicon.kinds(names, known, catch_all_classes(known))
+    heads = [(c, h) for c, h, _ in _head_nouns(vocab, lexicon)]
+    return lexicon.kinds(_dictionary_names(vocab, heads), known, catch_all_classes(known))
 
 
-def _head_nouns(vocab: Vocabulary, lexicon: Lexicon | None) -> list[tuple[int, str]]:
-    """(class, head noun) of each of its names that has one (``head_noun``) and, to ``lexicon``, is
-    not a thing of its own ("hot dog")."""
-    own = (lambda n, h: lexicon.names_own_thing(n, h)) if lexicon is not None else (lambda n, h: False)
-    return [(c, h) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n)) and not own(n, h)]
+def _head_nouns(vocab: Vocabulary, lexicon: Lexicon | None) -> list[tuple[int, str, bool]]:
+    """(class, head noun, whether ``lexicon`` knows the phrase) of each of its names that has a head
+    noun (``head_noun``) and, to ``lexicon``, is not a thing of its own ("hot dog")."""
+    if lexicon is None:
+        return [(c, h, False) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n))]
+    return [
+        (c, h, bool(lexicon.senses(n, physical=False)))
+        for c, prompts in enumerate(vocab.prompts)
+        for n in prompts
+        if (h := head_noun(n)) and not lexicon.names_own_thing(n, h)
+    ]
 
 
 def _dictionary_names(vocab: Vocabulary, heads: list[tuple[int, str]]) -> list[list[str]]:
