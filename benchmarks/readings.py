@@ -15,7 +15,8 @@ measures what it does to mIoU), names the vocabularies where the network's backg
 by no name, competes in its class softmax (``zsseg.text.unclaimed_catch_alls``), and counts how
 often names of absent things are read as a network class beside a part of a dataset's own names
 (``foreign_names_read``), and how often probe words are read as their class: one class renamed by
-a more general word (``general_words_read``), and whole random renamings (``whole_renamings_read``).
+a more general word (``general_words_read``), whole random renamings (``whole_renamings_read``), and
+one name beside every thing of VOC, read as its background or not (``the_rest_read``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from report import save
 from zsseg.config import SegmenterConfig, resolve_config
 from zsseg.datasets import SegmentationDataset, get_spec
 from zsseg.proposals.maskformer import SHIPPED_NETWORK, MaskFormerProposals
-from zsseg.text import SeenRule
+from zsseg.text import CATCH_ALL, SeenRule
 from zsseg.vocabulary import Vocabulary, list_vocabularies, shipped_vocabulary
 
 # What a new user types first (the issue tracker's reports; tests/test_open_vocabulary.py).
@@ -52,6 +53,8 @@ FIRST_TRIES = (
 # Words written on 2026-12-06 to probe steps 6 and 7 of the reading (they informed them): one class
 # renamed by a more general word, and words per class for random whole renamings.
 PROBES = json.loads((Path(__file__).parent / "open_vocabulary" / "probes.json").read_text())
+# More, written later that day after the first had been worked on (they informed that later work).
+PROBES2 = json.loads((Path(__file__).parent / "open_vocabulary" / "probes2.json").read_text())
 
 
 def general_words_read(network: MaskFormerProposals, rule: SeenRule, shared: Path) -> str:
@@ -74,23 +77,50 @@ def general_words_read(network: MaskFormerProposals, rule: SeenRule, shared: Pat
 
 
 def whole_renamings_read(network: MaskFormerProposals, rule: SeenRule, shared: Path, draws: int = 150) -> str:
-    """Per dataset, the share of names read as their class's network class in ``draws`` whole
-    renamings (one of the probes' words per class, drawn at random; a draw that repeats a word is
-    skipped), with the reading rule and without steps 6 and 7."""
+    """Per probe file and dataset, the share of names read as their class's network class in
+    ``draws`` whole renamings (one of the probes' words per class, drawn at random; a draw that
+    repeats a word is skipped), with the reading rule and without steps 6 and 7."""
     out = ["| dataset, whole renamings (probe words) | read as their class | without steps 6-7 |", "|---|---|---|"]
-    for key, words in PROBES["renamings"].items():
+    for probes, salt in ((PROBES, "renaming"), (PROBES2, "renaming2")):
+        for key, words in probes["renamings"].items():
+            names = dataset_names(key, shared)
+            canonical = with_and_without(network, rule, names)[0]
+            hits, n = [0, 0], 0
+            for k in range(draws):
+                rng = random.Random(f"{key}|{salt}|{k}")
+                renamed = [rng.choice(words[x]) if x in words else x for x in names]
+                if len({r.lower() for r in renamed}) < len(renamed):
+                    continue
+                for i, read in enumerate(with_and_without(network, rule, renamed)):
+                    hits[i] += sum(x == c for x, c in zip(read, canonical))
+                n += len(names)
+            label = f"{key} ({'probes' if probes is PROBES else 'probes2'})"
+            out.append(f"| {label} | {100 * hits[0] / n:.1f} % of {n} | {100 * hits[1] / n:.1f} % |")
+    return "\n".join(out)
+
+
+def the_rest_read(network: MaskFormerProposals, rule: SeenRule, shared: Path) -> str:
+    """Every thing of a dataset named and one name more (a dataset with a catch-all class: VOC-21):
+    how many of the probes' names for the rest, and of the absent names (each half of the pool), are
+    read as the catch-all (``zsseg.text.read_classes``, step 7), with the reading rule and without
+    steps 6 and 7. The first is what the step is for, the second its cost."""
+    _, absent = name_lists()
+    out = ["| dataset, one name beside every thing | read as the catch-all | without steps 6-7 |", "|---|---|---|"]
+    for key in (k for k in DATASETS if k != "voc20"):
         names = dataset_names(key, shared)
         canonical = with_and_without(network, rule, names)[0]
-        hits, n = [0, 0], 0
-        for k in range(draws):
-            rng = random.Random(f"{key}|renaming|{k}")
-            renamed = [rng.choice(words[x]) if x in words else x for x in names]
-            if len(set(renamed)) < len(renamed):
-                continue
-            for i, read in enumerate(with_and_without(network, rule, renamed)):
-                hits[i] += sum(x == c for x, c in zip(read, canonical))
-            n += len(names)
-        out.append(f"| {key} | {100 * hits[0] / n:.1f} % of {n} | {100 * hits[1] / n:.1f} % |")
+        rest = [c for c, k in enumerate(canonical) if k in CATCH_ALL]
+        if not rest:
+            continue
+        things = [x for c, x in enumerate(names) if c not in rest]
+        words = {w for probes in (PROBES, PROBES2) for w in probes["renamings"][key].get(names[rest[0]], [])}
+        pools = {"rest words (probes)": sorted(words), **dict(zip(HALVES, split_half(absent, "absent")))}
+        for label, pool in pools.items():
+            hits = [0, 0]
+            for word in pool:
+                for i, read in enumerate(with_and_without(network, rule, [word, *things])):
+                    hits[i] += read[0] in CATCH_ALL
+            out.append(f"| {key}, {label} | {hits[0]} / {len(pool)} | {hits[1]} / {len(pool)} |")
     return "\n".join(out)
 
 
@@ -182,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     shared = Path(args.shared)
     lines = [accuracy(readings), "", foreign_names_read(network, rule, shared), ""]
     lines += [general_words_read(network, rule, shared), "", whole_renamings_read(network, rule, shared), ""]
+    lines += [the_rest_read(network, rule, shared), ""]
     lines.append(f"unclaimed background competing in the class softmax: {', '.join(competing) or 'none'}")
     lines.append("")
     if args.against:

@@ -234,12 +234,13 @@ def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():
 
 
 def test_the_one_name_left_beside_every_thing_named_is_the_background():
-    """VOC-like: every thing of the dataset read, one name left ("everything else", 0.64 from
-    background, under the match threshold) is the catch-all's from ``CATCH_ALL_LEFTOVER`` (0.6) on;
-    a name of another thing, farther from it, stays the VLM's, and the unclaimed background competes."""
+    """VOC-like: every thing of the dataset read, one name left ("everything else" 0.64 from
+    background, "void" 0.52: under the match threshold) is the catch-all's from ``SeenRule.leftover``
+    (0.5) on, as every name left by elimination; a name farther from it stays the VLM's, and the
+    unclaimed background competes."""
     import torch
 
-    from zsseg.text import CATCH_ALL_LEFTOVER, SeenRule, unclaimed_catch_alls
+    from zsseg.text import SeenRule, unclaimed_catch_alls
 
     known = [["background"], ["cat"], ["dog"]]
     spaces = [frozenset({0, 1, 2})]
@@ -249,9 +250,9 @@ def test_the_one_name_left_beside_every_thing_named_is_the_background():
         vocab = Vocabulary.from_names(names)
         return read_classes(vocab, known, sim, SeenRule("similar", 0.65), spaces=spaces)
 
-    rest = read("everything else, cat, dog", 0.64)
-    assert [r.known for r in rest] == ["background", "cat", "dog"] and rest[0].by == "elimination"
-    assert CATCH_ALL_LEFTOVER == 0.6
-    other = read("giraffe, cat, dog", 0.56)
+    for name, value in (("everything else", 0.64), ("void", 0.52)):
+        rest = read(f"{name}, cat, dog", value)
+        assert [r.known for r in rest] == ["background", "cat", "dog"] and rest[0].by == "elimination"
+    other = read("giraffe, cat, dog", 0.45)
     assert other[0].known is None
     assert unclaimed_catch_alls(Vocabulary.from_names("giraffe, cat, dog"), other, known, spaces) == [0]
