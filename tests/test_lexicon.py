@@ -79,10 +79,11 @@ def test_only_things_count_for_the_network_classes(lexicon):
 
 
 def test_compounds_written_open_or_hyphenated(lexicon):
-    """English writes a compound closed, open or hyphenated; WordNet knows one spelling."""
+    """English writes a compound open, hyphenated or closed; WordNet knows one spelling."""
     assert lexicon.senses("guard rail", physical=False)[0].name() == "safety_rail.n.01"
     assert lexicon.senses("lamp-post")[0].name() == "lamppost.n.01"
     assert lexicon.senses("motor cycle")[0].name() == "motorcycle.n.01"
+    assert lexicon.senses("double decker")[0].name() == "bus.n.01"  # WordNet's double-decker
     assert lexicon.senses("red dog") == []  # neither "red_dog" nor "reddog"
     assert lexicon.names_own_thing("hot dog", "dog") and not lexicon.names_own_thing("palm tree", "tree")
     assert not lexicon.names_own_thing("red dog", "dog")  # not an entry

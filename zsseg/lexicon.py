@@ -65,15 +65,17 @@ class Lexicon:
         return self._wordnet
 
     def senses(self, name: str, physical: bool = True) -> list:
-        """The noun senses of a name, most frequent first (plurals are lemmatised; a compound the
-        dictionary writes closed is found written open or hyphenated too); with ``physical`` only
-        those that are physical entities."""
+        """The noun senses of a name, most frequent first (plurals are lemmatised; a compound is found
+        however it is written: open, hyphenated or closed); with ``physical`` only those that are
+        physical entities."""
         words = name.lower().replace("-", " ").split()
         if not words:
             return []
-        synsets = self.wordnet.synsets("_".join(words), "n")
-        if not synsets and len(words) > 1:  # a compound written open or hyphenated: "guard rail", "lamp-post"
-            synsets = self.wordnet.synsets("".join(words), "n")
+        synsets = []
+        for joint in ("_", "-", "") if len(words) > 1 else ("",):  # "guard rail" is WordNet's guardrail,
+            synsets = self.wordnet.synsets(joint.join(words), "n")  # "double decker" its double-decker
+            if synsets:
+                break
         if not physical:
             return synsets
         return [s for s in synsets if any(PHYSICAL in {h.name() for h in path} for path in s.hypernym_paths())]
