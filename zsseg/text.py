@@ -322,8 +322,8 @@ class SeenRule:
     # Inside a vocabulary that renames one training dataset's classes (``_leftovers_in_space``), the
     # classes no rule read pair with that dataset's classes nobody claimed from this similarity on,
     # and the one name left beside every thing of it is its catch-all's ("void" 0.52 from VOC's
-    # background; 12 of the 155 absent names come as near, "drum kit" and "blender" 0.56: in that
-    # place, beside every thing of VOC, they take its background; benchmarks/readings.py).
+    # background; so are 10 of the 155 absent names put in that place, "drum kit" and "blender" 0.56,
+    # and there they take VOC's background: benchmarks/readings.py, the_rest_read).
     leftover: float | None = 0.5
 
 
