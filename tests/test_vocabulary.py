@@ -255,4 +255,22 @@ def test_the_one_name_left_beside_every_thing_named_is_the_background():
         assert [r.known for r in rest] == ["background", "cat", "dog"] and rest[0].by == "elimination"
     other = read("giraffe, cat, dog", 0.45)
     assert other[0].known is None
+    # the one name left may be read as a thing of another dataset: "room", CamVid's building (0.71)
+    room = read_classes(
+        Vocabulary.from_names("room, cat, dog"),
+        [*known, ["building"]],
+        torch.tensor([[0.61, 0.5, 0.5, 0.71], [0.3, 1.0, 0.7, 0.2], [0.3, 0.7, 1.0, 0.2]]),
+        SeenRule("similar", 0.65),
+        spaces=[*spaces, frozenset({3})],
+    )
+    assert [(r.known, r.by) for r in room] == [("background", "elimination"), ("cat", "name"), ("dog", "name")]
+    # with a thing unnamed, the name left is more likely that thing, under the bar, than the rest
+    pup = read_classes(
+        Vocabulary.from_names("cat, pup"),
+        known,
+        torch.tensor([[0.3, 1.0, 0.7], [0.55, 0.4, 0.45]]),
+        SeenRule("similar", 0.65),
+        spaces=spaces,
+    )
+    assert pup[1].known is None
     assert unclaimed_catch_alls(Vocabulary.from_names("giraffe, cat, dog"), other, known, spaces) == [0]

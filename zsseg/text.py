@@ -537,9 +537,10 @@ def _leftovers_in_space(
     Only where every class then reads inside the space but for one word nothing was near enough
     ("kerb" need not keep "heaven" from the sky; one more may stay unread where the catch-all is
     unclaimed: it is the name of the rest, and reads as the catch-all from ``rule.leftover`` on
-    where it is the only name left, "everything else", "void"); otherwise the vocabulary names other
-    things too, and nothing is read by elimination ("cat, sofa, …, walrus, castle": walrus stays the
-    VLM's however near the unclaimed dog is)."""
+    where it is the only name left, "everything else", "void", or the only one read outside the
+    space, "room" as CamVid's building beside every thing of VOC, whose background holds rooms);
+    otherwise the vocabulary names other things too, and nothing is read by elimination ("cat,
+    sofa, …, walrus, castle": walrus stays the VLM's however near the unclaimed dog is)."""
     space = _one_space(named, read, spaces)
     if space is None:
         return read
@@ -569,12 +570,16 @@ def _leftovers_in_space(
     # every class then read inside the space, but for one hard word and one naming an unclaimed catch-all
     slack = 1 + len(read) - len(things) - sum(r.known_index in catch_all for r in out)
     unread = [c for c in rows if out[c].known_index is None]
-    if len(unread) > slack or any(out[c].known_index not in space for c in rows if c not in unread):
-        return read  # names of other things too: no renaming, and no class is read by elimination
-    open_ = [k for k in space if k in catch_all and k not in {r.known_index for r in out}]
-    if len(unread) == 1 and open_ and float(sim[unread[0], open_[0]]) >= rule.leftover:
-        c, k = unread[0], open_[0]  # every thing named: the one name left is the rest ("everything else")
+    outside = [c for c in rows if c not in unread and out[c].known_index not in space]
+    claimed = {r.known_index for r in out}
+    open_ = [k for k in space if k in catch_all and k not in claimed]
+    left = unread + outside
+    if len(left) == 1 and open_ and claimed >= set(things) and float(sim[left[0], open_[0]]) >= rule.leftover:
+        c, k = left[0], open_[0]  # every thing named: the one name left is the rest ("everything else", "room")
         out[c] = ClassReading(out[c].name, known[k][0], k, float(sim[c, k]), "elimination")
+        return out
+    if len(unread) > slack or outside:
+        return read  # names of other things too: no renaming, and no class is read by elimination
     return out
 
 
