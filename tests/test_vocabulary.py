@@ -236,8 +236,8 @@ def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():
 def test_the_one_name_left_beside_every_thing_named_is_the_background():
     """VOC-like: every thing of the dataset read, one name left ("everything else" 0.64 from
     background, "void" 0.52: under the match threshold) is the catch-all's from ``SeenRule.leftover``
-    (0.5) on, as every name left by elimination; a name farther from it stays the VLM's, and the
-    unclaimed background competes."""
+    (0.5) on: elimination pairs the catch-all like every unclaimed class; a name farther from it
+    stays the VLM's, and the unclaimed background competes."""
     import torch
 
     from zsseg.text import SeenRule, unclaimed_catch_alls
@@ -264,13 +264,14 @@ def test_the_one_name_left_beside_every_thing_named_is_the_background():
         spaces=[*spaces, frozenset({3})],
     )
     assert [(r.known, r.by) for r in room] == [("background", "elimination"), ("cat", "name"), ("dog", "name")]
-    # with a thing unnamed, the name left is more likely that thing, under the bar, than the rest
-    pup = read_classes(
-        Vocabulary.from_names("cat, pup"),
-        known,
-        torch.tensor([[0.3, 1.0, 0.7], [0.55, 0.4, 0.45]]),
-        SeenRule("similar", 0.65),
-        spaces=spaces,
-    )
-    assert pup[1].known is None
+    # with a thing unnamed, the catch-all is paired like it: the nearer one from 0.5, or neither
+    for near, expected in (((0.52, 0.55), "dog"), ((0.55, 0.52), "background"), ((0.45, 0.45), None)):
+        pup = read_classes(
+            Vocabulary.from_names("cat, pup"),
+            known,
+            torch.tensor([[0.3, 1.0, 0.7], [near[0], 0.4, near[1]]]),
+            SeenRule("similar", 0.65),
+            spaces=spaces,
+        )
+        assert pup[1].known == expected
     assert unclaimed_catch_alls(Vocabulary.from_names("giraffe, cat, dog"), other, known, spaces) == [0]

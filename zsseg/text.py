@@ -321,9 +321,9 @@ class SeenRule:
     duplicate: float = 0.8
     # Inside a vocabulary that renames one training dataset's classes (``_leftovers_in_space``), the
     # classes no rule read pair with that dataset's classes nobody claimed from this similarity on,
-    # and the one name left beside every thing of it is its catch-all's ("void" 0.52 from VOC's
-    # background; so are 10 of the 155 absent names put in that place, "drum kit" and "blender" 0.56,
-    # and there they take VOC's background: benchmarks/readings.py, the_rest_read).
+    # its catch-all included ("void" 0.52 from VOC's background; so are 10 of the 155 absent names
+    # put alone beside every thing of VOC, "drum kit" and "blender" 0.56, and there they take VOC's
+    # background: benchmarks/readings.py, the_rest_read).
     leftover: float | None = 0.5
 
 
@@ -376,8 +376,8 @@ def read_classes(
        exactly one is unclaimed in that space, reads as it from ``rule.leftover`` on ("animal"
        beside "cat, dog, horse, sheep, cow" is VOC's bird; ``_general_names``).
     7. By elimination: in a vocabulary that renames one training dataset's classes, the classes
-       left pair with its unclaimed classes from ``rule.leftover`` on, and the one name left beside
-       every thing of it is its catch-all's from the same similarity on (``_leftovers_in_space``).
+       left pair with its unclaimed classes, its catch-all included, from ``rule.leftover`` on
+       (``_leftovers_in_space``).
        Classes declared unseen are never read by steps 6 and 7.
 
     Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
@@ -533,14 +533,15 @@ def _leftovers_in_space(
     threshold ("colt" - horse 0.64, "tarmac" - road 0.51, "placard" - traffic sign 0.54 in a street
     vocabulary). A class read outside the space joins them, as near as ``_into_one_space`` allows,
     and so does a duplicate: in a whole dataset's count two names for one class leave one class
-    unnamed ("ovine", nearest the cow "cow" claims, is the sheep).
+    unnamed ("ovine", nearest the cow "cow" claims, is the sheep). The catch-all, where it is open
+    (``read_classes``: a VOC-like vocabulary), is one of the classes to pair: the name of the rest
+    ("everything else" 0.64, "void" 0.52; "room", read as CamVid's building at 0.71, is 0.61 from
+    VOC's background, which holds rooms).
     Only where every class then reads inside the space but for one word nothing was near enough
     ("kerb" need not keep "heaven" from the sky; one more may stay unread where the catch-all is
-    unclaimed: it is the name of the rest, and reads as the catch-all from ``rule.leftover`` on
-    where it is the only name left, "everything else", "void", or the only one read outside the
-    space, "room" as CamVid's building beside every thing of VOC, whose background holds rooms);
-    otherwise the vocabulary names other things too, and nothing is read by elimination ("cat,
-    sofa, …, walrus, castle": walrus stays the VLM's however near the unclaimed dog is)."""
+    unclaimed: it names the rest); otherwise the vocabulary names other things too, and nothing
+    is read by elimination ("cat, sofa, …, walrus, castle": walrus stays the VLM's however near
+    the unclaimed dog is)."""
     space = _one_space(named, read, spaces)
     if space is None:
         return read
@@ -555,7 +556,7 @@ def _leftovers_in_space(
         if r.by in ("vlm", "duplicate") or (r.by == "similarity" and r.known_index not in space)
     ]
     taken = {r.known_index for c, r in enumerate(read) if r.known_index is not None and c not in rows}
-    cols = [k for k in things if k not in taken]
+    cols = [k for k in space if k not in taken]  # the catch-all too (unreachable in ``sim`` unless open)
     if not rows:
         return read
     out = list(read)
@@ -570,15 +571,7 @@ def _leftovers_in_space(
     # every class then read inside the space, but for one hard word and one naming an unclaimed catch-all
     slack = 1 + len(read) - len(things) - sum(r.known_index in catch_all for r in out)
     unread = [c for c in rows if out[c].known_index is None]
-    outside = [c for c in rows if c not in unread and out[c].known_index not in space]
-    claimed = {r.known_index for r in out}
-    open_ = [k for k in space if k in catch_all and k not in claimed]
-    left = unread + outside
-    if len(left) == 1 and open_ and claimed >= set(things) and float(sim[left[0], open_[0]]) >= rule.leftover:
-        c, k = left[0], open_[0]  # every thing named: the one name left is the rest ("everything else", "room")
-        out[c] = ClassReading(out[c].name, known[k][0], k, float(sim[c, k]), "elimination")
-        return out
-    if len(unread) > slack or outside:
+    if len(unread) > slack or any(out[c].known_index not in space for c in rows if c not in unread):
         return read  # names of other things too: no renaming, and no class is read by elimination
     return out
 
