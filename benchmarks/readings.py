@@ -81,7 +81,7 @@ def whole_renamings_read(network: MaskFormerProposals, rule: SeenRule, shared: P
     ``draws`` whole renamings (one of the probes' words per class, drawn at random; a draw that
     repeats a word is skipped), with the reading rule and without steps 6 and 7."""
     out = ["| dataset, whole renamings (probe words) | read as their class | without steps 6-7 |", "|---|---|---|"]
-    for probes, salt in ((PROBES, "renaming"), (PROBES2, "renaming2")):
+    for probes, salt, source in ((PROBES, "renaming", "probes"), (PROBES2, "renaming2", "probes2")):
         for key, words in probes["renamings"].items():
             names = dataset_names(key, shared)
             canonical = with_and_without(network, rule, names)[0]
@@ -94,8 +94,7 @@ def whole_renamings_read(network: MaskFormerProposals, rule: SeenRule, shared: P
                 for i, read in enumerate(with_and_without(network, rule, renamed)):
                     hits[i] += sum(x == c for x, c in zip(read, canonical))
                 n += len(names)
-            label = f"{key} ({'probes' if probes is PROBES else 'probes2'})"
-            out.append(f"| {label} | {100 * hits[0] / n:.1f} % of {n} | {100 * hits[1] / n:.1f} % |")
+            out.append(f"| {key} ({source}) | {100 * hits[0] / n:.1f} % of {n} | {100 * hits[1] / n:.1f} % |")
     return "\n".join(out)
 
 

@@ -203,8 +203,9 @@ def reading_similarity(
     heads = _head_nouns(vocab, lexicon[0] if lexicon is not None else None)
     lex = None
     if lexicon is not None:
+        catch_all = catch_all_classes(lexicon[1])
         names = _dictionary_names(vocab, [(c, h) for c, h, _ in heads])
-        lex = lexicon[0].relations(names, lexicon[1], catch_all_classes(lexicon[1])).to(sim)
+        lex = lexicon[0].relations(names, lexicon[1], catch_all).to(sim)
     if heads:
         head_sim = (embed([h for _, h, _ in heads]).to(known_emb) @ known_emb.t()).to(sim)
         if lex is not None:  # a dictionary entry's head only towards what the dictionary relates it to
@@ -212,7 +213,6 @@ def reading_similarity(
             head_sim = head_sim.masked_fill(entry & (lex[[c for c, _, _ in heads]] <= 0), -1.0)
         sim = _rows_max(sim, [c for c, _, _ in heads], head_sim)
     if lex is not None:
-        catch_all = catch_all_classes(lexicon[1])
         raised = torch.maximum(sim, (sim + lex) / 2)
         raised[:, catch_all] = torch.maximum(sim[:, catch_all], lex[:, catch_all])  # a dictionary synonym in full
         sim = torch.where(lex > 0, raised, sim)
@@ -229,14 +229,13 @@ def general_kinds(vocab: Vocabulary, lexicon: Lexicon, known: Sequence[Sequence[
 def _head_nouns(vocab: Vocabulary, lexicon: Lexicon | None) -> list[tuple[int, str, bool]]:
     """(class, head noun, whether ``lexicon`` knows the phrase) of each of its names that has a head
     noun (``head_noun``) and, to ``lexicon``, is not a thing of its own ("hot dog")."""
-    if lexicon is None:
-        return [(c, h, False) for c, prompts in enumerate(vocab.prompts) for n in prompts if (h := head_noun(n))]
-    return [
-        (c, h, bool(lexicon.senses(n, physical=False)))
-        for c, prompts in enumerate(vocab.prompts)
-        for n in prompts
-        if (h := head_noun(n)) and not lexicon.names_own_thing(n, h)
-    ]
+    out = []
+    for c, prompts in enumerate(vocab.prompts):
+        for n in prompts:
+            if not (h := head_noun(n)) or (lexicon is not None and lexicon.names_own_thing(n, h)):
+                continue
+            out.append((c, h, lexicon is not None and bool(lexicon.senses(n, physical=False))))
+    return out
 
 
 def _dictionary_names(vocab: Vocabulary, heads: list[tuple[int, str]]) -> list[list[str]]:
@@ -406,12 +405,15 @@ def read_classes(
         candidate = _read_by_similarity_and_duplicates(out, known, opened, rule)
         if all(_inside_label_spaces(candidate, k, spaces) for k in open_):
             read, shut = candidate, opened
-    read = _into_one_space(out, read, known, shut, rule, spaces)
+    space = _one_space(out, read, spaces)  # steps 5-7 keep it theirs: they only add readings inside it
+    if space is None:
+        return read
+    read = _into_one_space(read, known, shut, rule, space)
     if rule.leftover is None:
         return read
     if kinds is not None:
-        read = _general_names(out, read, known, shut, kinds() if callable(kinds) else kinds, rule, spaces)
-    return _leftovers_in_space(out, read, known, shut, rule, spaces)
+        read = _general_names(read, known, shut, kinds() if callable(kinds) else kinds, rule, space)
+    return _leftovers_in_space(read, known, shut, rule, space)
 
 
 def unclaimed_catch_alls(
@@ -441,22 +443,18 @@ def unclaimed_catch_alls(
 
 
 def _into_one_space(
-    named: list[ClassReading],
     read: list[ClassReading],
     known: Sequence[Sequence[str]],
     sim: torch.Tensor,
     rule: SeenRule,
-    spaces: Sequence[Collection[int]],
+    space: Collection[int],
 ) -> list[ClassReading]:
     """Step 5 of ``read_classes``: the readings ``read`` kept inside the training label space that
-    holds every class read by name (``named``) and, of those, the most readings (a tie: none). A
+    holds every class read by name and, of those, the most readings (``_one_space``). A
     class read by similarity as a known class outside it moves to the nearest unclaimed known class
     inside it that step 2 would accept (``rule.threshold``, ``rule.margin``), unless a duplicate
     shares its reading: in a street vocabulary "vegetation" is the street's tree (0.68), not VOC's
     potted plant (0.70)."""
-    space = _one_space(named, read, spaces)
-    if space is None:
-        return read
     out = list(read)
     taken = {r.known_index for r in out if r.seen}
     shared = {r.duplicate_of for r in out if r.duplicate}
@@ -486,25 +484,23 @@ def _one_space(
 
 
 def _general_names(
-    named: list[ClassReading],
     read: list[ClassReading],
     known: Sequence[Sequence[str]],
     sim: torch.Tensor,
     kinds: torch.Tensor,
     rule: SeenRule,
-    spaces: Sequence[Collection[int]],
+    space: Collection[int],
 ) -> list[ClassReading]:
     """Step 6 of ``read_classes``: a general name beside specific ones means the kinds they leave.
     A class no step read, read as a duplicate ("animal" nearest the dog another class claims) or
     outside the label space of the other readings ("plant" as VOC's potted plant in a street), whose
-    name is a general name (``kinds``) of known classes of which exactly one is unclaimed inside that
-    space (``_one_space``; none where no one space holds the readings), reads as that one if ``sim``
-    to it is at least ``rule.leftover``: "animal" beside "cat, dog, horse, sheep, cow" is the bird, "seat" beside
-    "chair" the sofa, "plant" in a street the tree. Of two or more unclaimed kinds ("animal" beside
-    "cat") it reads as none of them: the user means them all, and no one network class answers."""
-    space = _one_space(named, read, spaces)
-    if space is None:  # no one dataset's classes: too many kinds of too many datasets
-        return read  # (COCO-Stuff's "solid-other", through "solid", was read as the one unclaimed bicyclist)
+    name is a general name (``kinds``) of known classes of which exactly one is unclaimed inside
+    ``space`` (``_one_space``), reads as that one if ``sim`` to it is at least ``rule.leftover``:
+    "animal" beside "cat, dog, horse, sheep, cow" is the bird, "seat" beside "chair" the sofa,
+    "plant" in a street the tree. Of two or more unclaimed kinds ("animal" beside "cat") it reads
+    as none of them: the user means them all, and no one network class answers. Where no one space
+    holds the readings the step does not run: too many kinds of too many datasets (COCO-Stuff's
+    "solid-other", through "solid", was read as the one unclaimed bicyclist)."""
     inside = set(space)
     out = list(read)
     for c, r in enumerate(read):
@@ -519,12 +515,11 @@ def _general_names(
 
 
 def _leftovers_in_space(
-    named: list[ClassReading],
     read: list[ClassReading],
     known: Sequence[Sequence[str]],
     sim: torch.Tensor,
     rule: SeenRule,
-    spaces: Sequence[Collection[int]],
+    space: Collection[int],
 ) -> list[ClassReading]:
     """Step 7 of ``read_classes``: a vocabulary of as many classes as one training dataset (with or
     without its catch-all), the others read inside its label space (``_one_space``), renames that
@@ -542,9 +537,6 @@ def _leftovers_in_space(
     unclaimed: it names the rest); otherwise the vocabulary names other things too, and nothing
     is read by elimination ("cat, sofa, …, walrus, castle": walrus stays the VLM's however near
     the unclaimed dog is)."""
-    space = _one_space(named, read, spaces)
-    if space is None:
-        return read
     catch_all = set(catch_all_classes(known))  # no thing: left unclaimed, it competes (unclaimed_catch_alls)
     things = [k for k in space if k not in catch_all]
     if not len(things) <= len(read) <= len(space):
