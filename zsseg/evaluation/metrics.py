@@ -34,9 +34,6 @@ class ConfusionMatrix:
             self.num_classes, self.num_classes
         )
 
-    def merge(self, other: "ConfusionMatrix") -> None:
-        self.matrix += other.matrix
-
     def iou(self) -> np.ndarray:
         """Per-class IoU = TP / (TP + FP + FN); NaN for classes absent from both GT and prediction."""
         tp = np.diag(self.matrix).astype(np.float64)
