@@ -63,7 +63,7 @@ def general_words_read(network: MaskFormerProposals, rule: SeenRule, shared: Pat
     out = ["| dataset, one general word | read as its class | without steps 6-7 |", "|---|---|---|"]
     for key, words in PROBES["general"].items():
         names = dataset_names(key, shared)
-        canonical = with_and_without(network, rule, names)[0]
+        canonical = read_as(network, rule, names)
         hits, n = [0, 0], 0
         for cls, general in words.items():
             c = names.index(cls)
@@ -84,7 +84,7 @@ def whole_renamings_read(network: MaskFormerProposals, rule: SeenRule, shared: P
     for probes, salt, source in ((PROBES, "renaming", "probes"), (PROBES2, "renaming2", "probes2")):
         for key, words in probes["renamings"].items():
             names = dataset_names(key, shared)
-            canonical = with_and_without(network, rule, names)[0]
+            canonical = read_as(network, rule, names)
             hits, n = [0, 0], 0
             for k in range(draws):
                 rng = random.Random(f"{key}|{salt}|{k}")
@@ -107,7 +107,7 @@ def the_rest_read(network: MaskFormerProposals, rule: SeenRule, shared: Path) ->
     out = ["| dataset, one name beside every thing | read as the catch-all | without steps 6-7 |", "|---|---|---|"]
     for key in (k for k in DATASETS if k != "voc20"):
         names = dataset_names(key, shared)
-        canonical = with_and_without(network, rule, names)[0]
+        canonical = read_as(network, rule, names)
         rest = [c for c, k in enumerate(canonical) if k in CATCH_ALL]
         if not rest:
             continue
@@ -145,10 +145,14 @@ def dataset_names(key: str, shared: Path) -> list[str]:
     return own_names(SegmentationDataset(shared / folder, "val", get_spec(spec)), shared / folder)
 
 
+def read_as(network: MaskFormerProposals, rule: SeenRule, names: list[str]) -> list[str | None]:
+    """The network class each name is read as under ``rule`` (None: the VLM's)."""
+    return [r.known for r in network.read(Vocabulary.from_names(names), rule)[0]]
+
+
 def with_and_without(network: MaskFormerProposals, rule: SeenRule, names: list[str]) -> list[list[str | None]]:
     """The network class each name is read as, with ``rule`` and without steps 6 and 7 of the reading."""
-    vocab = Vocabulary.from_names(names)
-    return [[r.known for r in network.read(vocab, x)[0]] for x in (rule, replace(rule, leftover=None))]
+    return [read_as(network, x, names) for x in (rule, replace(rule, leftover=None))]
 
 
 def foreign_names_read(network: MaskFormerProposals, rule: SeenRule, shared: Path, draws: int = 200) -> str:

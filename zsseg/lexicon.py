@@ -128,8 +128,8 @@ class Lexicon:
         above = self._above(known, rest)
         out = torch.zeros(len(classes), len(known))
         for i, names in enumerate(classes):
-            firsts = self._class_senses(list(dict.fromkeys(n.lower() for n in names)), physical=False, shared_wins=True)
             meant = self._meant(names)
+            firsts = {s for rank, s in meant if rank == 0}  # its first or shared senses
             for k, synonyms in rest.items():
                 out[i, k] = SYNONYM if any(s.name() in synonyms for s in firsts) else 0.0
             for rank, sense in meant:

@@ -549,14 +549,14 @@ def _leftovers_in_space(
     ]
     taken = {r.known_index for c, r in enumerate(read) if r.known_index is not None and c not in rows}
     cols = [k for k in space if k not in taken]  # the catch-all too (unreachable in ``sim`` unless open)
-    if not rows:
+    if not rows or not cols:
         return read
     out = list(read)
     pairs = sim[rows][:, cols].clone()
     for i, c in enumerate(rows):  # a class read outside moves only as near as ``_into_one_space`` allows
         if read[c].by == "similarity":
             pairs[i] = pairs[i].masked_fill(pairs[i] < read[c].similarity - rule.margin, -1.0)
-    for i, j in zip(*linear_sum_assignment(-pairs.numpy())) if cols else ():
+    for i, j in zip(*linear_sum_assignment(-pairs.numpy())):
         c, k, value = rows[i], cols[j], float(pairs[i, j])
         if value >= rule.leftover:
             out[c] = ClassReading(out[c].name, known[k][0], k, value, "elimination")
