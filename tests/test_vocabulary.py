@@ -150,6 +150,39 @@ def test_a_reading_moves_into_the_label_space_of_the_named_classes():
     assert read("vegetation, road", [0.3, 0.2, 0.4, 1.0], [0.85, 0.3, 0.70, 0.4])[0].known == "pottedplant"
 
 
+def test_a_class_named_from_another_dataset_is_its_counterpart_in_the_space_of_the_rest():
+    """In a street vocabulary "bicycle" (a name of VOC's bicycle) is CamVid's bicyclist, the same
+    thing in the street's dataset (similarity past the duplicate bar), and no longer keeps the
+    other readings out of the street's label space: "vegetation" is its tree. Beside "cat" it stays
+    VOC's bicycle; a class named from another dataset with no counterpart there ("cat" beside a
+    street) keeps every reading as it was, and so does a counterpart another class claims."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["bicycle"], ["cat"], ["pottedplant"], ["bicyclist"], ["road"], ["tree"]]
+    spaces = [frozenset({0, 1, 2}), frozenset({3, 4, 5})]
+    rows = {
+        "bicycle": [1.0, 0.3, 0.2, 0.88, 0.3, 0.2],
+        "road": [0.3, 0.2, 0.2, 0.3, 1.0, 0.3],
+        "vegetation": [0.2, 0.2, 0.70, 0.2, 0.3, 0.68],
+        "cat": [0.3, 1.0, 0.3, 0.2, 0.2, 0.2],
+        "cyclist": [0.83, 0.2, 0.2, 1.0, 0.3, 0.2],
+    }
+
+    def read(names: str) -> list:
+        sim = torch.tensor([rows[n.strip()] for n in names.split(",")])
+        return read_classes(Vocabulary.from_names(names), known, sim, SeenRule("similar", 0.65), spaces=spaces)
+
+    street = read("bicycle, road, vegetation")
+    assert [r.known for r in street] == ["bicyclist", "road", "tree"]
+    assert street[0].by == "counterpart" and "the same thing in the training dataset" in street[0].describe()
+    assert [r.known for r in read("bicycle, road")] == ["bicyclist", "road"]  # every class by name
+    assert [r.known for r in read("bicycle, cat, vegetation")] == ["bicycle", "cat", "pottedplant"]
+    assert [r.known for r in read("cat, road, vegetation")] == ["cat", "road", "pottedplant"]  # no one space
+    assert [r.known for r in read("bicycle, cyclist, road")] == ["bicycle", "bicyclist", "road"]  # claimed
+
+
 def test_a_renamed_dataset_reads_its_last_names_by_elimination():
     """A vocabulary of as many classes as one training dataset, every other class read inside its
     label space, pairs the names no rule read with the dataset's classes left unclaimed from the

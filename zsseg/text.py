@@ -260,7 +260,9 @@ class ClassReading:
     # "name", "similarity", "vlm" (no known class close enough), "unseen" (declared unseen),
     # "duplicate" (its nearest known class answers for ``duplicate_of`` too: they share its score),
     # "general" (a general name: the one kind of it the vocabulary leaves; read_classes step 6),
-    # "elimination" (the class of its training dataset no other name claims; step 7)
+    # "counterpart" (named like a class of another training dataset than the rest's: that dataset's
+    # class for the same thing; step 5), "elimination" (the class of its training dataset no other
+    # name claims; step 7)
     by: str = "vlm"
     duplicate_of: str | None = None
 
@@ -284,6 +286,7 @@ class ClassReading:
                 f"{self.similarity:.2f}) answers for both, the vision-language model picks between them"
             )
         why = {
+            "counterpart": ", the same thing in the training dataset of the other classes",
             "general": ", the one kind of it the other classes leave",
             "elimination": ", the one class of its training dataset the other classes leave",
         }.get(self.by, "")
@@ -392,8 +395,8 @@ def read_classes(
     if none:
         return out
     _read_by_name(out, vocab, known, normalise)
-    if similarity is None or rule.threshold is None or rule.seen == "named" or all(r.by != "vlm" for r in out):
-        return out  # (every class read by name: no similarity is computed)
+    if similarity is None or rule.threshold is None or rule.seen == "named" or _named_in_one_space(out, spaces):
+        return out  # (every class read by name, no counterpart to look for: no similarity is computed)
     sim = (similarity() if callable(similarity) else similarity).float().cpu()
     catch_all = catch_all_classes(known)
     shut = _near_synonyms_only(sim, catch_all, rule)
@@ -405,7 +408,7 @@ def read_classes(
         candidate = _read_by_similarity_and_duplicates(out, known, opened, rule)
         if all(_inside_label_spaces(candidate, k, spaces) for k in open_):
             read, shut = candidate, opened
-    space = _one_space(out, read, spaces)  # steps 5-7 keep it theirs: they only add readings inside it
+    space = _one_space(out, read, spaces, shut, rule)  # steps 5-7 keep it theirs: they only add readings inside it
     if space is None:
         return read
     read = _into_one_space(read, known, shut, rule, space)
@@ -450,34 +453,73 @@ def _into_one_space(
     space: Collection[int],
 ) -> list[ClassReading]:
     """Step 5 of ``read_classes``: the readings ``read`` kept inside the training label space that
-    holds every class read by name and, of those, the most readings (``_one_space``). A
-    class read by similarity as a known class outside it moves to the nearest unclaimed known class
-    inside it that step 2 would accept (``rule.threshold``, ``rule.margin``), unless a duplicate
-    shares its reading: in a street vocabulary "vegetation" is the street's tree (0.68), not VOC's
-    potted plant (0.70)."""
+    holds the most readings and every class read by name but those with a counterpart in it
+    (``_one_space``). A class read by similarity as a known class outside it moves to the nearest
+    unclaimed known class inside it that step 2 would accept (``rule.threshold``, ``rule.margin``),
+    unless a duplicate shares its reading: in a street vocabulary "vegetation" is the street's tree
+    (0.68), not VOC's potted plant (0.70). A class read by name outside it moves to its
+    counterpart (``_counterpart``): in a street vocabulary "bike" and "bicycle" are CamVid's
+    bicyclist (0.85, 0.88), the bicycle with its rider that the network learned to tell from a
+    street's road and sidewalk; VOC's bicycle it learned only against VOC's classes."""
     out = list(read)
     taken = {r.known_index for r in out if r.seen}
     shared = {r.duplicate_of for r in out if r.duplicate}
     for c, r in enumerate(out):
-        if r.by != "similarity" or r.known_index in space or r.name in shared:
+        if r.by not in ("name", "similarity") or r.known_index in space or r.name in shared:
             continue
-        bar = max(rule.threshold, float(sim[c].max()) - rule.margin)
-        inside = [k for k in space if k not in taken and float(sim[c, k]) >= bar]
-        if inside:
-            k = max(inside, key=lambda k: float(sim[c, k]))
+        if r.by == "name":
+            k, by = _counterpart(c, sim, rule, space, taken), "counterpart"
+        else:
+            bar = max(rule.threshold, float(sim[c].max()) - rule.margin)
+            inside = [k for k in space if k not in taken and float(sim[c, k]) >= bar]
+            k, by = (max(inside, key=lambda k: float(sim[c, k])) if inside else None), "similarity"
+        if k is not None:
             taken = (taken - {r.known_index}) | {k}
-            out[c] = ClassReading(r.name, known[k][0], k, float(sim[c, k]), "similarity")
+            out[c] = ClassReading(r.name, known[k][0], k, float(sim[c, k]), by)
     return out
 
 
+def _named_in_one_space(read: list[ClassReading], spaces: Sequence[Collection[int]]) -> bool:
+    """Whether every class is read by name and, where any are, one training label space holds them:
+    then no step after the first can change a reading."""
+    if any(r.by == "vlm" for r in read):
+        return False
+    named = {r.known_index for r in read if r.known_index is not None}
+    return not spaces or any(named <= set(space) for space in spaces)
+
+
+def _counterpart(
+    c: int, sim: torch.Tensor, rule: SeenRule, space: Collection[int], taken: Collection[int]
+) -> int | None:
+    """The known class inside ``space``, claimed by no class, that class ``c`` (read by name as a
+    known class outside it) names as a duplicate would (``rule.duplicate``): two training datasets'
+    classes for one thing ("bicycle": VOC's bicycle, CamVid's bicyclist 0.88; of the shipped
+    network's classes no other pair of two datasets is as near). None where there is none."""
+    inside = [k for k in space if k not in taken and float(sim[c, k]) >= rule.duplicate]
+    return max(inside, key=lambda k: float(sim[c, k])) if inside else None
+
+
 def _one_space(
-    named: list[ClassReading], read: list[ClassReading], spaces: Sequence[Collection[int]]
+    named: list[ClassReading],
+    read: list[ClassReading],
+    spaces: Sequence[Collection[int]],
+    sim: torch.Tensor,
+    rule: SeenRule,
 ) -> Collection[int] | None:
-    """The training label space that holds every class read by name (``named``) and, of those, the
-    most readings (``read``); None where no space holds them or two tie."""
-    by_name = {r.known_index for r in named if r.known_index is not None}
+    """The training label space that holds every class read by name (``named``) but those with a
+    counterpart in it that no reading (``read``) claims (``_counterpart``) and, of those, the most
+    readings; None where no space holds them or two tie."""
+    taken = {r.known_index for r in read if r.seen}
+
+    def holds(space: Collection[int]) -> bool:
+        return all(
+            r.known_index in space or _counterpart(c, sim, rule, space, taken) is not None
+            for c, r in enumerate(named)
+            if r.known_index is not None
+        )
+
     got = [r.known_index for r in read if r.known_index is not None]
-    fits = sorted(((sum(k in s for k in got), i) for i, s in enumerate(spaces) if by_name <= set(s)), reverse=True)
+    fits = sorted(((sum(k in s for k in got), i) for i, s in enumerate(spaces) if holds(s)), reverse=True)
     if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
         return None
     return spaces[fits[0][1]]
