@@ -13,7 +13,8 @@ of each name (``split_half``): "tune" may inform choices, "held-out" never does;
 after earlier sessions had read the held-out half's failures, and kept out of every choice since;
 "fresh2" (fresh2.json) likewise, written on 2026-12-06 after fresh.json's failures had been read;
 "fresh3" (fresh3.json) written later that day, after only fresh2's aggregate rows had been read;
-"fresh4" (fresh4.json) in the day's fourth session, which changed no reading.
+"fresh4" (fresh4.json) in the day's fourth session, which changed no reading; "fresh5" (fresh5.json) in
+its fifth, after its one reading change had been measured.
 ``--candidates FILE`` scores several settings of the predict side (ensemble, weights, seen rule,
 match threshold, synonyms) on the same encoded images: how the default was chosen (``--halves tune``).
 Metrics: mIoU over the dataset's own classes, and the share of labelled pixels given to absent
@@ -60,8 +61,15 @@ HALVES = ("tune", "held-out")
 # Whole vocabularies written later by hand, each kept out of every choice since: fresh.json on
 # 2026-12-04 (after the held-out half's failures had been read), fresh2.json on 2026-12-06 (after
 # fresh.json's had been), fresh3.json later that day (after fresh2's aggregate rows had been),
-# fresh4.json in its fourth session (which changed no reading).
-FRESH = {"fresh": "fresh.json", "fresh2": "fresh2.json", "fresh3": "fresh3.json", "fresh4": "fresh4.json"}
+# fresh4.json in its fourth session (which changed no reading), fresh5.json in its fifth, after its
+# one reading change (counterparts) had been measured.
+FRESH = {
+    "fresh": "fresh.json",
+    "fresh2": "fresh2.json",
+    "fresh3": "fresh3.json",
+    "fresh4": "fresh4.json",
+    "fresh5": "fresh5.json",
+}
 DRAWS = 3  # vocabularies per kind and half
 
 
