@@ -47,6 +47,19 @@ def test_what_one_known_class_alone_is_a_kind_of(lexicon):
     assert rel[4].sum() == 0
 
 
+def test_a_class_stands_for_the_group_its_plural_names(lexicon):
+    """ "cows" is WordNet's cattle, of which the cow (its second sense) is a kind: the class cow
+    stands for it too, so oxen, bulls and steers are kinds of the cow; "roads", an anchorage, is no
+    group of roads and adds nothing."""
+    known = [["cow", "cow"], ["road", "road"], ["horse", "horse"]]
+    rel = one(lexicon, "ox", "bull", "steer", "cattle", "roadstead", "stallion", known=known)
+    assert rel[0, 0] == pytest.approx(KIND - KIND_STEP) and rel[0, 1:].sum() == 0  # ox: a kind of cattle
+    assert rel[1, 0] > 0 and rel[2, 0] > 0
+    assert rel[3, 0] == pytest.approx(SYNONYM)  # the same sense now
+    assert rel[4].sum() == 0  # "roads" (a roadstead) is not the road's
+    assert rel[5, 2] > 0 and rel[5, 0] == 0
+
+
 def test_a_sense_two_classes_claim_stays_with_its_head_word(lexicon):
     """WordNet's first "bike" is the motorcycle: it stays with motorbike ("motorcycle" is its head
     word), and bicycle stands for the bicycle alone."""

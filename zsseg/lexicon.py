@@ -12,10 +12,11 @@ A user's class of one name may mean any of its senses, the rarer ones counting l
 orders senses by frequency); a class of several names means the senses they share, or else the
 first sense of each. A known class stands for the first sense of each of its names that
 is a physical entity (segmentation classes are things and stuff: "table" the furniture, not the
-table of data) and any sense two of its names share ("tv", "television": the receiver, not the
-broadcasting system that comes first); a sense two known classes claim (the shipped network's
-"bike" is a bicycle's name, and WordNet's first bike is a motorcycle) stays with the class one of
-whose names is the sense's head word, or with neither.
+table of data), any sense two of its names share ("tv", "television": the receiver, not the
+broadcasting system that comes first) and the group its plural names ("cows": cattle); a sense
+two known classes claim (the shipped network's "bike" is a bicycle's name, and WordNet's first
+bike is a motorcycle) stays with the class one of whose names is the sense's head word, or with
+neither.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Lexicon:
         """Per known class (given by its names), the senses it stands for."""
         key = tuple(tuple(names) for names in known)
         if key not in self._known:
-            first = [self._class_senses(names) for names in known]
+            first = [self._class_senses(names) | self._plural_senses(names) for names in known]
             claims: dict[str, list[int]] = {}
             for k, senses in enumerate(first):
                 for s in senses:
@@ -98,6 +99,19 @@ class Lexicon:
                         out[k].add(s.name())
             self._known[key] = out
         return self._known[key]
+
+    def _plural_senses(self, names: Sequence[str]) -> set:
+        """The senses WordNet gives the plural of a name as a word of its own, where one of the name's
+        senses is a kind of it: a class names every instance of its thing, and "cows" is WordNet's
+        cattle (of which the female cow, bulls, oxen and steers are kinds) where its first "cow" is
+        the mature female of any large mammal. ("roads", an anchorage, is no group of roads.)"""
+        out = set()
+        for name in dict.fromkeys(n.lower() for n in names):
+            plural = "_".join(plural_of(name).split())
+            groups = {s for s in self.senses(plural) if any(lemma.name().lower() == plural for lemma in s.lemmas())}
+            kinds = [ancestors(s) for s in self.senses(name, physical=False)] if groups else []
+            out |= {g for g in groups if any(g.name() in above for above in kinds)}
+        return out
 
     def _class_senses(self, names: Sequence[str], physical: bool = True, shared_wins: bool = False) -> set:
         """The first sense of each name, and any sense two of the names share ("tv", "television");
@@ -205,6 +219,15 @@ class Lexicon:
         senses = self.senses(phrase, physical=False)
         heads = {h.name() for h in self.senses(head, physical=False)[:1]}
         return bool(senses) and not any(heads & set(ancestors(s)) for s in senses)
+
+
+def plural_of(name: str) -> str:
+    """The regular English plural of a name's last word ("cow" -> "cows", "bus" -> "buses", "sky" -> "skies")."""
+    if name.endswith(("s", "x", "z", "ch", "sh")):
+        return name + "es"
+    if name.endswith("y") and len(name) > 1 and name[-2] not in "aeiou":
+        return name[:-1] + "ies"
+    return name + "s"
 
 
 def ancestors(sense, max_depth: int = MAX_DEPTH) -> dict[str, int]:
