@@ -47,6 +47,15 @@ def test_what_one_known_class_alone_is_a_kind_of(lexicon):
     assert rel[4].sum() == 0
 
 
+def test_an_individual_is_no_class(lexicon):
+    """WordNet's instances (one person, one place) are no senses of a class name: "bushes" are
+    shrubs, not the two presidents Bush, who are people; "washington" names nothing."""
+    rel = one(lexicon, "bushes", "washington")
+    assert rel[0, 5] == 0 and rel[1].sum() == 0
+    assert lexicon.senses("washington", physical=False) == []
+    assert not any(s.instance_hypernyms() for s in lexicon.senses("bush", physical=False))
+
+
 def test_a_class_stands_for_the_group_its_plural_names(lexicon):
     """ "cows" is WordNet's cattle, of which the cow (its second sense) is a kind: the class cow
     stands for it too, so oxen, bulls and steers are kinds of the cow; "roads", an anchorage, is no

@@ -68,13 +68,15 @@ class Lexicon:
     def senses(self, name: str, physical: bool = True) -> list:
         """The noun senses of a name, most frequent first (plurals are lemmatised; a compound is found
         however it is written: open, hyphenated or closed); with ``physical`` only those that are
-        physical entities."""
+        physical entities. Never an instance (one individual: a person, a place): a class names a kind
+        of thing, and WordNet's instances made "bushes" two presidents Bush, people."""
         words = name.lower().replace("-", " ").split()
         if not words:
             return []
         synsets = []
         for joint in ("_", "-", "") if len(words) > 1 else ("",):  # "guard rail" is WordNet's guardrail,
             synsets = self.wordnet.synsets(joint.join(words), "n")  # "double decker" its double-decker
+            synsets = [s for s in synsets if not s.instance_hypernyms()]
             if synsets:
                 break
         if not physical:
