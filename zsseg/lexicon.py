@@ -41,6 +41,10 @@ MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an
 # What a general name covers is read at any depth (a dog is an animal 7 levels up): it counts
 # only where exactly one of its kinds is left unclaimed (zsseg.text.read_classes, step 6).
 KIND_DEPTH = 30
+# What a name means here, as a tag of what is cached from it (zsseg.text.with_concepts): a change to
+# which senses a name has ("senses") must bump it, or cached concepts outlive it. 2: no instances,
+# every base form (2026-12-06).
+SENSES_VERSION = "2"
 
 
 class Lexicon:

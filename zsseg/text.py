@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from .backends import Backend, build_backend
-from .lexicon import MAX_DEPTH, Lexicon
+from .lexicon import MAX_DEPTH, SENSES_VERSION, Lexicon
 from .prompts import PromptSource, TemplatePrompts
 from .text_cache import TextEmbeddingCache, default_cache_dir
 from .vocabulary import Vocabulary
@@ -104,7 +104,7 @@ def with_concepts(
         return out
 
     keys = [NAME_SEP.join(names) for names in prompts]
-    tag = ("wordnet concepts", str(MAX_DEPTH))
+    tag = ("wordnet concepts", str(MAX_DEPTH), SENSES_VERSION)
     means = (cache or TextEmbeddingCache(None)).lookup(backend.cache_key, tag, keys, concept_means)
     rows = texts.embeddings.clone()
     for c in range(len(prompts)):
