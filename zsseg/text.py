@@ -471,8 +471,7 @@ def _into_one_space(
             k, by = _counterpart(c, sim, rule, space, taken), "counterpart"
         else:
             bar = max(rule.threshold, float(sim[c].max()) - rule.margin)
-            inside = [k for k in space if k not in taken and float(sim[c, k]) >= bar]
-            k, by = (max(inside, key=lambda k: float(sim[c, k])) if inside else None), "similarity"
+            k, by = _nearest_unclaimed(c, sim, space, taken, bar), "similarity"
         if k is not None:
             taken = (taken - {r.known_index}) | {k}
             out[c] = ClassReading(r.name, known[k][0], k, float(sim[c, k]), by)
@@ -495,7 +494,15 @@ def _counterpart(
     known class outside it) names as a duplicate would (``rule.duplicate``): two training datasets'
     classes for one thing ("bicycle": VOC's bicycle, CamVid's bicyclist 0.88; of the shipped
     network's classes no other pair of two datasets is as near). None where there is none."""
-    inside = [k for k in space if k not in taken and float(sim[c, k]) >= rule.duplicate]
+    return _nearest_unclaimed(c, sim, space, taken, rule.duplicate)
+
+
+def _nearest_unclaimed(
+    c: int, sim: torch.Tensor, space: Collection[int], taken: Collection[int], bar: float
+) -> int | None:
+    """The known class inside ``space``, claimed by no class (``taken``), nearest to class ``c`` from
+    similarity ``bar`` on; None where there is none."""
+    inside = [k for k in space if k not in taken and float(sim[c, k]) >= bar]
     return max(inside, key=lambda k: float(sim[c, k])) if inside else None
 
 
