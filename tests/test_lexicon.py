@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from zsseg.lexicon import KIND, KIND_STEP, RANK_DECAY, SYNONYM, Lexicon
+from zsseg.lexicon import KIND, KIND_STEP, RANK_DECAY, SIBLING, SYNONYM, Lexicon
 from zsseg.text import ClassTexts, SeenRule, read_classes, reading_similarity, with_concepts
 from zsseg.text_cache import TextEmbeddingCache
 from zsseg.vocabulary import Vocabulary
@@ -83,6 +83,29 @@ def test_a_sense_two_classes_claim_stays_with_its_head_word(lexicon):
     assert "motorcycle.n.01" in senses[3] and senses[2] == {"bicycle.n.01"}
 
 
+def test_a_name_of_a_known_class_means_the_sense_it_shares_with_the_others(lexicon):
+    """In "sidewalk; pavement" the pavement is the sidewalk both name, not the road surface that
+    WordNet's first "pavement" is: a road surface is no sidewalk's sibling."""
+    known = [["sidewalk", "sidewalk", "pavement"], ["road", "road"], ["tvmonitor", "tv monitor", "television", "tv"]]
+    senses = lexicon.known_senses(known)
+    assert senses[0] == {"sidewalk.n.01"}
+    assert {"television_receiver.n.01", "television_monitor.n.01"} <= senses[2]  # each name's own first kept
+    assert one(lexicon, "road surface", known=known)[0, 0] == 0
+
+
+def test_a_name_of_the_one_known_class_of_its_family(lexicon):
+    """A name that is neither a kind of a known class nor above one, whose first sense has the
+    direct parent of exactly one known class, is its sibling: "bushes" and the tree are woody
+    plants, "barricade" and the fence barriers. Of two ("truck": the car and the motorbike are motor
+    vehicles) it is none's; a kind keeps its kind's value."""
+    known = [*KNOWN, ["tree", "tree"], ["fence", "fence"], ["car", "car"]]
+    rel = one(lexicon, "bushes", "barricade", "truck", "mutt", known=known)
+    assert rel[0, 7] == pytest.approx(SIBLING) and rel[0].sum() == pytest.approx(SIBLING)
+    assert rel[1, 8] == pytest.approx(SIBLING) and rel[1].sum() == pytest.approx(SIBLING)
+    assert rel[2].sum() == 0
+    assert rel[3, 0] == pytest.approx(KIND - KIND_STEP)
+
+
 def test_one_name_may_mean_any_sense_rarer_ones_less(lexicon):
     """ "coach" is a trainer (a person) first and a bus fifth: both are related, the bus discounted
     for its rank (which of the two a vocabulary means, the text similarity and the other classes decide)."""
@@ -129,12 +152,13 @@ def _similarity(vocab, lexicon):
 
 def test_a_dictionary_entry_is_read_through_its_head_noun_only_where_the_dictionary_agrees(lexicon):
     """ "palm tree" is a tree; "guard rail" (a safety rail) is no train however near its last word
-    "rail" is to "train"; a phrase the dictionary does not know is read through its head noun."""
+    "rail" is to "train" (a rail, a railing, is the fence's sibling: both are barriers); a phrase
+    the dictionary does not know is read through its head noun."""
     known = [["train", "train"], ["fence", "fence"], ["tree", "tree"]]
     vocab = Vocabulary.from_names(["guard rail", "palm tree", "red rail"])
     plain, both = _similarity(vocab, None), _similarity(vocab, (lexicon, known))
     assert plain.min() > 0.9  # the toy encoder's head nouns are near everything
-    assert both[0].max() < 0.6
+    assert both[0, 0] < 0.6 and both[0, 1] > 0.9
     assert both[1, 2] > 0.9 and both[1, :2].max() < 0.6
     assert both[2].min() > 0.9
 

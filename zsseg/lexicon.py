@@ -10,10 +10,11 @@ class's own name ever triggers.
 
 A user's class of one name may mean any of its senses, the rarer ones counting less (WordNet
 orders senses by frequency); a class of several names means the senses they share, or else the
-first sense of each. A known class stands for the first sense of each of its names that
-is a physical entity (segmentation classes are things and stuff: "table" the furniture, not the
-table of data), any sense two of its names share ("tv", "television": the receiver, not the
-broadcasting system that comes first) and the group its plural names ("cows": cattle); a sense
+first sense of each. A known class stands, per name, for the senses that name shares with another
+of its names ("tv", "television": the receiver, not the broadcasting system that comes first;
+"sidewalk", "pavement": the sidewalk, not the road surface) or else its first sense that is a
+physical entity (segmentation classes are things and stuff: "table" the furniture, not the table
+of data), and for the group its plural names ("cows": cattle); a sense
 two known classes claim (the shipped network's "bike" is a bicycle's name, and WordNet's first
 bike is a motorcycle) stays with the class one of whose names is the sense's head word, or with
 neither.
@@ -36,6 +37,10 @@ KIND_STEP = 0.02
 # A name for something of which exactly one known class is a kind ("barrier": of the network's
 # classes only the fence is one; "cattle": the cow) means that class, as a kind does, less
 # KIND_STEP per level; of two or more ("vehicle": car, bus, train, ...) it means none of them.
+# A name that is neither a kind of a known class nor above one, but shares its direct parent with
+# exactly one of them ("bushes" and the tree are woody plants, "barricade" and the fence barriers):
+# weaker than a kind, it counts where the text encoder half agrees (zsseg.text.reading_similarity).
+SIBLING = 0.75
 RANK_DECAY = 0.97  # per more frequent sense before it, for a one-name class: rarer senses count less
 MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an ancestor of all)
 # What a general name covers is read at any depth (a dog is an animal 7 levels up): it counts
@@ -130,22 +135,26 @@ class Lexicon:
         return out
 
     def _class_senses(self, names: Sequence[str], physical: bool = True, shared_wins: bool = False) -> set:
-        """The first sense of each name, and any sense two of the names share ("tv", "television");
-        ``shared_wins``: only the shared senses where there are any ("mountain; mount" is the
-        mountain both name, not the saddle horse that comes first for "mount")."""
+        """Per name the senses it shares with another of the names ("tv", "television"), or else its
+        first sense: in "sidewalk; pavement" the pavement is the sidewalk both name, not the road
+        surface that comes first for "pavement"; ``shared_wins``: only the shared senses where there
+        are any ("mountain; mount" is the mountain both name, not the saddle horse that comes first
+        for "mount")."""
         per_name = [self.senses(n, physical) for n in dict.fromkeys(n.lower() for n in names)]
         counts = Counter(s for senses in per_name for s in set(senses))
         shared = {s for s, n in counts.items() if n > 1}
         if shared and shared_wins:
             return shared
-        return {senses[0] for senses in per_name if senses} | shared
+        return {s for senses in per_name for s in ([x for x in senses if x in shared] or senses[:1])}
 
     def relations(
         self, classes: Sequence[Sequence[str]], known: Sequence[Sequence[str]], catch_all: Collection[int] = ()
     ) -> torch.Tensor:
         """[C, K]: how closely each class (given by its names) is each known class by WordNet:
         ``SYNONYM`` for the same sense, ``KIND`` less ``KIND_STEP`` per level for a kind of it or
-        for what it is the only known class's kind of ("barrier" - fence), 0 for none. A class of
+        for what it is the only known class's kind of ("barrier" - fence), ``SIBLING`` where its
+        first sense, neither, has the direct parent of only that known class ("bushes" - tree),
+        0 for none. A class of
         one name may mean any of its senses, each counting ``RANK_DECAY`` less per more frequent
         sense before it ("coach" is a trainer before it is a bus); a class of
         several names means the senses they share, or else the first sense of each: a vocabulary's
@@ -174,6 +183,12 @@ class Lexicon:
                     k = owners[0]
                     value = (KIND - KIND_STEP * above[k][sense.name()]) * RANK_DECAY**rank
                     out[i, k] = max(float(out[i, k]), value)
+                parents = {s for s, level in depth.items() if level == 1}
+                if rank or owners or any(s in depth for senses in targets for s in senses) or not parents:
+                    continue  # a rarer sense, or above or below a known class: no sibling
+                siblings = [k for k, levels in enumerate(above) if any(levels.get(p) == 1 for p in parents)]
+                if len(siblings) == 1:  # the one known class of the same parent
+                    out[i, siblings[0]] = max(float(out[i, siblings[0]]), SIBLING)
         return out
 
     def kinds(
