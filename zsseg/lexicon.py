@@ -183,12 +183,8 @@ class Lexicon:
                     k = owners[0]
                     value = (KIND - KIND_STEP * above[k][sense.name()]) * RANK_DECAY**rank
                     out[i, k] = max(float(out[i, k]), value)
-                parents = {s for s, level in depth.items() if level == 1}
-                if rank or owners or any(s in depth for senses in targets for s in senses) or not parents:
-                    continue  # a rarer sense, or above or below a known class: no sibling
-                siblings = [k for k, levels in enumerate(above) if any(levels.get(p) == 1 for p in parents)]
-                if len(siblings) == 1:  # the one known class of the same parent
-                    out[i, siblings[0]] = max(float(out[i, siblings[0]]), SIBLING)
+                if rank == 0 and not owners and (k := _sibling(depth, targets, above)) is not None:
+                    out[i, k] = max(float(out[i, k]), SIBLING)  # (a rarer sense's siblings were mostly wrong)
         return out
 
     def kinds(
@@ -259,6 +255,17 @@ def plural_of(name: str) -> str:
     if name.endswith("y") and len(name) > 1 and name[-2] not in "aeiou":
         return name[:-1] + "ies"
     return name + "s"
+
+
+def _sibling(depth: dict[str, int], targets: Sequence[Collection[str]], above: Sequence[dict[str, int]]) -> int | None:
+    """The one known class one of whose senses (``targets``; ``above``: their ancestors) has a
+    direct parent of a sense (``depth``: its ancestors, ``ancestors``) that is no kind of any known
+    class; None where there is none, or two ("truck": the car and the motorbike are motor vehicles)."""
+    if any(s in depth for senses in targets for s in senses):
+        return None
+    parents = [s for s, level in depth.items() if level == 1]
+    found = [k for k, levels in enumerate(above) if any(levels.get(p) == 1 for p in parents)]
+    return found[0] if len(found) == 1 else None
 
 
 def ancestors(sense, max_depth: int = MAX_DEPTH) -> dict[str, int]:
