@@ -173,9 +173,9 @@ class Lexicon:
                 out[i, k] = SYNONYM if any(s.name() in synonyms for s in firsts) else 0.0
             for rank, sense in meant:
                 depth = ancestors(sense)
-                for k, senses in enumerate(targets):
-                    hits = [depth[s] for s in senses if s in depth] if k not in rest else []
-                    if hits:
+                levels_below = [[depth[s] for s in senses if s in depth] for senses in targets]
+                for k, hits in enumerate(levels_below):
+                    if hits and k not in rest:
                         value = (SYNONYM if min(hits) == 0 else KIND - KIND_STEP * min(hits)) * RANK_DECAY**rank
                         out[i, k] = max(float(out[i, k]), value)
                 owners = [k for k, levels in enumerate(above) if levels.get(sense.name(), 0) > 0]
@@ -183,7 +183,7 @@ class Lexicon:
                     k = owners[0]
                     value = (KIND - KIND_STEP * above[k][sense.name()]) * RANK_DECAY**rank
                     out[i, k] = max(float(out[i, k]), value)
-                if rank == 0 and not owners and (k := _sibling(depth, targets, above)) is not None:
+                if rank == 0 and not owners and not any(levels_below) and (k := _sibling(depth, above)) is not None:
                     out[i, k] = max(float(out[i, k]), SIBLING)  # (a rarer sense's siblings were mostly wrong)
         return out
 
@@ -257,12 +257,10 @@ def plural_of(name: str) -> str:
     return name + "s"
 
 
-def _sibling(depth: dict[str, int], targets: Sequence[Collection[str]], above: Sequence[dict[str, int]]) -> int | None:
-    """The one known class one of whose senses (``targets``; ``above``: their ancestors) has a
-    direct parent of a sense (``depth``: its ancestors, ``ancestors``) that is no kind of any known
-    class; None where there is none, or two ("truck": the car and the motorbike are motor vehicles)."""
-    if any(s in depth for senses in targets for s in senses):
-        return None
+def _sibling(depth: dict[str, int], above: Sequence[dict[str, int]]) -> int | None:
+    """The one known class one of whose senses (``above``: their ancestors) has a direct parent of
+    a sense (``depth``: its ancestors, ``ancestors``; the caller knows it is no kind of a known
+    class); None where there is none, or two ("truck": the car and the motorbike are motor vehicles)."""
     parents = [s for s, level in depth.items() if level == 1]
     found = [k for k, levels in enumerate(above) if any(levels.get(p) == 1 for p in parents)]
     return found[0] if len(found) == 1 else None
