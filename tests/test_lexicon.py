@@ -212,6 +212,40 @@ def test_classifier_concepts_a_class_means_or_is_a_kind_of(lexicon):
     assert lexicon.concepts_under(["giraffe"], ids) == [] and lexicon.concepts_under(["qwxzzy"], ids) == []
 
 
+TIGER, BANANA = "n02129604", "n07753592"
+
+
+def test_a_rarer_sense_lends_its_concepts_where_the_text_encoder_agrees(lexicon):
+    """WordNet's first physical "tiger" is a fierce person and its first "banana" the plant: the
+    classifier's tiger and banana are rarer senses', taken only where ``agrees`` accepts them; a class
+    whose first sense has concepts keeps them without asking."""
+    ids = [RAM, TIGER, BANANA]
+    asked: list[list[int]] = []
+
+    def yes(found: list[int]) -> bool:
+        asked.append(found)
+        return True
+
+    assert lexicon.concepts_under(["tiger"], ids) == [] and lexicon.concepts_under(["banana"], ids) == []
+    assert lexicon.concepts_under(["tiger"], ids, yes) == [1] and lexicon.concepts_under(["banana"], ids, yes) == [2]
+    assert lexicon.concepts_under(["tiger"], ids, lambda found: False) == []
+    asked.clear()
+    assert lexicon.concepts_under(["sheep"], ids, yes) == [0] and not asked
+
+
+def test_with_concepts_asks_the_text_encoder_about_a_rarer_sense(lexicon):
+    """The text encoder's word for the name decides: "tiger" near the tiger concept's embedding moves
+    towards it; far from it (the concept embedding orthogonal), it stays as it was."""
+    rows = torch.nn.functional.normalize(torch.tensor([[0.0, 0, 1]]), dim=-1)
+    texts = ClassTexts(rows, torch.arange(1), 1)
+    for word, moved in ((torch.tensor([[0.0, 1, 0]]), True), (torch.tensor([[1.0, 0, 0]]), False)):
+        backend = SimpleNamespace(
+            concepts=((RAM, TIGER), torch.eye(3)[:2]), cache_key="toy", encode_texts=lambda names, w=word: w
+        )
+        out = with_concepts(texts, [["tiger"]], backend, lexicon, 1.0).embeddings
+        assert torch.equal(out[0], rows[0]) is not moved
+
+
 def test_with_concepts_moves_a_class_towards_its_concepts(lexicon):
     """A class's text embedding moves towards the mean of its concepts' embeddings by the weight;
     a phrase counts by its head noun; a class without concepts, or weight 0, is unchanged."""

@@ -23,7 +23,7 @@ neither.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import torch
 
@@ -48,8 +48,8 @@ MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an
 KIND_DEPTH = 30
 # What a name means here, as a tag of what is cached from it (zsseg.text.with_concepts): a change to
 # which senses a name has ("senses") must bump it, or cached concepts outlive it. 2: no instances,
-# every base form (2026-12-06).
-SENSES_VERSION = "2"
+# every base form (2026-12-06); 3: a rarer sense's concepts where the text encoder agrees (2026-12-07).
+SENSES_VERSION = "3"
 
 
 class Lexicon:
@@ -228,17 +228,34 @@ class Lexicon:
             self._above_cache[key] = out
         return self._above_cache[key]
 
-    def concepts_under(self, names: Sequence[str], concepts: Sequence[str]) -> list[int]:
+    def concepts_under(
+        self, names: Sequence[str], concepts: Sequence[str], agrees: Callable[[list[int]], bool] | None = None
+    ) -> list[int]:
         """Indices of ``concepts`` (WordNet noun ids, "n02412080": a classifier's classes) that are the
         thing a class (given by its names) means or a kind of it, up to ``MAX_DEPTH`` levels below:
         "sheep" -> ImageNet's ram, "car" -> cab, jeep, convertible, ... A name without a dictionary
-        entry has none."""
+        entry has none. Where the senses a class means have none and it is one name, the concepts of
+        its most frequent rarer sense that has some and that ``agrees`` accepts (the text encoder's
+        word for it, ``zsseg.text.with_concepts``): WordNet's first physical "tiger", "toaster" and
+        "monitor" are people, "banana" the plant, while ImageNet has the animal, the appliance, the
+        screen and the fruit; "hill" has a rarer sense, the pitcher's mound, whose baseball the text
+        encoder does not take for a hill."""
         key = tuple(concepts)
         if key not in self._concepts:
             wordnet = self.wordnet
             self._concepts[key] = [ancestors(wordnet.synset_from_pos_and_offset("n", int(c[1:]))) for c in concepts]
-        meant = {s.name() for s in self._class_senses(names, shared_wins=True)}
-        return [i for i, above in enumerate(self._concepts[key]) if meant & above.keys()]
+
+        def under(senses: Collection[str]) -> list[int]:
+            return [i for i, above in enumerate(self._concepts[key]) if not above.keys().isdisjoint(senses)]
+
+        found = under({s.name() for s in self._class_senses(names, shared_wins=True)})
+        distinct = list(dict.fromkeys(n.lower() for n in names))
+        if found or agrees is None or len(distinct) != 1:
+            return found
+        for sense in self.senses(distinct[0])[1:]:
+            if (found := under({sense.name()})) and agrees(found):
+                return found
+        return []
 
     def names_own_thing(self, phrase: str, head: str) -> bool:
         """Whether a phrase of several words is a dictionary entry that is not a kind of its last
