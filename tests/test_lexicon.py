@@ -188,6 +188,34 @@ def test_names_read_by_name_never_load_wordnet():
     assert calls == [] and lexicon._wordnet is None
 
 
+def test_plurals_of_known_names_read_by_name():
+    """ "pavements" is the plural of one of the sidewalk's names: read by name like "pavement", no
+    text similarity asked (the two road classes are a hair apart in text)."""
+    known = [["road", "road"], ["sidewalk", "sidewalk", "pavement"], ["bus", "bus"]]
+    vocab = Vocabulary.from_names(["Pavements", "buses", "roads"])
+    readings = read_classes(vocab, known, lambda: pytest.fail("read by name"), SeenRule(threshold=0.65))
+    assert [(r.known, r.by) for r in readings] == [("sidewalk", "name"), ("bus", "name"), ("road", "name")]
+
+
+def test_plain_names_leave_out_those_that_first_mean_something_else(lexicon):
+    """A known class's names whose first sense is not what the class means ("pavement": first the
+    road surface; "bike": first a motorcycle) are left out of what a user's word is compared with;
+    names the dictionary does not know stay, and a class keeps every name where none is plain."""
+    known = [["sidewalk", "pavement"], ["bicycle", "bike"], ["potted plant", "pottedplant"], ["dog"], ["bike"]]
+    assert lexicon.plain_names(known) == [["sidewalk"], ["bicycle"], ["potted plant", "pottedplant"], ["dog"], ["bike"]]
+
+
+def test_a_known_name_is_as_near_as_can_be_plain_or_not(lexicon):
+    """The known classes are compared by their plain names, so "pavement" (the sidewalk's, first
+    the road surface) is left out of the sidewalk's embedding; a class or head noun that *is* one of
+    a known class's names, or its plural, is still 1.0 from it, the others as the text encoder says."""
+    known = [["road", "road"], ["sidewalk", "sidewalk", "pavement"]]
+    vocab = Vocabulary.from_names(["pavement by the road", "pavements", "kerbstone"])
+    sim = _similarity(vocab, (lexicon, known))
+    assert sim[0, 1] == 1.0 and sim[1, 1] == 1.0
+    assert sim[0, 0] < 1.0 and sim[1, 0] < 1.0 and (sim[2] < 1.0).all()
+
+
 def test_the_catch_all_class_takes_synonyms_of_any_sense(lexicon):
     """VOC's background is no thing: it answers for a synonym of any sense of its name ("backdrop"),
     in full, and for nothing else ("ground", a rare synonym of one of its senses, is the earth first)."""

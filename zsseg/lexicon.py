@@ -121,6 +121,20 @@ class Lexicon:
             self._known[key] = out
         return self._known[key]
 
+    def plain_names(self, known: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Per known class (given by its names), those whose first sense is one the class means, or
+        that the dictionary does not know; every name where none is. A user's word near "pavement"
+        (first the road surface: "asphalt" 0.84), "bike" (first a motorcycle) or "people" (first a
+        group) is not thereby near the sidewalk, the bicycle or the person that list them: the text
+        side of ``zsseg.text.reading_similarity`` compares with these."""
+        out = []
+        for names in known:
+            distinct = list(dict.fromkeys(names))
+            meant = {s.name() for s in self._class_senses(distinct)}
+            plain = [n for n in distinct if not (first := self.senses(n)[:1]) or first[0].name() in meant]
+            out.append(plain or distinct)
+        return out
+
     def _plural_senses(self, names: Sequence[str]) -> set:
         """The senses WordNet gives the plural of a name as a word of its own, where one of the name's
         senses is a kind of it: a class names every instance of its thing, and "cows" is WordNet's

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from .backends import Backend, build_backend
-from .lexicon import MAX_DEPTH, SENSES_VERSION, Lexicon
+from .lexicon import MAX_DEPTH, SENSES_VERSION, Lexicon, plural_of
 from .prompts import PromptSource, TemplatePrompts
 from .text_cache import TextEmbeddingCache, default_cache_dir
 from .vocabulary import Vocabulary
@@ -37,7 +37,7 @@ NAME_SEP = "\x1f"  # joins a class's names into one cache key (no name holds it)
 # banana 1.0, "engine" - the locomotives 0.55; not "hill" - baseball (the pitcher's mound) 0.33,
 # "wood" - the woodwinds 0.41, "ground" - toilet tissue 0.21. Chosen by reading what it changes for
 # the shipped vocabularies' names and those of renamed.json and absent.txt (both halves; the fresh
-# files' later ones were not read), before any mIoU was measured (docs/design.md).
+# files' later ones were not read), before any mIoU was measured (docs/evaluation.md).
 SENSE_AGREEMENT = 0.5
 
 
@@ -210,7 +210,10 @@ def reading_similarity(
     knows every sense of a word ("coach" is a trainer before it is a bus), the text encoder the
     common one, and a reading needs both to agree past the match threshold. A catch-all class
     (``CATCH_ALL``) takes a dictionary synonym in full: it answers only for near-synonyms, and
-    "backdrop" is one that a text encoder places far from "background"."""
+    "backdrop" is one that a text encoder places far from "background". With a dictionary the
+    known classes' embeddings ``known_emb`` are those of their plain names (``Lexicon.plain_names``),
+    and a name or head noun that is one of a known class's names, or its plural, is 1.0 from it:
+    "pavement by the road" is the class one of whose names is "pavement", plain or not."""
     sim = class_emb @ known_emb.t()
     heads = _head_nouns(vocab, lexicon[0] if lexicon is not None else None)
     lex = None
@@ -218,8 +221,12 @@ def reading_similarity(
         catch_all = catch_all_classes(lexicon[1])
         names = _dictionary_names(vocab, [(c, h) for c, h, _ in heads])
         lex = lexicon[0].relations(names, lexicon[1], catch_all).to(sim)
+        own = [[vocab.names[c], *vocab.prompts[c]] for c in range(len(vocab))]
+        sim = sim.masked_fill(_named_like(own, lexicon[1]), 1.0)
     if heads:
         head_sim = (embed([h for _, h, _ in heads]).to(known_emb) @ known_emb.t()).to(sim)
+        if lexicon is not None:
+            head_sim = head_sim.masked_fill(_named_like([[h] for _, h, _ in heads], lexicon[1]), 1.0)
         if lex is not None:  # a dictionary entry's head only towards what the dictionary relates it to
             entry = torch.tensor([e for _, _, e in heads])[:, None]
             head_sim = head_sim.masked_fill(entry & (lex[[c for c, _, _ in heads]] <= 0), -1.0)
@@ -229,6 +236,13 @@ def reading_similarity(
         raised[:, catch_all] = torch.maximum(sim[:, catch_all], lex[:, catch_all])  # a dictionary synonym in full
         sim = torch.where(lex > 0, raised, sim)
     return sim
+
+
+def _named_like(names: Sequence[Sequence[str]], known: Sequence[Sequence[str]]) -> torch.Tensor:
+    """[N, K] bool: one of the names of row n is a name of known class k or its plural (case and
+    spacing ignored, as ``read_classes`` step 1)."""
+    keys = [{_key(x) for n in k for x in (n, plural_of(n))} for k in known]
+    return torch.tensor([[any(_key(n) in ks for n in row) for ks in keys] for row in names], dtype=torch.bool)
 
 
 def general_kinds(vocab: Vocabulary, lexicon: Lexicon, known: Sequence[Sequence[str]]) -> torch.Tensor:
@@ -373,7 +387,7 @@ def read_classes(
     display name) it answers for: the seen / unseen decision.
 
     1. By name: its display name, or else one of its prompt names, is a name of a known class
-       (compared after ``normalise``: case and spacing ignored).
+       or its plural (compared after ``normalise``: case and spacing ignored).
     2. By similarity: the classes left and the known classes no name claimed are paired one to one
        (the assignment of largest total ``similarity`` [C, K], ``reading_similarity``; a callable is
        called only when some class is not read by name), where the
@@ -671,6 +685,9 @@ def _read_by_name(
     for k, names in enumerate(known):
         for n in names:
             lookup.setdefault(normalise(n), k)
+    for k, names in enumerate(known):  # and their plurals ("pavements": the sidewalk's), a name first
+        for n in names:
+            lookup.setdefault(normalise(plural_of(n)), k)
     taken: set[int] = set()
     for c, (name, prompts) in enumerate(zip(vocab.names, vocab.prompts)):
         if out[c].by == "unseen":

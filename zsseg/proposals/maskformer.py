@@ -75,6 +75,7 @@ class MaskFormerProposals(ProposalGenerator):
         for name, value in meta.get("class_bias", {}).items():
             self._bias[index[name]] = value
         self._trained_emb: torch.Tensor | None = None
+        self._plain_emb: torch.Tensor | None = None
         self.text_model, self.templates = meta["text_model"], meta["templates"]
         self._embedder: ClassEmbedder | None = None  # the text encoder is loaded on first use, or shared
         self._lexicon = Lexicon()  # WordNet, read the first time a class is not named like a training class
@@ -101,6 +102,14 @@ class MaskFormerProposals(ProposalGenerator):
         if self._trained_emb is None:
             self._trained_emb = self._embedder(self._trained_prompts)
         return self._embedder, self._trained_emb
+
+    def _plain_embeddings(self) -> torch.Tensor:
+        """The training classes' embeddings over their plain names (``Lexicon.plain_names``), which a
+        user's word is read against; computed on first use (it reads the dictionary)."""
+        if self._plain_emb is None:
+            embedder, _ = self._text()
+            self._plain_emb = embedder(self._lexicon.plain_names(self._trained_prompts))
+        return self._plain_emb
 
     def __call__(self, image: np.ndarray) -> Proposals:
         return self.propose_batch([image])[0]
@@ -132,7 +141,8 @@ class MaskFormerProposals(ProposalGenerator):
         lexicon = None if rule.lexicon == "none" else (self._lexicon, self._trained)
 
         def similarity() -> torch.Tensor:
-            return reading_similarity(embedder.embed_names, vocabulary, own, trained, lexicon)
+            known = trained if lexicon is None else self._plain_embeddings()
+            return reading_similarity(embedder.embed_names, vocabulary, own, known, lexicon)
 
         def kinds() -> torch.Tensor:
             return general_kinds(vocabulary, self._lexicon, self._trained)
