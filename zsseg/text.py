@@ -241,8 +241,15 @@ def reading_similarity(
 def _named_like(names: Sequence[Sequence[str]], known: Sequence[Sequence[str]]) -> torch.Tensor:
     """[N, K] bool: one of the names of row n is a name of known class k or its plural (case and
     spacing ignored, as ``read_classes`` step 1)."""
-    keys = [{_key(x) for n in k for x in (n, plural_of(n))} for k in known]
+    keys = [{x for n in k for x in _spellings(n)} for k in known]
     return torch.tensor([[any(_key(n) in ks for n in row) for ks in keys] for row in names], dtype=torch.bool)
+
+
+def _spellings(name: str, normalise: Callable[[str], str] | None = None) -> tuple[str, str]:
+    """What a known class's name matches, after ``normalise`` (default: case and spacing ignored):
+    itself, then its plural ("pavements": the sidewalk's "pavement")."""
+    normalise = normalise or _key
+    return normalise(name), normalise(plural_of(name))
 
 
 def general_kinds(vocab: Vocabulary, lexicon: Lexicon, known: Sequence[Sequence[str]]) -> torch.Tensor:
@@ -682,12 +689,10 @@ def _read_by_name(
 ) -> None:
     """Step 1 of ``read_classes``, in place: each known class to the first class named like it."""
     lookup: dict[str, int] = {}
-    for k, names in enumerate(known):
-        for n in names:
-            lookup.setdefault(normalise(n), k)
-    for k, names in enumerate(known):  # and their plurals ("pavements": the sidewalk's), a name first
-        for n in names:
-            lookup.setdefault(normalise(plural_of(n)), k)
+    for form in range(2):  # every known name before any plural (``_spellings``)
+        for k, names in enumerate(known):
+            for n in names:
+                lookup.setdefault(_spellings(n, normalise)[form], k)
     taken: set[int] = set()
     for c, (name, prompts) in enumerate(zip(vocab.names, vocab.prompts)):
         if out[c].by == "unseen":
