@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in one run (what results/speed-cuda and results/train/cuda hold):
 # training steps on CUDA, the DistributedDataParallel path under torchrun, and the speed suite.
-#   SHARED=../shared MASKFORMER=runs/voc15-small/model.pt bash benchmarks/gpu_check.sh
-# TRAIN_CONFIG: a training config whose data is present (default configs/voc15_small.json).
+#   SHARED=../shared MASKFORMER=runs/voc15-small-base/model.pt bash benchmarks/gpu_check.sh
+# TRAIN_CONFIG: a training config whose data is present (default configs/voc15_small_base.json).
 set -euo pipefail
 OUT=${OUT:-results/speed-cuda}
-CFG=${TRAIN_CONFIG:-configs/voc15_small.json}
+CFG=${TRAIN_CONFIG:-configs/voc15_small_base.json}
 RUN=$(mktemp -d)
 python - "$CFG" "$RUN/config.json" "$RUN/out" <<'PY'
 import json, sys

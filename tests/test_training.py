@@ -105,6 +105,41 @@ def test_seed_and_output_override_the_config(tmp_path, blocks_root):
     assert not all(torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])
 
 
+def test_a_config_as_init_from_trains_its_stage_first(tmp_path, blocks_root, capsys):
+    """A recipe in stages: ``init_from`` names the first stage's config, which one command trains
+    (as written: its own iterations and output) before the second starts from its model.pt; a finished
+    first stage is reused as it is, and a chain that comes back to a stage's output is refused."""
+    base = write_config(tmp_path, blocks_root, iterations=2, output=str(tmp_path / "base"))
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(
+        json.dumps({**json.loads(base.read_text()), "init_from": str(base), "output": str(tmp_path / "final")})
+    )
+    base_config = base.read_text()
+    assert cli.main(["train", "--config", str(recipe), "--iterations", "1", "--quiet"]) == 0
+    assert base.read_text() == base_config
+    first = torch.load(tmp_path / "base" / "last.pt", weights_only=False)
+    assert first["step"] == 2  # the first stage ran its own 2 iterations; --iterations is the last stage's
+    final = torch.load(tmp_path / "final" / "last.pt", weights_only=False)
+    assert final["step"] == 1
+    assert json.loads((tmp_path / "final" / "config.json").read_text())["init_from"] == str(
+        tmp_path / "base" / "model.pt"
+    )
+    weights = torch.load(tmp_path / "base" / "model.pt", weights_only=False)["model"]
+    assert cli.main(["train", "--config", str(recipe), "--output", str(tmp_path / "again"), "--quiet"]) == 0
+    assert all(  # the finished first stage was not trained again
+        torch.equal(weights[k], v)
+        for k, v in torch.load(tmp_path / "base" / "model.pt", weights_only=False)["model"].items()
+    )
+    loop = tmp_path / "loop.json"
+    loop.write_text(
+        json.dumps({**json.loads(base.read_text()), "init_from": str(recipe), "output": str(tmp_path / "final")})
+    )
+    capsys.readouterr()
+    assert cli.main(["train", "--config", str(loop), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is also a later stage's: give each stage its own" in err and "\n" not in err
+
+
 def test_complete_classes_must_be_training_classes(tmp_path, blocks_root, capsys):
     config = write_config(tmp_path, blocks_root, iterations=1, complete=["aeroplane", "zebra"])
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 2
@@ -502,3 +537,22 @@ def test_teacher_distils_from_the_first_step_and_must_share_its_classes(tmp_path
     assert cli.main(["train", "--config", str(other), "--quiet"]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.startswith("zsseg: error: ") and "must be the first of the training classes" in err, err
+
+
+def test_every_shipped_config_reads_and_its_stages_exist():
+    """The configs in configs/ are valid, and a recipe's earlier stage and a self-training's seen
+    network name configs that exist (a rename cannot leave one pointing at nothing)."""
+    from zsseg.training.self_training import SelfTrainConfig
+
+    root = Path(__file__).resolve().parents[1]
+    recipes = 0
+    for path in sorted((root / "configs").glob("*.json")):
+        data = json.loads(path.read_text())
+        if "seen" in data:
+            assert (root / SelfTrainConfig.from_file(path).seen).is_file(), path.name
+        elif "data" in data:
+            init = TrainConfig.from_file(path).init_from
+            if init is not None and init.endswith(".json"):
+                recipes += 1
+                assert TrainConfig.from_file(root / init).output != data["output"], path.name
+    assert recipes == 3  # scenes, voc15_small, camvid8_small

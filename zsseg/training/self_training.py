@@ -32,7 +32,7 @@ from ..segmenter import Segmenter, SegmenterConfig
 from ..vocabulary import Vocabulary
 from . import RULES
 from .data import write_pair
-from .train import TrainConfig, train
+from .train import TrainConfig, train, trained_model
 
 
 @dataclass
@@ -213,9 +213,7 @@ def self_train(config: SelfTrainConfig, progress: bool = True, command: str = "z
     if config.seed is not None:
         seen_cfg = replace(seen_cfg, seed=config.seed, output=f"{seen_cfg.output}-seed{config.seed}")
         out = Path(f"{config.output}-seed{config.seed}")
-    model = Path(seen_cfg.output) / "model.pt"
-    if not model.exists() or (Path(seen_cfg.output) / "last.pt").exists():
-        train(seen_cfg, resume=True, progress=progress)  # an interrupted run's model.pt is a checkpoint: finish it
+    model = trained_model(seen_cfg, progress)
     segmenter = SegmenterConfig(**config.segmenter)
 
     def evaluate(model_path: Path, name: str) -> dict:

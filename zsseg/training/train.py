@@ -7,7 +7,7 @@ import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -49,9 +49,10 @@ class TrainConfig:
     text_model: str = "conse"  # whose text encoder embeds the training class names
     templates: str | None = None
     model: dict = field(default_factory=dict)  # ModelConfig fields (architecture: maskformer | per_pixel)
-    init_from: str | None = (
-        None  # a model.pt whose weights start the training (self-training's retraining); its model config wins
-    )
+    # a model.pt whose weights start the training (its model config wins), or the training config of
+    # an earlier stage: its output's model.pt, trained (or finished) first; it keeps its own seed and
+    # output and takes this stage's device. One config is then a whole recipe (configs/voc15_small.json)
+    init_from: str | None = None
     iterations: int = 2000
     batch_size: int = 4
     lr: float = 1e-4
@@ -112,7 +113,9 @@ def poly_lr(step: int, total: int, power: float) -> float:
 
 
 def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
-    """Train; returns the output folder (checkpoints, losses.csv, loss_curve.png, config.json)."""
+    """Train; returns the output folder (checkpoints, losses.csv, loss_curve.png, config.json).
+    An ``init_from`` training config is trained first (``trained_model``)."""
+    cfg = _after_earlier_stage(cfg, progress)
     rank, _ = rank_and_world()
     device = local_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -179,6 +182,31 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     if dist.is_initialized():
         dist.barrier()
     return out
+
+
+def trained_model(cfg: TrainConfig, progress: bool = True) -> Path:
+    """``cfg``'s model.pt, trained first where it is missing, or finished where ``last.pt`` says the
+    run was interrupted (model.pt is written at every checkpoint; a finished run resumes at its end)."""
+    out = Path(cfg.output)
+    if not (out / "model.pt").exists() or (out / "last.pt").exists():
+        train(cfg, resume=True, progress=progress)
+    return out / "model.pt"
+
+
+def _after_earlier_stage(cfg: TrainConfig, progress: bool) -> TrainConfig:
+    """``cfg`` starting from its earlier stage's model.pt, trained first, where ``init_from`` is a
+    training config (run on ``cfg``'s device); ``cfg`` as it is otherwise."""
+    if cfg.init_from is None or not cfg.init_from.endswith(".json"):
+        return cfg
+    outputs, path = [Path(cfg.output).resolve()], cfg.init_from
+    while path is not None and path.endswith(".json"):  # a chain back to an output would never end
+        stage = TrainConfig.from_file(path)
+        if Path(stage.output).resolve() in outputs:
+            raise ZsegError(f"{path}: its output {stage.output} is also a later stage's: give each stage its own")
+        outputs.append(Path(stage.output).resolve())
+        path = stage.init_from
+    base = replace(TrainConfig.from_file(cfg.init_from), device=cfg.device)
+    return replace(cfg, init_from=str(trained_model(base, progress)))
 
 
 def _losses(
