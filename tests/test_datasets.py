@@ -41,6 +41,20 @@ def test_camvid_unlabelled(tmp_path):
     assert ds.read_label(ds.samples[0])[0].tolist() == [0, 10, -1, 5, 5, 5]
 
 
+def test_a_generic_label_beyond_the_class_list_says_what_to_do(tmp_path):
+    """CamVid's 'Void' is value 11 beside 11 classes: read as the generic layout, the error names the
+    file, the ids the class list allows and the two remedies, on one line."""
+    make_tree(tmp_path, [np.tile(np.array([0, 10, 11], np.uint8), (4, 2))])
+    (tmp_path / "classes.txt").write_text("\n".join(f"c{i}" for i in range(11)) + "\n")
+    ds = SegmentationDataset(tmp_path, "val", get_spec("generic"))
+    with pytest.raises(ZsegError) as err:
+        ds.read_label(ds.samples[0])
+    assert str(err.value).endswith(
+        "000.png: label id 11 but the vocabulary has 11 classes (ids 0-10); "
+        "add the class to the class list, or mark unlabelled pixels 255"
+    )
+
+
 def test_malformed_datasets_name_the_file(tmp_path):
     make_tree(tmp_path, [np.full((4, 6), 30, np.uint8)])
     ds = SegmentationDataset(tmp_path, "val", get_spec("voc21"))

@@ -308,6 +308,7 @@ class SegmentationDataset:
         top = int(ids.max(initial=IGNORE))
         if top >= len(self.vocabulary):
             raise ZsegError(
-                f"{sample.label_path}: label id {top} but the vocabulary has {len(self.vocabulary)} classes"
+                f"{sample.label_path}: label id {top} but the vocabulary has {len(self.vocabulary)} classes "
+                f"(ids 0-{len(self.vocabulary) - 1}); add the class to the class list, or mark unlabelled pixels 255"
             )
         return ids
