@@ -17,7 +17,8 @@ after earlier sessions had read the held-out half's failures, and kept out of ev
 its fifth, after its one reading change had been measured; "fresh6" (fresh6.json) in its sixth, first;
 "fresh7" (fresh7.json) in its seventh, first; "fresh8" (fresh8.json) at its end, for a later session
 (measured in the eighth); "fresh9" (fresh9.json) in the eighth, after fresh8 was measured (measured once
-at its end); "fresh10" (fresh10.json) at the eighth's end, for a later session.
+at its end); "fresh10" (fresh10.json) at the eighth's end, for a later session (measured in the
+ninth); "fresh11" (fresh11.json) in the ninth, before fresh10 was measured, for a later session.
 ``--candidates FILE`` scores several settings of the predict side (ensemble, weights, seen rule,
 match threshold, synonyms) on the same encoded images: how the default was chosen (``--halves tune``).
 Metrics: mIoU over the dataset's own classes, and the share of labelled pixels given to absent
@@ -68,7 +69,8 @@ HALVES = ("tune", "held-out")
 # one reading change (counterparts) had been measured; fresh6.json in its sixth, before its changes and
 # before fresh2's CamVid failures were read; fresh7.json in its seventh, before its changes;
 # fresh8.json at that session's end, for the next (measured in the eighth); fresh9.json in the
-# eighth, after fresh8 had been measured (measured once at its end); fresh10.json at its end.
+# eighth, after fresh8 had been measured (measured once at its end); fresh10.json at its end;
+# fresh11.json in the ninth, before fresh10 was measured.
 FRESH = {
     "fresh": "fresh.json",
     "fresh2": "fresh2.json",
@@ -80,6 +82,7 @@ FRESH = {
     "fresh8": "fresh8.json",
     "fresh9": "fresh9.json",
     "fresh10": "fresh10.json",
+    "fresh11": "fresh11.json",
 }
 DRAWS = 3  # vocabularies per kind and half
 
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--halves",
         default=",".join((*HALVES, *FRESH)),
-        help="of tune, held-out (renamed.json's halves), fresh, fresh2 ... fresh10 (fresh*.json); default: all",
+        help="of tune, held-out (renamed.json's halves), fresh, fresh2 ... fresh11 (fresh*.json); default: all",
     )
     p.add_argument(
         "--candidates", default=None, help="JSON file: name -> SegmenterConfig fields of the predict side to compare"
