@@ -144,3 +144,58 @@ def test_torchrun_two_processes_equal_one(blocks, tmp_path):
     assert two["images"] == one["images"] == 4
     assert two["confusion_matrix"] == one["confusion_matrix"]
     assert two["mIoU"] == one["mIoU"]
+
+
+def test_absent_names_count_as_their_share_not_in_the_mean():
+    """``own``: the first classes are the labels'; a name after them takes pixels (its share is
+    reported) and lowers the IoU of the classes it takes them from, but has no IoU of its own."""
+    from zsseg.evaluation.metrics import ConfusionMatrix
+
+    cm = ConfusionMatrix(3)
+    gt = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    cm.update(np.array([0, 0, 0, 2, 1, 1, 2, 2]), gt)  # class 2 is in no label: it takes 3 of 8 pixels
+    out = cm.summary(["road", "sky", "giraffe"], own=2)
+    assert out["per_class_IoU"] == {"road": 75.0, "sky": 50.0}
+    assert out["mIoU"] == 62.5 and out["absent_share"] == 37.5 and out["pixels"] == 8
+    assert "absent_share" not in cm.summary(["road", "sky", "giraffe"])  # every class the labels'
+
+
+def test_eval_with_the_users_names_for_the_classes(blocks, tmp_path, capsys, monkeypatch, colour_backend):
+    """`zsseg eval --classes`: the dataset's classes under other names, plus a name of nothing in it;
+    the mean stays over the dataset's classes, under the names given, and the absent name's share is
+    reported. Too few names, or names with --oracle, are one-line errors."""
+    from zsseg import Segmenter, datasets
+    from zsseg.text_cache import TextEmbeddingCache
+
+    monkeypatch.setitem(
+        datasets.DATASETS,
+        "blocks",
+        datasets.DatasetSpec("blocks", None, datasets.identity(3), datasets.generic_layout, "test"),
+    )
+    monkeypatch.setattr(
+        Segmenter,
+        "from_config",
+        classmethod(lambda cls, c, cache_dir=None: cls(colour_backend, GraphProposals(), c, TextEmbeddingCache(None))),
+    )
+    base = ["eval", "--dataset", "blocks", "--root", str(blocks), "--proposals", "graph", "--short-side", "40"]
+    assert cli.main([*base, "--quiet"]) == 0
+    own = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert cli.main([*base, "--classes", "dark red, light green, navy blue", "--quiet"]) == 0
+    renamed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert renamed["mIoU"] == own["mIoU"] == 100 and "absent_share" not in renamed
+    out = tmp_path / "renamed"
+    names = "dark red, light green, navy blue, yellow"
+    assert cli.main([*base, "--classes", names, "--out", str(out), "--quiet"]) == 0
+    absent = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 90 < absent["mIoU"] < 100 and 0 <= absent["absent_share"] < 1  # yellow shifts block edges
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["per_class_IoU"]) == ["dark red", "light green", "navy blue"]
+    assert metrics["classes_given"][-1] == ["yellow"] and "yellow" in metrics["predicted_share"]
+    assert "| absent_share |" in (out / "report.md").read_text()
+    for argv, message in (
+        ([*base, "--classes", "red, green"], "--classes gives 2 names, blocks has 3 classes (red, green, blue, ...)"),
+        ([*base, "--oracle", "--classes", names], "--oracle labels the proposals with the ground truth"),
+    ):
+        assert cli.main([*argv, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err

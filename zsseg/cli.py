@@ -223,6 +223,12 @@ def _eval_parser(sub) -> None:
     )
     p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md for each layout)")
     p.add_argument("--split", default=field_default(EvalConfig, "split"))
+    names = p.add_argument_group(
+        "class names (default: the dataset's own)",
+        "your names for the dataset's classes, one each in its order, then any names of things its labels never "
+        "hold: mIoU stays over its classes, and the share of pixels those names take is reported",
+    )
+    _add_class_options(names)
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument(
         "--unseen", default=None, help="comma-separated unseen classes: also report mIoU seen/unseen and hIoU"
@@ -271,6 +277,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     if args.unseen is not None:
         options["unseen"] = split_names(args.unseen)
+    if any(x is not None for x in (args.classes, args.classes_file, args.vocab)):
+        options["classes"] = _vocabulary(args)
     if args.preset:
         config = preset_config(args.preset, args.root, _model_flags(args), **options)
     else:

@@ -41,12 +41,17 @@ class ConfusionMatrix:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(denom > 0, tp / denom, np.nan)
 
-    def summary(self, class_names: Sequence[str] | None = None, unseen: Sequence[str] | None = None) -> dict:
+    def summary(
+        self, class_names: Sequence[str] | None = None, unseen: Sequence[str] | None = None, own: int | None = None
+    ) -> dict:
         """mIoU, fwIoU, mean accuracy, pixel accuracy, per-class IoU; with ``unseen``, also the
-        zero-shot numbers mIoU(seen), mIoU(unseen) and their harmonic mean hIoU."""
-        iou = self.iou()
-        tp = np.diag(self.matrix).astype(np.float64)
-        gt_count = self.matrix.sum(1).astype(np.float64)
+        zero-shot numbers mIoU(seen), mIoU(unseen) and their harmonic mean hIoU. With ``own``, only
+        the first ``own`` classes are the labels' (every metric is theirs) and the rest names of
+        things they never hold: ``absent_share`` is the % of the labelled pixels those take."""
+        own = self.num_classes if own is None else own
+        iou = self.iou()[:own]
+        tp = np.diag(self.matrix)[:own].astype(np.float64)
+        gt_count = self.matrix.sum(1)[:own].astype(np.float64)
         total = gt_count.sum()
         with np.errstate(invalid="ignore", divide="ignore"):
             acc = np.where(gt_count > 0, tp / gt_count, np.nan)
@@ -59,7 +64,9 @@ class ConfusionMatrix:
             "pAcc": _pct(tp.sum() / total) if total else float("nan"),
             "pixels": int(total),
         }
-        names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
+        if own < self.num_classes:
+            out["absent_share"] = _pct(self.matrix[:, own:].sum() / total) if total else 0.0  # % as the benchmark
+        names = list(class_names)[:own] if class_names is not None else [str(i) for i in range(own)]
         out["per_class_IoU"] = {n: (None if np.isnan(v) else _pct(v)) for n, v in zip(names, iou)}
         if unseen:
             is_unseen = unseen_mask(names, unseen)

@@ -37,6 +37,7 @@ def markdown(r: dict) -> str:
         "fwIoU",
         "mAcc",
         "pAcc",
+        "absent_share",
         "recall@0.5",
         "proposals_per_image",
         "seconds_per_image",

@@ -21,6 +21,7 @@ from ..inputs import prepare_out_dir
 from ..proposals import ProposalGenerator, build_proposals
 from ..render import save_label_png
 from ..segmenter import Segmenter, propose
+from ..vocabulary import Vocabulary
 from .metrics import ConfusionMatrix, unseen_mask
 from .oracle import oracle_labels
 from .report import write_report
@@ -33,6 +34,7 @@ SUMMARY_KEYS = (
     "recall@0.5",
     "recall@0.5_seen",
     "recall@0.5_unseen",
+    "absent_share",
     "proposals_per_image",
     "images",
     "seconds_per_image",
@@ -53,6 +55,10 @@ class EvalConfig:
     per_pixel_model: str | None = None  # a per_pixel model.pt instead of the two-stage segmenter
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     cache_dir: str | None = None
+    # the names given for the dataset's classes, in its order (None: its own), then any names of
+    # things its labels never hold: mIoU stays over its classes, and those names' share of the
+    # labelled pixels is reported (how a change of wording moves a benchmark: docs/evaluation.md)
+    classes: Vocabulary | None = None
     out: str | None = None  # folder for metrics.json, report.md and per_class_iou.png
     save_predictions: bool = False  # also OUT/predictions/<stem>.png
     progress: bool = True
@@ -63,8 +69,9 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
     """Evaluate as ``config`` says; returns the result (every process, under torchrun) and, on rank 0,
     writes the report to ``config.out``. ``command`` is recorded with the result."""
     dataset = SegmentationDataset(config.root, config.split, get_spec(config.dataset))
+    vocabulary = _names_given(dataset, config)
     for u in config.unseen:
-        dataset.vocabulary.index(u)  # a clear error for a misspelt class
+        vocabulary.index(u)  # a clear error for a misspelt class
     if config.save_predictions and config.out is None:
         raise ZsegError("saving predictions needs an output folder (--out DIR)")
     out = prepare_out_dir(config.out) if config.out else None
@@ -85,7 +92,7 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
     else:
         segmenter = _segmenter(config, device)
         settings = segmenter.settings()
-        result = evaluate(dataset, segmenter, **options)
+        result = evaluate(dataset, segmenter, vocabulary=vocabulary, **options)
     result = {
         "dataset": dataset.spec.name,
         "root": str(config.root),
@@ -94,6 +101,7 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
         "oracle": config.oracle,
         "preset": config.preset,
         "unseen": list(config.unseen),
+        "classes_given": None if config.classes is None else [list(p) for p in config.classes.prompts],
         "command": command,
         "settings": settings,
         **result,
@@ -101,6 +109,21 @@ def run(config: EvalConfig, command: str | None = None) -> dict:
     if rank == 0 and out is not None:
         write_report(result, out)
     return result
+
+
+def _names_given(dataset: SegmentationDataset, config: EvalConfig) -> Vocabulary:
+    """The class names the segmenter is given: the dataset's, or ``config.classes`` checked against it."""
+    own, given = dataset.vocabulary, config.classes
+    if given is None:
+        return own
+    if config.oracle:
+        raise ZsegError("--oracle labels the proposals with the ground truth, not by name: drop --classes")
+    if len(given) < len(own):
+        raise ZsegError(
+            f"{given.source} gives {len(given)} names, {dataset.spec.name} has {len(own)} classes "
+            f"({', '.join(own.names[:4])}, ...): give one name for each, in its order; names after them count as absent"
+        )
+    return given
 
 
 def _segmenter(config: EvalConfig, device: str):
@@ -114,9 +137,16 @@ class _Accumulator:
     """What an evaluation counts, image by image, on this process's share of a dataset; ``result``
     sums it over all processes (every process returns the same, complete result)."""
 
-    def __init__(self, dataset: SegmentationDataset, limit: int | None, save_predictions: str | Path | None) -> None:
+    def __init__(
+        self,
+        dataset: SegmentationDataset,
+        limit: int | None,
+        save_predictions: str | Path | None,
+        vocabulary: Vocabulary | None = None,
+    ) -> None:
         self.rank, self.world = rank_and_world()
-        self.names = dataset.vocabulary.names
+        self.names = (vocabulary or dataset.vocabulary).names
+        self.own = len(dataset.vocabulary)  # the classes the labels hold; any names after them are absent
         n = len(self.names)
         self.samples = (dataset.samples[:limit] if limit else dataset.samples)[self.rank :: self.world]
         self.cm = ConfusionMatrix(n)
@@ -143,7 +173,7 @@ class _Accumulator:
         predicted, scalars = all_sum(self.predicted), all_sum(self.scalars)
         wall = time.perf_counter() - self.wall
         images = int(scalars[2])
-        result = self.cm.summary(self.names, unseen)
+        result = self.cm.summary(self.names, unseen, own=self.own)
         result.update(
             images=images,
             processes=self.world,
@@ -176,13 +206,15 @@ def evaluate(
     unseen: Sequence[str] | None = None,
     progress: bool = True,
     save_predictions: str | Path | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> dict:
-    """mIoU and friends of ``segmenter`` on ``dataset``. Under ``torchrun --nproc_per_node K`` (in
-    ``distributed.process_group``) each process takes every K-th image and the counts are summed."""
-    acc = _Accumulator(dataset, limit, save_predictions)
+    """mIoU and friends of ``segmenter`` on ``dataset``, given its class names or ``vocabulary``
+    (``EvalConfig.classes``). Under ``torchrun --nproc_per_node K`` (in ``distributed.process_group``)
+    each process takes every K-th image and the counts are summed."""
+    acc = _Accumulator(dataset, limit, save_predictions, vocabulary)
     for sample, rgb, gt in _images(dataset, acc, progress):
         t = time.perf_counter()
-        seg = segmenter(rgb, dataset.vocabulary, unseen=unseen)
+        seg = segmenter(rgb, vocabulary or dataset.vocabulary, unseen=unseen)
         acc.add(sample, seg.labels, gt, time.perf_counter() - t, len(seg.masks))
         acc.add_timings(seg.timings)
     return acc.result(unseen)
