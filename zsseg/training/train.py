@@ -198,15 +198,14 @@ def _after_earlier_stage(cfg: TrainConfig, progress: bool) -> TrainConfig:
     training config (run on ``cfg``'s device); ``cfg`` as it is otherwise."""
     if cfg.init_from is None or not cfg.init_from.endswith(".json"):
         return cfg
-    outputs, path = [Path(cfg.output).resolve()], cfg.init_from
+    stages, outputs, path = [], [Path(cfg.output).resolve()], cfg.init_from
     while path is not None and path.endswith(".json"):  # a chain back to an output would never end
-        stage = TrainConfig.from_file(path)
-        if Path(stage.output).resolve() in outputs:
-            raise ZsegError(f"{path}: its output {stage.output} is also a later stage's: give each stage its own")
-        outputs.append(Path(stage.output).resolve())
-        path = stage.init_from
-    base = replace(TrainConfig.from_file(cfg.init_from), device=cfg.device)
-    return replace(cfg, init_from=str(trained_model(base, progress)))
+        stages.append(TrainConfig.from_file(path))
+        if Path(stages[-1].output).resolve() in outputs:
+            raise ZsegError(f"{path}: its output {stages[-1].output} is also a later stage's: give each stage its own")
+        outputs.append(Path(stages[-1].output).resolve())
+        path = stages[-1].init_from
+    return replace(cfg, init_from=str(trained_model(replace(stages[0], device=cfg.device), progress)))
 
 
 def _losses(
