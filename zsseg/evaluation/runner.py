@@ -145,7 +145,7 @@ class _Accumulator:
         vocabulary: Vocabulary | None = None,
     ) -> None:
         self.rank, self.world = rank_and_world()
-        self.names = (vocabulary or dataset.vocabulary).names
+        self.names = (dataset.vocabulary if vocabulary is None else vocabulary).names
         self.own = len(dataset.vocabulary)  # the classes the labels hold; any names after them are absent
         n = len(self.names)
         self.samples = (dataset.samples[:limit] if limit else dataset.samples)[self.rank :: self.world]
@@ -211,10 +211,11 @@ def evaluate(
     """mIoU and friends of ``segmenter`` on ``dataset``, given its class names or ``vocabulary``
     (``EvalConfig.classes``). Under ``torchrun --nproc_per_node K`` (in ``distributed.process_group``)
     each process takes every K-th image and the counts are summed."""
+    vocabulary = dataset.vocabulary if vocabulary is None else vocabulary
     acc = _Accumulator(dataset, limit, save_predictions, vocabulary)
     for sample, rgb, gt in _images(dataset, acc, progress):
         t = time.perf_counter()
-        seg = segmenter(rgb, vocabulary or dataset.vocabulary, unseen=unseen)
+        seg = segmenter(rgb, vocabulary, unseen=unseen)
         acc.add(sample, seg.labels, gt, time.perf_counter() - t, len(seg.masks))
         acc.add_timings(seg.timings)
     return acc.result(unseen)
