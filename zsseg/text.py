@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -106,9 +107,13 @@ def with_concepts(
         for i, key in enumerate(keys):
             names = [n if lexicon.senses(n) else (head_noun(n) or n) for n in key.split(NAME_SEP)]
 
-            def agrees(found: list[int], word: str = names[0]) -> bool:  # the text encoder's word for a rarer sense
-                emb = F.normalize(backend.encode_texts([word]).float().cpu()[0], dim=-1)
-                return float(emb @ F.normalize(concept_emb[found].float().mean(0).cpu(), dim=-1)) >= SENSE_AGREEMENT
+            @functools.cache
+            def word() -> torch.Tensor:  # the name's text embedding: encoded once, on the first rarer sense tried
+                return F.normalize(backend.encode_texts([names[0]]).float().cpu()[0], dim=-1)
+
+            def agrees(found: list[int]) -> bool:  # the text encoder's word for a rarer sense
+                mean = F.normalize(concept_emb[found].float().mean(0).cpu(), dim=-1)
+                return float(word() @ mean) >= SENSE_AGREEMENT
 
             under = lexicon.concepts_under(names, ids, agrees)
             if under:
