@@ -86,6 +86,16 @@ def test_a_renamed_street_dataset_reads_its_last_words_by_elimination(default_se
     assert [r.known for r in two.readings][2:4] == [None, None]  # two: it names other things
 
 
+def test_a_word_nothing_knows_is_the_last_class_of_a_renamed_street(default_segmenter, street):
+    """A typo ("fense", 0.40 from the fence) beside CamVid's other ten classes: neither the text
+    encoder nor the dictionary places it, and the fence is the one thing the others leave (step 7)."""
+    state, _ = street
+    canonical = default_segmenter.predict(CAMVID_11, image=state)
+    seg = default_segmenter.predict(CAMVID_11.replace("fence", "fense"), image=state)
+    assert (seg.readings[7].known, seg.readings[7].by) == ("fence", "elimination")
+    assert (seg.labels == canonical.labels).mean() > 0.98
+
+
 def test_road_words_are_not_drawn_to_the_sidewalk_by_its_other_name(default_segmenter, street):
     """MiniLM puts "asphalt" 0.84 from "pavement", one of the sidewalk's training names (and the
     road surface to an American); compared with the sidewalk's plain name it is the road, and

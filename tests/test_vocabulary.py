@@ -232,6 +232,31 @@ def test_a_renamed_dataset_reads_its_last_names_by_elimination():
     assert read("tarmac, sky, pole", dup, r=SeenRule("similar", 0.65, leftover=None))[0] == "sky"  # a duplicate
 
 
+def test_a_word_no_dictionary_knows_takes_the_last_class_of_a_renamed_dataset():
+    """One class left unread and one thing left unclaimed: a word the dictionary does not know
+    ("moggy", a typo) takes it however far the text encoder puts them (``unplaced``); a dictionary
+    word, two words left or two classes left keep every reading as it was."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["road"], ["sky"], ["pole"]]
+    rule = SeenRule("similar", 0.65)
+    sim = torch.tensor([[0.30, 0.20, 0.35], [0.40, 1.00, 0.30], [0.30, 0.30, 1.00]])  # moggy, sky, pole
+
+    def read(names: str, s: torch.Tensor = sim, unplaced=(0,), space=range(3)) -> list:
+        got = read_classes(Vocabulary.from_names(names), known, s, rule, spaces=[space], unplaced=unplaced)
+        return [(x.known, x.by) for x in got]
+
+    assert read("moggy, sky, pole")[0] == ("road", "elimination")
+    assert read("moggy, sky, pole", unplaced=lambda: [0])[0] == ("road", "elimination")
+    assert read("moggy, sky, pole", unplaced=())[0] == (None, "vlm")  # a dictionary word: another thing
+    two = torch.cat([sim[:2], torch.tensor([[0.30, 0.20, 0.30]])])
+    assert read("moggy, sky, bycicle", two, unplaced=(0, 2)) == [(None, "vlm"), ("sky", "name"), (None, "vlm")]
+    dup = torch.cat([sim[:2], torch.tensor([[0.30, 0.90, 0.30]])])  # "skies" duplicates the sky: road, pole left
+    assert read("moggy, sky, skies", dup)[0] == (None, "vlm")  # two things left: which one it names is not known
+
+
 def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():
     """ "animal" (nearest the dog another class claims) beside "cat, dog" in VOC's label space is the
     one animal they leave, the bird; beside "cat" alone two are left and it stays a duplicate of the

@@ -271,6 +271,13 @@ class Lexicon:
                 return found
         return []
 
+    def knows(self, name: str) -> bool:
+        """Whether the dictionary has a noun for the name or for one of its words: "moggy" (British
+        slang) and "bycicle" (a typo) it has not, nor anything it could relate to a known class."""
+        return bool(self.senses(name, physical=False)) or any(
+            self.senses(word, physical=False) for word in name.replace("-", " ").split()
+        )
+
     def names_own_thing(self, phrase: str, head: str) -> bool:
         """Whether a phrase of several words is a dictionary entry that is not a kind of its last
         word ("hot dog" is food; "palm tree" is a tree): then it is not read through that word."""

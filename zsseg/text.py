@@ -394,6 +394,7 @@ def read_classes(
     normalise: Callable[[str], str] = _key,
     spaces: Sequence[Collection[int]] = (),
     kinds: torch.Tensor | Callable[[], torch.Tensor] | None = None,
+    unplaced: Collection[int] | Callable[[], Collection[int]] = (),
 ) -> list[ClassReading]:
     """For each class of ``vocab``, the class of ``known`` (each given by its names, the first its
     display name) it answers for: the seen / unseen decision.
@@ -417,7 +418,8 @@ def read_classes(
        beside "cat, dog, horse, sheep, cow" is VOC's bird; ``_general_names``).
     7. By elimination: in a vocabulary that renames one training dataset's classes, the classes
        left pair with its unclaimed classes, its catch-all included, from ``rule.leftover`` on
-       (``_leftovers_in_space``).
+       (``_leftovers_in_space``); the one class left of those ``unplaced`` (none of its words in
+       the dictionary: ``unplaced_classes``) takes the one thing left however far it is.
        Classes declared unseen are never read by steps 6 and 7.
 
     Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
@@ -454,7 +456,14 @@ def read_classes(
         return read
     if kinds is not None:
         read = _general_names(read, known, shut, kinds() if callable(kinds) else kinds, rule, space)
-    return _leftovers_in_space(read, known, shut, rule, space)
+    unplaced = unplaced() if callable(unplaced) else unplaced
+    return _leftovers_in_space(read, known, shut, rule, space, unplaced)
+
+
+def unplaced_classes(vocab: Vocabulary, lexicon: Lexicon) -> list[int]:
+    """The classes of ``vocab`` none of whose names (or their words) the dictionary knows
+    (``Lexicon.knows``): slang, typos, words too rare for it, for ``read_classes``' step 7."""
+    return [c for c, name in enumerate(vocab.names) if not any(map(lexicon.knows, (name, *vocab.prompts[c])))]
 
 
 def unclaimed_catch_alls(
@@ -607,6 +616,7 @@ def _leftovers_in_space(
     sim: torch.Tensor,
     rule: SeenRule,
     space: Collection[int],
+    unplaced: Collection[int] = (),
 ) -> list[ClassReading]:
     """Step 7 of ``read_classes``: a vocabulary of as many classes as one training dataset (with or
     without its catch-all), the others read inside its label space (``_one_space``), renames that
@@ -623,7 +633,12 @@ def _leftovers_in_space(
     ("kerb" need not keep "heaven" from the sky; one more may stay unread where the catch-all is
     unclaimed: it names the rest); otherwise the vocabulary names other things too, and nothing
     is read by elimination ("cat, sofa, …, walrus, castle": walrus stays the VLM's however near
-    the unclaimed dog is)."""
+    the unclaimed dog is).
+    Where one class is then left unread and one thing unclaimed, a class ``unplaced`` (none of its
+    words in the dictionary) takes it however far the text encoder puts them: neither knows the
+    word ("moggy" - cat 0.40, nearer the claimed dog; a typo), so nothing says it names another
+    thing, while a dictionary word does ("anvil", 0.34 from the cat, stays the VLM's beside VOC's
+    other 20 classes)."""
     catch_all = set(catch_all_classes(known))  # no thing: left unclaimed, it competes (unclaimed_catch_alls)
     things = [k for k in space if k not in catch_all]
     if not len(things) <= len(read) <= len(space):
@@ -647,9 +662,14 @@ def _leftovers_in_space(
         c, k, value = rows[i], cols[j], float(pairs[i, j])
         if value >= rule.leftover:
             out[c] = ClassReading(out[c].name, known[k][0], k, value, "elimination")
+    unread = [c for c in rows if out[c].known_index is None]
+    free = [k for k in cols if k not in catch_all and all(out[c].known_index != k for c in rows)]
+    if len(unread) == 1 and unread[0] in unplaced and len(free) == 1:
+        c, k = unread[0], free[0]
+        out[c] = ClassReading(out[c].name, known[k][0], k, float(sim[c, k]), "elimination")
     # every class then read inside the space, but for one hard word and one naming an unclaimed catch-all
     slack = 1 + len(read) - len(things) - sum(r.known_index in catch_all for r in out)
-    unread = [c for c in rows if out[c].known_index is None]
+    unread = [c for c in rows if out[c].known_index is None]  # (again: the unplaced class may be read)
     if len(unread) > slack or any(out[c].known_index not in space for c in rows if c not in unread):
         return read  # names of other things too: no renaming, and no class is read by elimination
     return out

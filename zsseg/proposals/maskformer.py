@@ -22,6 +22,7 @@ from ..text import (
     read_classes,
     reading_similarity,
     unclaimed_catch_alls,
+    unplaced_classes,
 )
 from ..vocabulary import Vocabulary
 from .base import ClassScores, MaskFilter, ProposalGenerator, Proposals
@@ -148,7 +149,13 @@ class MaskFormerProposals(ProposalGenerator):
             return general_kinds(vocabulary, self._lexicon, self._trained)
 
         readings = read_classes(
-            vocabulary, self._trained, similarity, rule, spaces=self._spaces, kinds=None if lexicon is None else kinds
+            vocabulary,
+            self._trained,
+            similarity,
+            rule,
+            spaces=self._spaces,
+            kinds=None if lexicon is None else kinds,
+            unplaced=() if lexicon is None else lambda: unplaced_classes(vocabulary, self._lexicon),
         )
         text = [own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)]
         text += [trained[k] for k in unclaimed_catch_alls(vocabulary, readings, self._trained, self._spaces)]
