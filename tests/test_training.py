@@ -140,6 +140,33 @@ def test_a_config_as_init_from_trains_its_stage_first(tmp_path, blocks_root, cap
     assert "is also a later stage's: give each stage its own" in err and "\n" not in err
 
 
+def test_threads_hold_for_the_training_only(tmp_path, blocks_root, capsys, monkeypatch):
+    """``threads`` (or ``--threads``, 0 for torch's choice) sets torch's CPU threads while the training
+    runs, and the count is restored after it; a count that is no positive whole number is refused in
+    one line."""
+    from zsseg.training import train as training
+
+    seen = []
+    real = training._train
+    monkeypatch.setattr(training, "_train", lambda *a: seen.append(torch.get_num_threads()) or real(*a))
+    before = torch.get_num_threads()
+    config = write_config(tmp_path, blocks_root, iterations=1, threads=1)
+    assert cli.main(["train", "--config", str(config), "--output", str(tmp_path / "a"), "--quiet"]) == 0
+    assert (
+        cli.main(["train", "--config", str(config), "--output", str(tmp_path / "b"), "--threads", "0", "--quiet"]) == 0
+    )
+    assert seen == [1, before] and torch.get_num_threads() == before
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["threads"] == 1
+    for bad in ("two", 0, True):
+        capsys.readouterr()
+        assert cli.main(["train", "--config", str(write_config(tmp_path, blocks_root, threads=bad)), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert '"threads" must be a whole number of CPU threads >= 1' in err and "\n" not in err
+    config = write_config(tmp_path, blocks_root, threads=1)
+    assert cli.main(["train", "--config", str(config), "--threads", "-1", "--quiet"]) == 2
+    assert "--threads must be >= 0" in capsys.readouterr().err
+
+
 def test_complete_classes_must_be_training_classes(tmp_path, blocks_root, capsys):
     config = write_config(tmp_path, blocks_root, iterations=1, complete=["aeroplane", "zebra"])
     assert cli.main(["train", "--config", str(config), "--quiet"]) == 2

@@ -386,6 +386,13 @@ def _train_parser(sub) -> None:
     p.add_argument("--iterations", type=int, default=None, help="override the config's iterations (its own stage's)")
     p.add_argument("--seed", type=int, default=None, help="override the config's random seed (its own stage's)")
     p.add_argument("--output", default=None, help="override the config's output folder (its own stage's)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="override the config's CPU threads (its own stage's; 0: torch's choice); a CPU training repeats "
+        "byte for byte only with the count it ran with",
+    )
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last.pt exists")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -404,6 +411,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.seed = args.seed
     if args.output:
         cfg.output = args.output
+    if args.threads is not None:
+        if args.threads < 0:
+            raise ZsegError(f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
+        cfg.threads = args.threads or None
     with process_group("nccl" if cfg.device.startswith("cuda") else "gloo"):
         out = train(cfg, resume=not args.no_resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -79,6 +79,10 @@ class TrainConfig:
     # the less a short fine-tune on a few images can forget (`zsseg finetune --freeze`)
     freeze: list[str] = field(default_factory=list)
     seed: int = 0
+    # CPU threads of torch's intra-op parallelism: their count changes the order of floating-point
+    # sums, and a training diverges from its first steps, so a CPU training is repeated byte for byte
+    # only with the count it ran with (the zero-shot recipes': 2). None: torch's choice (the cores)
+    threads: int | None = None
     log_every: int = 10
     checkpoint_every: int = 200
     output: str = "runs/train"
@@ -97,6 +101,11 @@ class TrainConfig:
                 f'{path}: "data" must be a list of datasets, e.g. '
                 f'[{{"dataset": "voc21", "root": "VOC2012", "split": "train"}}]'
             )
+        threads = data.get("threads")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ZsegError(
+                f'{path}: "threads" must be a whole number of CPU threads >= 1, or null for torch\'s choice'
+            )
         for d in sources:
             check_keys(d, DataSource, path, '"data" entry')
             missing = [k for k in ("dataset", "root") if k not in d]
@@ -114,8 +123,18 @@ def poly_lr(step: int, total: int, power: float) -> float:
 
 def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     """Train; returns the output folder (checkpoints, losses.csv, loss_curve.png, config.json).
-    An ``init_from`` training config is trained first (``trained_model``)."""
+    An ``init_from`` training config is trained first (``trained_model``), with its own ``threads``."""
     cfg = _after_earlier_stage(cfg, progress)
+    before = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, resume, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(cfg: TrainConfig, resume: bool, progress: bool) -> Path:
     rank, _ = rank_and_world()
     device = local_device(cfg.device)
     torch.manual_seed(cfg.seed)
