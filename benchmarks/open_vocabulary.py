@@ -19,7 +19,8 @@ its fifth, after its one reading change had been measured; "fresh6" (fresh6.json
 (measured in the eighth); "fresh9" (fresh9.json) in the eighth, after fresh8 was measured (measured once
 at its end); "fresh10" (fresh10.json) at the eighth's end, for a later session (measured in the
 ninth); "fresh11" (fresh11.json) in the ninth, before fresh10 was measured (measured in the tenth);
-"fresh12" (fresh12.json) in the tenth, before fresh11 was measured and before its change, for later.
+"fresh12" (fresh12.json) in the tenth, before fresh11 was measured and before its change, for later;
+"fresh13" (fresh13.json) in the tenth, after fresh12's readings were printed by accident, for later.
 ``--candidates FILE`` scores several settings of the predict side (ensemble, weights, seen rule,
 match threshold, synonyms) on the same encoded images: how the default was chosen (``--halves tune``).
 Metrics: mIoU over the dataset's own classes, and the share of labelled pixels given to absent
@@ -71,7 +72,8 @@ HALVES = ("tune", "held-out")
 # before fresh2's CamVid failures were read; fresh7.json in its seventh, before its changes;
 # fresh8.json at that session's end, for the next (measured in the eighth); fresh9.json in the
 # eighth, after fresh8 had been measured (measured once at its end); fresh10.json at its end;
-# fresh11.json in the ninth, before fresh10 was measured; fresh12.json in the tenth, first.
+# fresh11.json in the ninth, before fresh10 was measured; fresh12.json in the tenth, first;
+# fresh13.json in the tenth, after fresh12's readings had been printed by accident.
 FRESH = {
     "fresh": "fresh.json",
     "fresh2": "fresh2.json",
@@ -85,6 +87,7 @@ FRESH = {
     "fresh10": "fresh10.json",
     "fresh11": "fresh11.json",
     "fresh12": "fresh12.json",
+    "fresh13": "fresh13.json",
 }
 DRAWS = 3  # vocabularies per kind and half
 
@@ -241,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--halves",
         default=",".join((*HALVES, *FRESH)),
-        help="of tune, held-out (renamed.json's halves), fresh, fresh2 ... fresh12 (fresh*.json); default: all",
+        help="of tune, held-out (renamed.json's halves), fresh, fresh2 ... fresh13 (fresh*.json); default: all",
     )
     p.add_argument(
         "--candidates", default=None, help="JSON file: name -> SegmenterConfig fields of the predict side to compare"
