@@ -87,12 +87,26 @@ def test_a_renamed_street_dataset_reads_its_last_words_by_elimination(default_se
 
 
 def test_a_word_nothing_knows_is_the_last_class_of_a_renamed_street(default_segmenter, street):
-    """A typo ("fense", 0.40 from the fence) beside CamVid's other ten classes: neither the text
-    encoder nor the dictionary places it, and the fence is the one thing the others leave (step 7)."""
+    """A double typo ("fennse", two edits from "fence": too many for a misspelling) beside CamVid's
+    other ten classes: neither the text encoder nor the dictionary places it, and the fence is the
+    one thing the others leave (step 7)."""
     state, _ = street
     canonical = default_segmenter.predict(CAMVID_11, image=state)
-    seg = default_segmenter.predict(CAMVID_11.replace("fence", "fense"), image=state)
+    seg = default_segmenter.predict(CAMVID_11.replace("fence", "fennse"), image=state)
     assert (seg.readings[7].known, seg.readings[7].by) == ("fence", "elimination")
+    assert (seg.labels == canonical.labels).mean() > 0.98
+
+
+def test_misspelt_names_are_the_network_classes_they_misspell(default_segmenter, street):
+    """Typos a user makes ("buidling", "peson", "tre") in part of CamVid's names: no dictionary has
+    them and the text encoder puts them far from their class, but each is a network class's name
+    misspelt, and the street is labelled as with the names spelt right."""
+    state, _ = street
+    right = "road, sky, building, tree, car, person"
+    canonical = default_segmenter.predict(right, image=state)
+    seg = default_segmenter.predict("road, sky, buidling, tre, car, peson", image=state)
+    assert [r.known for r in seg.readings] == [r.known for r in canonical.readings]
+    assert [r.by for r in seg.readings][2:4] == ["spelling", "spelling"]
     assert (seg.labels == canonical.labels).mean() > 0.98
 
 

@@ -257,6 +257,35 @@ def test_a_word_no_dictionary_knows_takes_the_last_class_of_a_renamed_dataset():
     assert read("moggy, sky, skies", dup)[0] == (None, "vlm")  # two things left: which one it names is not known
 
 
+def test_a_misspelt_name_no_dictionary_knows_is_the_known_name():
+    """A name of no dictionary (``unplaced``) one edit from a known name of up to five letters, two
+    from a longer one, a transposition counting one, is that name misspelt; not a word made from a
+    known name ("biker"), nor one as near two known names, nor a name the dictionary knows."""
+    import torch
+
+    from zsseg.text import SeenRule, misspelt_as
+
+    known = [["building"], ["person", "people"], ["bike", "bicycle"], ["cat"], ["car"], ["street lamp"]]
+    assert misspelt_as("buidling", known) == 0 and misspelt_as("Peson", known) == 1
+    assert misspelt_as("bycicle", known) == 2 and misspelt_as("streetlamp", known) == 5
+    assert misspelt_as("cta", known) == 3 and misspelt_as("cra", known) == 4
+    assert misspelt_as("biker", known) is None  # "bike" with more after it: a word of its own
+    assert misspelt_as("cas", known) is None  # as near the cat as the car
+    assert misspelt_as("bilding", known) == 0 and misspelt_as("bldng", known) is None  # two edits: too many
+    assert misspelt_as("ct", known) is None  # under three letters
+    sim = torch.full((2, len(known)), 0.2)
+    vocab = Vocabulary.from_names("peson, cat")
+
+    def read(unplaced) -> list:
+        got = read_classes(vocab, known, sim, SeenRule("similar", 0.65), unplaced=unplaced)
+        return [(r.known, r.by) for r in got]
+
+    assert read([0]) == [("person", "spelling"), ("cat", "name")]
+    assert read(()) == [(None, "vlm"), ("cat", "name")]  # a word the dictionary knows names its own thing
+    spelt = read_classes(vocab, known, sim, SeenRule("similar", 0.65), unplaced=[0])[0]
+    assert spelt.describe() == "network class person (the name misspelt)" and spelt.as_dict()["by"] == "spelling"
+
+
 def test_a_general_name_is_the_one_kind_its_vocabulary_leaves():
     """ "animal" (nearest the dog another class claims) beside "cat, dog" in VOC's label space is the
     one animal they leave, the bird; beside "cat" alone two are left and it stays a duplicate of the

@@ -272,11 +272,12 @@ class Lexicon:
         return []
 
     def knows(self, name: str) -> bool:
-        """Whether the dictionary has a noun for the name or for one of its words: "moggy" (British
-        slang) and "bycicle" (a typo) it has not, nor anything it could relate to a known class."""
-        return bool(self.senses(name, physical=False)) or any(
-            self.senses(word, physical=False) for word in name.replace("-", " ").split()
-        )
+        """Whether the dictionary has the name, or one of its words, in any part of speech, names of
+        individuals included: "moggy" (British slang), "bycicle" (a typo) and "biker" (WordNet 3.0
+        lacks it) it has not; "rode" (a form of a verb) and "Nike" (a goddess) it has."""
+        words = name.lower().replace("-", " ").split()
+        forms = dict.fromkeys(["_".join(words), "".join(words), *words])
+        return any(self.wordnet.synsets(form) for form in forms if form)
 
     def names_own_thing(self, phrase: str, head: str) -> bool:
         """Whether a phrase of several words is a dictionary entry that is not a kind of its last

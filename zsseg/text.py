@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from rapidfuzz.distance import OSA
 from scipy.optimize import linear_sum_assignment
 
 from .backends import Backend, build_backend
@@ -40,6 +41,12 @@ NAME_SEP = "\x1f"  # joins a class's names into one cache key (no name holds it)
 # the shipped vocabularies' names and those of renamed.json and absent.txt (both halves; the fresh
 # files' later ones were not read), before any mIoU was measured (docs/evaluation.md).
 SENSE_AGREEMENT = 0.5
+
+
+# A name no dictionary knows is read as a known name misspelt (``misspelt_as``) within one edit of a
+# name of up to MISSPELT_SHORT letters ("tre", "cra", "peson"), two of a longer one ("bycicle"); a
+# transposition is one edit. Two for short names would read most three-letter strings as "cat".
+MISSPELT_SHORT = 5
 
 
 @dataclass(frozen=True)
@@ -300,7 +307,7 @@ class ClassReading:
     # "general" (a general name: the one kind of it the vocabulary leaves; read_classes step 6),
     # "counterpart" (named like a class of another training dataset than the rest's: that dataset's
     # class for the same thing; step 5), "elimination" (the class of its training dataset no other
-    # name claims; step 7)
+    # name claims; step 7), "spelling" (a misspelling of its name; step 1)
     by: str = "vlm"
     duplicate_of: str | None = None
 
@@ -318,6 +325,8 @@ class ClassReading:
             return "vision-language model only" + (" (declared unseen)" if self.by == "unseen" else "")
         if self.by == "name":
             return f"network class {self.known} (same name)"
+        if self.by == "spelling":
+            return f"network class {self.known} (the name misspelt)"
         if self.duplicate:
             return (
                 f"{self.duplicate_of!r} named twice: network class {self.known} (similarity "
@@ -400,7 +409,9 @@ def read_classes(
     display name) it answers for: the seen / unseen decision.
 
     1. By name: its display name, or else one of its prompt names, is a name of a known class
-       or its plural (compared after ``normalise``: case and spacing ignored).
+       or its plural (compared after ``normalise``: case and spacing ignored); or, for a class
+       ``unplaced`` (none of its words in the dictionary: ``unplaced_classes``), a misspelling of
+       one (``misspelt_as``: "buidling", "peson").
     2. By similarity: the classes left and the known classes no name claimed are paired one to one
        (the assignment of largest total ``similarity`` [C, K], ``reading_similarity``; a callable is
        called only when some class is not read by name), where the
@@ -438,6 +449,8 @@ def read_classes(
     if similarity is None or rule.threshold is None or rule.seen == "named" or _named_in_one_space(out, spaces):
         return out  # (every class read by name, no counterpart to look for: no similarity is computed)
     sim = (similarity() if callable(similarity) else similarity).float().cpu()
+    unplaced = unplaced() if callable(unplaced) else unplaced
+    _read_misspelt(out, vocab, known, sim, unplaced)
     catch_all = catch_all_classes(known)
     shut = _near_synonyms_only(sim, catch_all, rule)
     read = _read_by_similarity_and_duplicates(out, known, shut, rule)
@@ -456,7 +469,6 @@ def read_classes(
         return read
     if kinds is not None:
         read = _general_names(read, known, shut, kinds() if callable(kinds) else kinds, rule, space)
-    unplaced = unplaced() if callable(unplaced) else unplaced
     return _leftovers_in_space(read, known, shut, rule, space, unplaced)
 
 
@@ -728,6 +740,47 @@ def _read_by_name(
         if hit is not None and hit not in taken:
             taken.add(hit)
             out[c] = ClassReading(name, known[hit][0], hit, 1.0, "name")
+
+
+def misspelt_as(name: str, known: Sequence[Sequence[str]]) -> int | None:
+    """The known class (each given by its names) one of whose names, or its plural, ``name`` is a
+    few edits from (``MISSPELT_EDITS``; a transposition is one edit): "buidling" the building,
+    "peson" the person, "bycicle" the bicycle, "streetlamp" the pole (its "street lamp"). None where
+    there is none, two are as near, ``name`` is under three letters, or it is a known name with more
+    after it: "biker" is no misspelt "bike" (nor "bikes"), but a word of its own."""
+    word = _key(name)
+    if len(word) < 3:
+        return None
+    found: dict[int, int] = {}
+    for k, names in enumerate(known):
+        for n in names:
+            base = _key(n)
+            if word.startswith(base) and word != base:
+                continue
+            edits = min(OSA.distance(word, form) for form in _spellings(n))
+            if edits <= (1 if len(base) <= MISSPELT_SHORT else 2):
+                found[k] = min(found.get(k, edits), edits)
+    if not found:
+        return None
+    best = [k for k, edits in found.items() if edits == min(found.values())]
+    return best[0] if len(best) == 1 else None
+
+
+def _read_misspelt(
+    out: list[ClassReading],
+    vocab: Vocabulary,
+    known: Sequence[Sequence[str]],
+    sim: torch.Tensor,
+    unplaced: Collection[int],
+) -> None:
+    """Step 1 of ``read_classes`` for misspellings, in place: each class left that is ``unplaced``
+    to the known class its name is a misspelling of (``misspelt_as``), where no class claims it."""
+    taken = {r.known_index for r in out if r.seen}
+    for c in unplaced:
+        if out[c].by != "vlm" or (k := misspelt_as(vocab.names[c], known)) is None or k in taken:
+            continue
+        taken.add(k)
+        out[c] = ClassReading(vocab.names[c], known[k][0], k, float(sim[c, k]), "spelling")
 
 
 def _read_by_similarity(
