@@ -28,7 +28,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from open_vocabulary import DATASETS, HALVES, SHARED, name_lists, own_names, split_half, vocabularies
+from open_vocabulary import DATASETS, HALVES, SHARED, UNMEASURED, name_lists, own_names, split_half, vocabularies
 from report import save
 
 from zsseg.config import SegmenterConfig, resolve_config
@@ -196,6 +196,32 @@ def accuracy(readings: dict[str, dict[str, str | None]]) -> str:
     return "\n".join(out)
 
 
+def changed_readings(readings: dict, before: dict) -> list[str]:
+    """The vocabularies ``readings`` reads otherwise than ``before`` (a results.json's), each with
+    its changed names; those of lists not yet measured (``UNMEASURED``) only counted, and those the
+    baseline lacks only named: their readings are kept out of print."""
+    lines, differ, hidden = [], 0, 0
+    new = [label for label in readings if label not in before]
+    for label, now in readings.items():
+        if label in new:
+            continue
+        old = before[label]
+        changed = [f"{n}: {old.get(n)} -> {k}" for n, k in now.items() if old.get(n) != k]
+        if not changed:
+            continue
+        differ += 1
+        if any(f"({name})" in label for name in UNMEASURED):
+            hidden += 1
+        else:
+            lines.append(f"- {label}: " + "; ".join(changed))
+    if hidden:
+        lines.append(f"- {hidden} vocabularies of lists not yet measured ({', '.join(UNMEASURED)}): not printed")
+    lines.append(f"{differ} of {len(readings) - len(new)} vocabularies read differently")
+    if new:
+        lines.append(f"{len(new)} not in the baseline, not compared: {', '.join(new)}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--proposals-model", default=str(SHIPPED_NETWORK))
@@ -219,20 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"unclaimed background competing in the class softmax: {', '.join(competing) or 'none'}")
     lines.append("")
     if args.against:
-        before = json.loads(Path(args.against).read_text())["readings"]
-        differ = 0
-        for label, now in readings.items():
-            if label not in before:  # a list written since: named, its readings not printed (they are kept out)
-                continue
-            old = before[label]
-            changed = [f"{n}: {old.get(n)} -> {k}" for n, k in now.items() if old.get(n) != k]
-            if changed:
-                differ += 1
-                lines.append(f"- {label}: " + "; ".join(changed))
-        new = [label for label in readings if label not in before]
-        lines.append(f"{differ} of {len(readings) - len(new)} vocabularies read differently")
-        if new:
-            lines.append(f"{len(new)} not in the baseline, not compared: {', '.join(new)}")
+        lines += changed_readings(readings, json.loads(Path(args.against).read_text())["readings"])
     text = "\n".join(lines) if lines else f"{len(readings)} vocabularies read"
     print(text)
     if args.out:

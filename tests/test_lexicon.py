@@ -163,6 +163,18 @@ def test_a_dictionary_entry_is_read_through_its_head_noun_only_where_the_diction
     assert both[2].min() > 0.9
 
 
+def test_a_noun_and_participle_pair_is_read_through_its_noun(lexicon):
+    """ "child playing" names a child and "cow grazing" a cow (the "-ing" word an act, no thing),
+    while "office building" and "iron railing" stay the building and the railing (things); without
+    a dictionary the last word of a pair is its head, as before."""
+    from zsseg.text import head_noun
+
+    assert head_noun("Child playing", lexicon) == "child" and head_noun("cow grazing", lexicon) == "cow"
+    assert head_noun("office building", lexicon) == "building" and head_noun("iron railing", lexicon) == "railing"
+    assert head_noun("smiling woman", lexicon) == "woman" and head_noun("child playing") == "playing"
+    assert lexicon.is_thing("child") and lexicon.is_thing("building") and not lexicon.is_thing("playing")
+
+
 def test_the_dictionary_raises_the_text_similarity_halfway(lexicon):
     vocab = Vocabulary.from_names(["omnibus", "mutt", "giraffe", "hot dog"])
     plain = _similarity(vocab, None)

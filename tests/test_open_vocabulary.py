@@ -167,6 +167,20 @@ def test_voc_background_named_otherwise_is_the_background(default_segmenter):
     assert (misc.labels == canonical).mean() > 0.98
 
 
+def test_a_noun_and_participle_is_its_noun(default_segmenter):
+    """ "Child playing" for VOC's person and "anything else" for its background: read through its
+    last word ("playing") the first took the background and left the person to the second (a
+    vocabulary of fresh12, measured: 47.6 against 55.4); it is the child, a person."""
+    voc = (
+        "background, aeroplane, bicycle, bird, boat, bottle, bus, car, cat, chair, cow, diningtable, dog, "
+        "horse, motorbike, person, pottedplant, sheep, sofa, train, tvmonitor"
+    )
+    state = default_segmenter.encode_image(require_shared("data", "voc2012", "val", "images", "2007_000123.jpg"))
+    names = voc.replace("background", "anything else").replace("person", "Child playing")
+    seg = default_segmenter.predict(names, image=state)
+    assert (seg.readings[0].known, seg.readings[15].known) == ("background", "person")
+
+
 def test_a_compound_is_read_as_the_dictionary_knows_it(default_segmenter, street):
     """ "guard rail" (WordNet's guardrail, a safety rail) was read as train through its last word;
     a name read wrongly is pinned by giving the network's name as its synonym."""

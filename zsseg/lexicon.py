@@ -31,6 +31,7 @@ from .errors import ZsegError
 
 LEXICONS = ("wordnet", "none")
 PHYSICAL = "physical_entity.n.01"
+OBJECT = "object.n.01"  # a physical object: a tangible and visible entity
 SYNONYM = 0.95  # a name of the same sense ("omnibus" - bus)
 KIND = 0.92  # a kind of it, less KIND_STEP per level between them ("mutt", a cur, is a dog: 0.90)
 KIND_STEP = 0.02
@@ -278,6 +279,13 @@ class Lexicon:
         words = name.lower().replace("-", " ").split()
         forms = dict.fromkeys(["_".join(words), "".join(words), *words])
         return any(self.wordnet.synsets(form) for form in forms if form)
+
+    def is_thing(self, word: str) -> bool:
+        """Whether a word's first noun sense is a physical object (WordNet's object.n.01: a child, a
+        building, a railing), not an act or a process, which WordNet also counts as physical
+        ("playing", "grazing", "eating"): what tells a noun + participle pair from a compound noun."""
+        senses = self.senses(word, physical=False)
+        return bool(senses) and any(OBJECT in {h.name() for h in path} for path in senses[0].hypernym_paths())
 
     def names_own_thing(self, phrase: str, head: str) -> bool:
         """Whether a phrase of several words is a dictionary entry that is not a kind of its last

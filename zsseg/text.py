@@ -112,7 +112,7 @@ def with_concepts(
     def concept_means(keys: list[str]) -> torch.Tensor:
         out = concept_emb.new_zeros(len(keys), concept_emb.shape[1]).float().cpu()
         for i, key in enumerate(keys):
-            names = [n if lexicon.senses(n) else (head_noun(n) or n) for n in key.split(NAME_SEP)]
+            names = [n if lexicon.senses(n) else (head_noun(n, lexicon) or n) for n in key.split(NAME_SEP)]
 
             @functools.cache
             def word() -> torch.Tensor:  # the name's text embedding: encoded once, on the first rarer sense tried
@@ -192,16 +192,22 @@ PREPOSITIONS = frozenset(
 )
 
 
-def head_noun(name: str) -> str | None:
+def head_noun(name: str, lexicon: Lexicon | None = None) -> str | None:
     """The noun a short phrase names, where it is not the phrase itself: the last word before the
     first preposition ("person on a bike" -> "person"), or the noun of an adjective + noun pair
-    ("smiling woman" -> "woman"); None for one word and for longer phrases without a preposition
-    ("person riding a bicycle" names a cyclist, not a bicycle)."""
+    ("smiling woman" -> "woman"), or, with a dictionary, of a noun + participle pair, where the
+    "-ing" word is no thing and the first word is one ("child playing" -> "child"; "office
+    building" stays the building: ``Lexicon.is_thing``); None for one word and for longer phrases
+    without a preposition ("person riding a bicycle" names a cyclist, not a bicycle)."""
     words = name.lower().split()
     cut = next((i for i, w in enumerate(words) if i > 0 and w in PREPOSITIONS), None)
     if cut is not None:
         return words[cut - 1]
-    return words[-1] if len(words) == 2 else None
+    if len(words) != 2:
+        return None
+    first, last = words
+    participle = lexicon is not None and last.endswith("ing") and not lexicon.is_thing(last)
+    return first if participle and lexicon.is_thing(first) else last
 
 
 def reading_similarity(
@@ -277,7 +283,7 @@ def _head_nouns(vocab: Vocabulary, lexicon: Lexicon | None) -> list[tuple[int, s
     out = []
     for c, prompts in enumerate(vocab.prompts):
         for n in prompts:
-            if not (h := head_noun(n)) or (lexicon is not None and lexicon.names_own_thing(n, h)):
+            if not (h := head_noun(n, lexicon)) or (lexicon is not None and lexicon.names_own_thing(n, h)):
                 continue
             out.append((c, h, lexicon is not None and bool(lexicon.senses(n, physical=False))))
     return out
