@@ -9,7 +9,7 @@ reading rules (zsseg.text.read_classes, zsseg.lexicon) is checked by the reading
 
 It also counts, per dataset, kind and list, how many renamed names are read as the network class
 their dataset's own name is read as: the benchmark's tune and held-out halves, and the whole
-vocabularies of ``open_vocabulary/fresh*.json``, written between 2026-12-04 and 2026-12-07 (thirteen) and
+vocabularies of ``open_vocabulary/fresh*.json``, written between 2026-12-04 and 2026-12-07 (fourteen) and
 kept out of every choice since (a reading is only a proxy: ``open_vocabulary.py``
 measures what it does to mIoU), names the vocabularies where the network's background, claimed
 by no name, competes in its class softmax (``zsseg.text.unclaimed_catch_alls``), and counts how
