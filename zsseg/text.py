@@ -750,7 +750,7 @@ def _read_by_name(
 
 def misspelt_as(name: str, known: Sequence[Sequence[str]]) -> int | None:
     """The known class (each given by its names) one of whose names, or its plural, ``name`` is a
-    few edits from (``MISSPELT_EDITS``; a transposition is one edit): "buidling" the building,
+    few edits from (``MISSPELT_SHORT``; a transposition is one edit): "buidling" the building,
     "peson" the person, "bycicle" the bicycle, "streetlamp" the pole (its "street lamp"). None where
     there is none, two are as near, ``name`` is under three letters, or it is a known name with more
     after it: "biker" is no misspelt "bike" (nor "bikes"), but a word of its own."""
