@@ -49,8 +49,9 @@ MAX_DEPTH = 6  # deeper kinds are too far apart to be told apart ("entity" is an
 KIND_DEPTH = 30
 # What a name means here, as a tag of what is cached from it (zsseg.text.with_concepts): a change to
 # which senses a name has ("senses") must bump it, or cached concepts outlive it. 2: no instances,
-# every base form (2026-12-06); 3: a rarer sense's concepts where the text encoder agrees (2026-12-07).
-SENSES_VERSION = "3"
+# every base form (2026-12-06); 3: a rarer sense's concepts where the text encoder agrees (2026-12-07);
+# 4: a noun + participle pair's concepts are its noun's ("sheep grazing": zsseg.text.head_noun).
+SENSES_VERSION = "4"
 
 
 class Lexicon:
