@@ -62,6 +62,7 @@ class Lexicon:
         self._known: dict[tuple[tuple[str, ...], ...], list[set[str]]] = {}
         self._concepts: dict[tuple[str, ...], list[dict[str, int]]] = {}
         self._above_cache: dict[tuple, list[dict[str, int]]] = {}
+        self._knows: dict[str, bool] = {}  # every reading of a vocabulary asks again (once per image)
 
     @property
     def wordnet(self):
@@ -277,9 +278,11 @@ class Lexicon:
         """Whether the dictionary has the name, or one of its words, in any part of speech, names of
         individuals included: "moggy" (British slang), "bycicle" (a typo) and "biker" (WordNet 3.0
         lacks it) it has not; "rode" (a form of a verb) and "Nike" (a goddess) it has."""
-        words = name.lower().replace("-", " ").split()
-        forms = dict.fromkeys(["_".join(words), "".join(words), *words])
-        return any(self.wordnet.synsets(form) for form in forms if form)
+        if name not in self._knows:
+            words = name.lower().replace("-", " ").split()
+            forms = dict.fromkeys(["_".join(words), "".join(words), *words])
+            self._knows[name] = any(self.wordnet.synsets(form) for form in forms if form)
+        return self._knows[name]
 
     def is_thing(self, word: str) -> bool:
         """Whether a word's first noun sense is a physical object (WordNet's object.n.01: a child, a
