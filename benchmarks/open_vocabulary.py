@@ -21,7 +21,8 @@ at its end); "fresh10" (fresh10.json) at the eighth's end, for a later session (
 ninth); "fresh11" (fresh11.json) in the ninth, before fresh10 was measured (measured in the tenth);
 "fresh12" (fresh12.json) in the tenth, before fresh11 was measured and before its change, for later;
 "fresh13" (fresh13.json) in the tenth, after fresh12's readings were printed by accident (measured at
-its end); "fresh14" (fresh14.json) at the tenth's end, before fresh13 was measured, for later.
+its end); "fresh14" (fresh14.json) at the tenth's end, before fresh13 was measured, for later;
+"fresh15" (fresh15.json) at the eleventh's start, before it changed or measured anything, for later.
 ``--candidates FILE`` scores several settings of the predict side (ensemble, weights, seen rule,
 match threshold, synonyms) on the same encoded images: how the default was chosen (``--halves tune``).
 Metrics: mIoU over the dataset's own classes, and the share of labelled pixels given to absent
@@ -75,7 +76,7 @@ HALVES = ("tune", "held-out")
 # eighth, after fresh8 had been measured (measured once at its end); fresh10.json at its end;
 # fresh11.json in the ninth, before fresh10 was measured; fresh12.json in the tenth, first;
 # fresh13.json in the tenth, after fresh12's readings had been printed by accident; fresh14.json at
-# its end, before fresh13 was measured.
+# its end, before fresh13 was measured; fresh15.json at the eleventh's start, before its changes.
 FRESH = {
     "fresh": "fresh.json",
     "fresh2": "fresh2.json",
@@ -91,10 +92,11 @@ FRESH = {
     "fresh12": "fresh12.json",
     "fresh13": "fresh13.json",
     "fresh14": "fresh14.json",
+    "fresh15": "fresh15.json",
 }
 # Lists written and not yet measured: no tool prints their names' readings (benchmarks/readings.py
 # counts how many of their vocabularies a change reads differently), so they stay honest estimates.
-UNMEASURED = ("fresh14",)
+UNMEASURED = ("fresh14", "fresh15")
 DRAWS = 3  # vocabularies per kind and half
 
 
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--halves",
         default=",".join((*HALVES, *FRESH)),
-        help="of tune, held-out (renamed.json's halves), fresh, fresh2 ... fresh14 (fresh*.json); default: all",
+        help="of tune, held-out (renamed.json's halves), fresh, fresh2 ... fresh15 (fresh*.json); default: all",
     )
     p.add_argument(
         "--candidates", default=None, help="JSON file: name -> SegmenterConfig fields of the predict side to compare"
