@@ -32,3 +32,23 @@ def test_fresh_vocabularies_name_every_class_once(half):
                 assert len(names) == n, (half, key, kind, names)
                 assert all(isinstance(x, str) and x.strip() for x in names)
                 assert len({x.strip().lower() for x in names}) == n, (half, key, kind, names)
+
+
+def test_lists_not_yet_measured_stay_out_of_the_reading_tables():
+    """``benchmarks/readings.py`` prints no row, reading or vocabulary of a list in ``UNMEASURED``:
+    seen before it is measured, a list is no longer an honest estimate."""
+    from open_vocabulary import UNMEASURED
+    from readings import accuracy, changed_readings
+
+    assert UNMEASURED and all(name in FRESH for name in UNMEASURED)
+    hidden = f"voc21 words ({UNMEASURED[0]}) #0"
+    readings = {
+        "voc21 canonical #0": {"cat": "cat"},
+        "voc21 words (fresh) #0": {"kitty": "cat"},
+        hidden: {"moggy": None},
+    }
+    table = accuracy(readings)
+    assert "(fresh)" in table and UNMEASURED[0] not in table
+    before = {label: {n: "dog" for n in read} for label, read in readings.items()}
+    lines = "\n".join(changed_readings(readings, before))
+    assert "kitty" in lines and "moggy" not in lines and "1 vocabularies of lists not yet measured" in lines
