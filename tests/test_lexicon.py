@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from zsseg.lexicon import KIND, KIND_STEP, RANK_DECAY, SIBLING, SYNONYM, Lexicon
-from zsseg.text import ClassTexts, SeenRule, read_classes, reading_similarity, with_concepts
+from zsseg.text import ClassTexts, SeenRule, read_classes, reading_similarity, thingless_classes, with_concepts
 from zsseg.text_cache import TextEmbeddingCache
 from zsseg.vocabulary import Vocabulary
 
@@ -326,3 +326,13 @@ def test_the_kinds_a_general_name_covers_at_any_depth(lexicon):
     assert kinds[1].tolist() == kinds[0].tolist()
     assert kinds[2, 2] and kinds[2, 3] and not kinds[2, 0]  # a bicycle, a motorcycle are vehicles
     assert not kinds[3].any()
+
+
+def test_names_of_no_thing(lexicon):
+    """A name names no thing where every noun sense of it, or else of its head noun or last word, is
+    an abstraction, or it has no noun: those may name a dataset's rest (step 7); a word with any
+    physical sense ("saw", a proverb first; "golf club", the society first) names a thing."""
+    names = "nothing, NONE, misc, everything else, cupcake, saw, golf club, ice cream cone, a black cat"
+    assert thingless_classes(Vocabulary.from_names(names), lexicon) == [0, 1, 2, 3]
+    assert lexicon.is_physical("saw") and lexicon.is_physical("nothing") is False
+    assert lexicon.is_physical("misc") is None

@@ -257,6 +257,85 @@ def test_a_word_no_dictionary_knows_takes_the_last_class_of_a_renamed_dataset():
     assert read("moggy, sky, skies", dup)[0] == (None, "vlm")  # two things left: which one it names is not known
 
 
+def test_a_name_of_no_thing_beside_every_thing_is_the_catch_all():
+    """Every thing of a dataset with a catch-all claimed, one class left unread: a name that names no
+    physical thing (``thingless``: "nothing", 0.44 from VOC's background, under the 0.5 bar) is the
+    rest, the catch-all; a thing's name, a second class left or a thing left unclaimed keep every
+    reading as it was."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["background"], ["cat"], ["dog"]]
+    rule = SeenRule("similar", 0.65)
+    sim = torch.tensor([[0.44, 0.45, 0.46], [0.2, 1.0, 0.5], [0.2, 0.5, 1.0]])  # nothing, cat, dog
+
+    def read(names: str, s: torch.Tensor = sim, thingless=(0,)) -> list:
+        got = read_classes(Vocabulary.from_names(names), known, s, rule, spaces=[range(3)], thingless=thingless)
+        return [(x.known, x.by) for x in got]
+
+    assert read("nothing, cat, dog") == [("background", "elimination"), ("cat", "name"), ("dog", "name")]
+    assert read("nothing, cat, dog", thingless=lambda: [0])[0] == ("background", "elimination")
+    assert read("cupcake, cat, dog", thingless=())[0] == (None, "vlm")  # a thing's name: another thing
+    assert read("nothing, cat") == [(None, "vlm"), ("cat", "name")]  # the dog left: not every thing named
+    two = torch.cat([sim[:2], torch.tensor([[0.3, 0.5, 0.4]])])
+    assert read("nothing, cat, mutt", two, thingless=(0,))[0] == (None, "vlm")  # two classes left
+
+
+def test_a_renamed_dataset_is_paired_again_where_that_reads_every_class():
+    """Step 7 pairs again the classes not read by name, where that reads every one of them inside
+    the space ("footpath" took the road, 0.72, and left "tarmac" unread, 0.49 from the sidewalk:
+    paired again, footpath is the sidewalk, 0.69, and tarmac the road, 0.51); a class read moves
+    only within ``margin`` of its reading, and where some class would stay unread the readings stay
+    as they were."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["road"], ["sidewalk"], ["sky"]]
+    rule = SeenRule("similar", 0.65)
+    sim = torch.tensor([[0.51, 0.49, 0.3], [0.72, 0.69, 0.3], [0.3, 0.3, 1.0]])  # tarmac, footpath, sky
+
+    def read(s: torch.Tensor = sim, names: str = "tarmac, footpath, sky") -> list:
+        got = read_classes(Vocabulary.from_names(names), known, s, rule, spaces=[range(3)])
+        return [(x.known, x.by) for x in got]
+
+    assert read() == [("road", "elimination"), ("sidewalk", "elimination"), ("sky", "name")]
+    far = sim.clone()
+    far[1, 1] = 0.6  # 0.12 under its road: too far to move
+    assert read(far)[:2] == [(None, "vlm"), ("road", "similarity")]
+    low = sim.clone()
+    low[0, 0] = 0.45  # tarmac near nothing: pairing again reads no more
+    assert read(low)[:2] == [(None, "vlm"), ("road", "similarity")]
+
+
+def test_the_catch_all_opens_on_readings_moved_into_one_space():
+    """A phrase nearest a class of another training dataset ("scooter on a street": CamVid's road)
+    that step 5 moves into the space of the others (VOC's motorbike) does not keep VOC's
+    background from the name of the rest ("the rest of the image", 0.76)."""
+    import torch
+
+    from zsseg.text import SeenRule
+
+    known = [["background"], ["cat"], ["motorbike"], ["road"]]
+    spaces = [frozenset({0, 1, 2}), frozenset({3})]
+    sim = torch.tensor(
+        [
+            [0.76, 0.60, 0.50, 0.40],  # the rest of the image
+            [0.20, 1.00, 0.30, 0.20],  # cat
+            [0.30, 0.30, 0.67, 0.70],  # scooter on a street
+        ]
+    )
+    got = read_classes(
+        Vocabulary.from_names("the rest of the image, cat, scooter on a street"),
+        known,
+        sim,
+        SeenRule("similar", 0.65),
+        spaces=spaces,
+    )
+    assert [x.known for x in got] == ["background", "cat", "motorbike"]
+
+
 def test_a_misspelt_name_no_dictionary_knows_is_the_known_name():
     """A name of no dictionary (``unplaced``) one edit from a known name of up to five letters, two
     from a longer one, a transposition counting one, is that name misspelt; not a word made from a

@@ -284,6 +284,13 @@ class Lexicon:
             self._knows[name] = any(self.wordnet.synsets(form) for form in forms if form)
         return self._knows[name]
 
+    def is_physical(self, name: str) -> bool | None:
+        """Whether any noun sense of a name is a physical entity (a thing or stuff: "sky", "cupcake";
+        "saw", a proverb first, is a tool too), not only abstractions ("nothing", "none"); None where
+        the dictionary has no noun for it ("misc", "surrounding")."""
+        senses = self.senses(name, physical=False)
+        return None if not senses else bool(self.senses(name))
+
     def is_thing(self, word: str) -> bool:
         """Whether a word's first noun sense is a physical object (WordNet's object.n.01: a child, a
         building, a railing), not an act or a process, which WordNet also counts as physical

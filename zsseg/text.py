@@ -410,6 +410,7 @@ def read_classes(
     spaces: Sequence[Collection[int]] = (),
     kinds: torch.Tensor | Callable[[], torch.Tensor] | None = None,
     unplaced: Collection[int] | Callable[[], Collection[int]] = (),
+    thingless: Collection[int] | Callable[[], Collection[int]] = (),
 ) -> list[ClassReading]:
     """For each class of ``vocab``, the class of ``known`` (each given by its names, the first its
     display name) it answers for: the seen / unseen decision.
@@ -435,8 +436,12 @@ def read_classes(
        beside "cat, dog, horse, sheep, cow" is VOC's bird; ``_general_names``).
     7. By elimination: in a vocabulary that renames one training dataset's classes, the classes
        left pair with its unclaimed classes, its catch-all included, from ``rule.leftover`` on
-       (``_leftovers_in_space``); the one class left of those ``unplaced`` (none of its words in
-       the dictionary: ``unplaced_classes``) takes the one thing left however far it is.
+       (``_leftovers_in_space``), or every class not read by name is paired again where that reads
+       them all (``_with_most_pairs``: "footpath" the sidewalk, "tarmac" the road); the one class
+       left of those ``unplaced`` (none of its words in the dictionary: ``unplaced_classes``) takes
+       the one thing left however far it is, and the one class left that names no thing
+       (``thingless_classes``: "nothing", "none") beside every thing claimed takes the catch-all
+       left.
        Classes declared unseen are never read by steps 6 and 7.
 
     Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
@@ -459,29 +464,43 @@ def read_classes(
     _read_misspelt(out, vocab, known, sim, unplaced)
     catch_all = catch_all_classes(known)
     shut = _near_synonyms_only(sim, catch_all, rule)
-    read = _read_by_similarity_and_duplicates(out, known, shut, rule)
+    read, space = _read_into_one_space(out, known, shut, rule, spaces)
     claimed = {r.known_index for r in out if r.seen}
     open_ = [k for k in catch_all if k not in claimed and any(k in space for space in spaces)]
     if open_:  # the catch-all like any class, if the reading then stays inside its label spaces
         opened = _near_synonyms_only(sim, catch_all, rule, open_)
-        candidate = _read_by_similarity_and_duplicates(out, known, opened, rule)
+        candidate, candidate_space = _read_into_one_space(out, known, opened, rule, spaces)
         if all(_inside_label_spaces(candidate, k, spaces) for k in open_):
-            read, shut = candidate, opened
-    space = _one_space(out, read, spaces, shut, rule)  # steps 5-7 keep it theirs: they only add readings inside it
+            read, space, shut = candidate, candidate_space, opened
     if space is None:
         return read
-    read = _into_one_space(read, known, shut, rule, space)
     if rule.leftover is None:
         return read
     if kinds is not None:
         read = _general_names(read, known, shut, kinds() if callable(kinds) else kinds, rule, space)
-    return _leftovers_in_space(read, known, shut, rule, space, unplaced)
+    thingless = thingless() if callable(thingless) else thingless
+    return _leftovers_in_space(read, known, shut, rule, space, unplaced, thingless)
 
 
 def unplaced_classes(vocab: Vocabulary, lexicon: Lexicon) -> list[int]:
     """The classes of ``vocab`` none of whose names (or their words) the dictionary knows
     (``Lexicon.knows``): slang, typos, words too rare for it, for ``read_classes``' step 7."""
     return [c for c, name in enumerate(vocab.names) if not any(map(lexicon.knows, (name, *vocab.prompts[c])))]
+
+
+def thingless_classes(vocab: Vocabulary, lexicon: Lexicon) -> list[int]:
+    """The classes none of whose names the dictionary knows as a physical thing: every noun sense of
+    the name (or else of its head noun, ``head_noun``, or its last word) is an abstraction
+    ("nothing", "none"), or it has no noun ("misc", "everything else"), for ``read_classes``'
+    step 7. Unplaced classes (``unplaced_classes``) are among them."""
+
+    def thing(name: str) -> bool:
+        physical = lexicon.is_physical(name)
+        if physical is None and len(words := name.split()) > 1:  # "ice cream cone": a cone
+            physical = lexicon.is_physical(head_noun(name, lexicon) or words[-1])
+        return bool(physical)
+
+    return [c for c, name in enumerate(vocab.names) if not any(map(thing, (name, *vocab.prompts[c])))]
 
 
 def unclaimed_catch_alls(
@@ -635,6 +654,7 @@ def _leftovers_in_space(
     rule: SeenRule,
     space: Collection[int],
     unplaced: Collection[int] = (),
+    thingless: Collection[int] = (),
 ) -> list[ClassReading]:
     """Step 7 of ``read_classes``: a vocabulary of as many classes as one training dataset (with or
     without its catch-all), the others read inside its label space (``_one_space``), renames that
@@ -656,7 +676,11 @@ def _leftovers_in_space(
     words in the dictionary) takes it however far the text encoder puts them: neither knows the
     word ("moggy" - cat 0.40, nearer the claimed dog; a typo), so nothing says it names another
     thing, while a dictionary word does ("anvil", 0.34 from the cat, stays the VLM's beside VOC's
-    other 20 classes)."""
+    other 20 classes). Where every thing is claimed and the catch-all is left, a class ``thingless``
+    (its name names no physical thing: "nothing", "none", 0.44 and 0.42 from VOC's background)
+    takes it: the name of the rest, where a thing's name ("cupcake", 0.43) stays the VLM's. Before
+    those two, the classes not read by name are paired again where that reads every one of them
+    (``_with_most_pairs``)."""
     catch_all = set(catch_all_classes(known))  # no thing: left unclaimed, it competes (unclaimed_catch_alls)
     things = [k for k in space if k not in catch_all]
     if not len(things) <= len(read) <= len(space):
@@ -680,17 +704,87 @@ def _leftovers_in_space(
         c, k, value = rows[i], cols[j], float(pairs[i, j])
         if value >= rule.leftover:
             out[c] = ClassReading(out[c].name, known[k][0], k, value, "elimination")
+    out = _with_most_pairs(out, read, known, sim, rule, space)
+    rows = [c for c, r in enumerate(read) if r.by not in FIXED]  # (the classes it may have moved)
+    cols = [k for k in space if all(r.known_index != k for r in read if r.by in FIXED)]
     unread = [c for c in rows if out[c].known_index is None]
-    free = [k for k in cols if k not in catch_all and all(out[c].known_index != k for c in rows)]
-    if len(unread) == 1 and unread[0] in unplaced and len(free) == 1:
-        c, k = unread[0], free[0]
-        out[c] = ClassReading(out[c].name, known[k][0], k, float(sim[c, k]), "elimination")
+    if len(unread) == 1:
+        c = unread[0]
+        if (k := _last_pair(c, out, rows, cols, sim, catch_all, unplaced, thingless)) is not None:
+            out[c] = ClassReading(out[c].name, known[k][0], k, float(sim[c, k]), "elimination")
     # every class then read inside the space, but for one hard word and one naming an unclaimed catch-all
     slack = 1 + len(read) - len(things) - sum(r.known_index in catch_all for r in out)
     unread = [c for c in rows if out[c].known_index is None]  # (again: the unplaced class may be read)
     if len(unread) > slack or any(out[c].known_index not in space for c in rows if c not in unread):
         return read  # names of other things too: no renaming, and no class is read by elimination
     return out
+
+
+FIXED = ("name", "spelling", "counterpart", "unseen")  # readings step 7 never moves: the name decides
+
+
+def _with_most_pairs(
+    out: list[ClassReading],
+    read: list[ClassReading],
+    known: Sequence[Sequence[str]],
+    sim: torch.Tensor,
+    rule: SeenRule,
+    space: Collection[int],
+) -> list[ClassReading]:
+    """Step 7's readings ``out`` paired again, where that pairs more classes inside ``space``: the
+    classes not read by name (``FIXED``) and the known classes of the space no name claims, one to
+    one from ``rule.leftover`` on, the most pairs first and then the largest total ``sim``. In a
+    renaming of one dataset's classes the count decides what similarity alone cannot: "Hedge"
+    (CamVid's tree; WordNet's hedge is a fence, 0.77) beside "Wall" (its fence, 0.67) and "Block"
+    (its building, 0.58, which "Wall", 0.71, took) reads as the tree (0.54), "Footpath" beside
+    "Tarmac" as the sidewalk (0.69, under the road's 0.72), where "Tarmac" is the road (0.51). A
+    class read outside the space moves only as near as ``_into_one_space`` allows. With as many
+    pairs as before, ``out`` stays as it is."""
+    movable = [c for c, r in enumerate(read) if r.by not in FIXED]
+    claimed = {r.known_index for c, r in enumerate(read) if c not in movable}
+    cols = [k for k in space if k not in claimed]
+    if not movable or not cols:
+        return out
+    pairs = sim[movable][:, cols].clone()
+    valid = pairs >= rule.leftover
+    for i, c in enumerate(movable):  # a class read moves only as near as step 2 would have taken it
+        if out[c].known_index is not None:
+            valid[i] &= pairs[i] >= float(sim[c, out[c].known_index]) - rule.margin
+    weight = torch.where(valid, pairs + len(movable) + 1, torch.zeros_like(pairs))  # one more pair outweighs any sum
+    found = [(movable[i], cols[j]) for i, j in zip(*linear_sum_assignment(-weight.numpy())) if valid[i, j]]
+    now = sum(out[c].known_index in space and not out[c].duplicate for c in movable)
+    if len(found) <= now or len(found) < len(movable):
+        return out
+    again = list(out)
+    for c in movable:
+        again[c] = ClassReading(out[c].name)
+    for c, k in found:
+        same = out[c].known_index == k and not out[c].duplicate
+        again[c] = out[c] if same else ClassReading(out[c].name, known[k][0], k, float(sim[c, k]), "elimination")
+    return again
+
+
+def _last_pair(
+    c: int,
+    read: list[ClassReading],
+    rows: Sequence[int],
+    cols: Sequence[int],
+    sim: torch.Tensor,
+    catch_all: Collection[int],
+    unplaced: Collection[int],
+    thingless: Collection[int],
+) -> int | None:
+    """The known class that class ``c``, the one class step 7 left unread, takes however far: the one
+    thing of ``cols`` no class of ``rows`` took, where ``c`` is ``unplaced``; the one catch-all left
+    where every thing is taken and ``c`` is ``thingless`` (and the catch-all open: -1 in ``sim`` is
+    shut, ``_near_synonyms_only``); otherwise None."""
+    left = [k for k in cols if all(read[r].known_index != k for r in rows)]
+    free, rest = [k for k in left if k not in catch_all], [k for k in left if k in catch_all]
+    if c in unplaced and len(free) == 1:
+        return free[0]
+    if c in thingless and not free and len(rest) == 1 and float(sim[c, rest[0]]) > -1.0:
+        return rest[0]
+    return None
 
 
 def _near_synonyms_only(
@@ -711,6 +805,23 @@ def _read_by_similarity_and_duplicates(
     _read_by_similarity(out, known, sim, rule)
     _read_duplicates(out, known, sim, rule.duplicate)
     return out
+
+
+def _read_into_one_space(
+    named: list[ClassReading],
+    known: Sequence[Sequence[str]],
+    sim: torch.Tensor,
+    rule: SeenRule,
+    spaces: Sequence[Collection[int]],
+) -> tuple[list[ClassReading], Collection[int] | None]:
+    """Steps 2, 3 and 5 of ``read_classes`` on a copy of the readings by name: the readings and the
+    one training label space steps 5-7 keep them in (``_one_space``; None where there is none, and
+    then no reading moves). Whether the catch-all opens is judged on readings moved into that space:
+    "Scooter on a street", nearest CamVid's road at first, is VOC's motorbike beside VOC's classes,
+    and the rest of such a vocabulary is VOC's background ("The rest of the image", 0.76)."""
+    read = _read_by_similarity_and_duplicates(named, known, sim, rule)
+    space = _one_space(named, read, spaces, sim, rule)  # steps 5-7 keep it theirs: they only add readings inside it
+    return (read, None) if space is None else (_into_one_space(read, known, sim, rule, space), space)
 
 
 def _inside_label_spaces(readings: list[ClassReading], k: int, spaces: Sequence[Collection[int]]) -> bool:

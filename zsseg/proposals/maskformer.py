@@ -21,6 +21,7 @@ from ..text import (
     general_kinds,
     read_classes,
     reading_similarity,
+    thingless_classes,
     unclaimed_catch_alls,
     unplaced_classes,
 )
@@ -156,6 +157,7 @@ class MaskFormerProposals(ProposalGenerator):
             spaces=self._spaces,
             kinds=None if lexicon is None else kinds,
             unplaced=() if lexicon is None else lambda: unplaced_classes(vocabulary, self._lexicon),
+            thingless=() if lexicon is None else lambda: thingless_classes(vocabulary, self._lexicon),
         )
         text = [own[c] if r.known is None else trained[r.known_index] for c, r in enumerate(readings)]
         text += [trained[k] for k in unclaimed_catch_alls(vocabulary, readings, self._trained, self._spaces)]
