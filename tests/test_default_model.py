@@ -109,3 +109,27 @@ def test_what_goes_back_to_the_host(default_segmenter, monkeypatch):
     seg = default_segmenter.predict(classes, image=state)
     pixels = seg.labels.size
     assert moved == {"cpu": 2 * pixels + 5, "numpy": 2 * pixels + 5}
+
+
+def test_a_vocabulary_is_read_once(default_segmenter, monkeypatch):
+    """``MaskFormerProposals.read`` keeps a vocabulary's readings (per reading rule): a collection
+    reads the same vocabulary for every image. Callers get their own list."""
+    from zsseg import Vocabulary
+    from zsseg.proposals import maskformer
+    from zsseg.text import SeenRule
+
+    calls = []
+    real = maskformer.read_classes
+    monkeypatch.setattr(maskformer, "read_classes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    network, rule = default_segmenter.proposals, SeenRule("similar", 0.65)
+    vocab = Vocabulary.from_names("street, sky, house, automobile, wombat")
+    first, text = network.read(vocab, rule)
+    again, text_again = network.read(vocab, rule)
+    assert len(calls) == 1 and first == again and first is not again and text is text_again
+    assert [r.known for r in first][:2] == ["road", "sky"]
+    named = network.read(vocab, SeenRule("named"))[0]
+    assert len(calls) == 2 and named[0].known is None
+    for k in range(maskformer.READINGS_KEPT):
+        network.read(Vocabulary.from_names(f"cat, thing {k}"), rule)
+    network.read(vocab, rule)
+    assert len(calls) == 3 + maskformer.READINGS_KEPT  # the oldest was let go
