@@ -336,3 +336,12 @@ def test_names_of_no_thing(lexicon):
     assert thingless_classes(Vocabulary.from_names(names), lexicon) == [0, 1, 2, 3]
     assert lexicon.is_physical("saw") and lexicon.is_physical("nothing") is False
     assert lexicon.is_physical("misc") is None
+
+
+def test_a_phrase_the_dictionary_lacks_means_what_its_head_noun_may_mean(lexicon):
+    """ "a ram" (no entry) beside its head noun "ram" is the one name "ram", any of whose senses it
+    may mean (the male sheep is its fourth, after memory), as "ram" alone is; before, a class of
+    two names meant the first sense of each, and "a ram" was no sheep."""
+    known = [["sheep", "sheep"], ["cow", "cow"]]
+    lex = lexicon.relations([["a ram", "ram"], ["ram"], ["a cow", "cow"]], known)
+    assert lex[0, 0] > 0 and lex[0, 0] == lex[1, 0] and lex[2, 1] > 0 and lex[0, 1] == 0

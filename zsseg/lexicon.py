@@ -222,8 +222,11 @@ class Lexicon:
 
     def _meant(self, names: Sequence[str]) -> list[tuple[int, object]]:
         """(rank, sense) of what a class (given by its names) may mean: any sense of a single name,
-        ranked by frequency; for several names the senses they share, or else the first of each (rank 0)."""
+        ranked by frequency; for several names the senses they share, or else the first of each (rank
+        0). Names it has no noun for say nothing: "a ram" beside its head noun "ram" is the one name
+        "ram", any of whose senses (the sheep is its fourth) it may mean, not its first (memory)."""
         distinct = list(dict.fromkeys(n.lower() for n in names))
+        distinct = [n for n in distinct if self.senses(n, physical=False)] or distinct
         if len(distinct) == 1:
             return list(enumerate(self.senses(distinct[0], physical=False)))
         return [(0, s) for s in self._class_senses(distinct, physical=False, shared_wins=True)]
