@@ -211,6 +211,10 @@ def test_a_renamed_dataset_reads_its_last_names_by_elimination():
     assert tarmac.by == "elimination" and "the one class of its training dataset" in tarmac.describe()
     assert read("tarmac, sky, pole", r=SeenRule("similar", 0.65, leftover=None)) == [None, "sky", "pole"]
     assert read("tarmac, sky, pole", r=SeenRule("similar", 0.65, unseen=("tarmac",)))[0] is None  # declared unseen
+    # a class declared unseen names no class of the network: the others still rename the dataset
+    with_unseen = torch.cat([sim, torch.tensor([[0.1, 0.2, 0.3, 0.2, 0.3]])])
+    unseen = SeenRule("similar", 0.65, unseen=("tree",))
+    assert read("tarmac, sky, pole, tree", with_unseen, unseen) == ["road", "sky", "pole", None]
     assert read("tarmac, sky") == [None, "sky"]  # a part of the dataset: "tarmac" may be anything
     giraffe = torch.cat([sim, torch.tensor([[0.1, 0.2, 0.3, 0.2, 0.3]])])
     assert read("tarmac, sky, pole, giraffe", giraffe) == [None, "sky", "pole", None]  # more names than classes

@@ -442,7 +442,8 @@ def read_classes(
        the one thing left however far it is, and the one class left that names no thing
        (``thingless_classes``: "nothing", "none") beside every thing claimed takes the catch-all
        left.
-       Classes declared unseen are never read by steps 6 and 7.
+       Classes declared unseen are never read by steps 6 and 7, nor counted by step 7: they name
+       no class of the network, and the others may still rename its training dataset's.
 
     Known classes in ``CATCH_ALL`` (background) answer by similarity like any other only while every
     class read lies in a training label space of theirs; otherwise, and without ``spaces``, only for
@@ -683,7 +684,8 @@ def _leftovers_in_space(
     (``_with_most_pairs``)."""
     catch_all = set(catch_all_classes(known))  # no thing: left unclaimed, it competes (unclaimed_catch_alls)
     things = [k for k in space if k not in catch_all]
-    if not len(things) <= len(read) <= len(space):
+    named = sum(r.by != "unseen" for r in read)  # a class declared unseen names no class of the network
+    if not len(things) <= named <= len(space):
         return read  # not a renaming of the space's classes: a part of them, or more names
     # the classes no rule read, and those read by similarity as a class outside the space
     rows = [
@@ -713,7 +715,7 @@ def _leftovers_in_space(
         if (k := _last_pair(c, out, rows, cols, sim, catch_all, unplaced, thingless)) is not None:
             out[c] = ClassReading(out[c].name, known[k][0], k, float(sim[c, k]), "elimination")
     # every class then read inside the space, but for one hard word and one naming an unclaimed catch-all
-    slack = 1 + len(read) - len(things) - sum(r.known_index in catch_all for r in out)
+    slack = 1 + named - len(things) - sum(r.known_index in catch_all for r in out)
     unread = [c for c in rows if out[c].known_index is None]  # (again: the unplaced class may be read)
     if len(unread) > slack or any(out[c].known_index not in space for c in rows if c not in unread):
         return read  # names of other things too: no renaming, and no class is read by elimination
