@@ -733,15 +733,16 @@ def _with_most_pairs(
     rule: SeenRule,
     space: Collection[int],
 ) -> list[ClassReading]:
-    """Step 7's readings ``out`` paired again, where that pairs more classes inside ``space``: the
-    classes not read by name (``FIXED``) and the known classes of the space no name claims, one to
-    one from ``rule.leftover`` on, the most pairs first and then the largest total ``sim``. In a
-    renaming of one dataset's classes the count decides what similarity alone cannot: "Hedge"
-    (CamVid's tree; WordNet's hedge is a fence, 0.77) beside "Wall" (its fence, 0.67) and "Block"
-    (its building, 0.58, which "Wall", 0.71, took) reads as the tree (0.54), "Footpath" beside
-    "Tarmac" as the sidewalk (0.69, under the road's 0.72), where "Tarmac" is the road (0.51). A
-    class read outside the space moves only as near as ``_into_one_space`` allows. With as many
-    pairs as before, ``out`` stays as it is."""
+    """Step 7's readings ``out`` paired again where that reads every class not read by name
+    (``FIXED``) inside ``space`` and more of them than ``out`` does: those classes and the known
+    classes of the space no name claims, one to one from ``rule.leftover`` on, the most pairs
+    first and then the largest total ``sim``, a class read before moving no further than
+    ``rule.margin`` below its reading. In a renaming of one dataset's classes the count decides
+    what similarity alone cannot: "Footpath" (the road 0.72, the sidewalk 0.69) beside "Tarmac"
+    (the road 0.51, the sidewalk 0.45) is the sidewalk, and "Tarmac" the road. "Hedge" (CamVid's
+    tree; WordNet's hedge is a fence, 0.77, the tree 0.54) is too far from the tree to move, and
+    where some class would stay unread ``out`` stays as it is: pairing for more classes alone sent
+    VOC renamings round one class each (docs/design.md, "pairing again")."""
     movable = [c for c, r in enumerate(read) if r.by not in FIXED]
     claimed = {r.known_index for c, r in enumerate(read) if c not in movable}
     cols = [k for k in space if k not in claimed]
