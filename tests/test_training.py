@@ -488,8 +488,10 @@ def test_an_unclaimed_background_competes_beside_its_own_label_space_only(tmp_pa
     assert torch.allclose(scores.probs, p[:, :3]) and torch.allclose(scores.objectness, 1 - p[:, -1])
     assert (scores.probs.sum(1) < scores.objectness).all()  # the background's share votes for none
     gen._spaces = [frozenset(range(1, 21)), frozenset({0})]  # aeroplane outside background's space
+    gen._readings.clear()  # (readings are kept per vocabulary: other label spaces, another network)
     assert len(gen.read(vocab)[1]) == 3
     gen._spaces = [frozenset(range(21))]
+    gen._readings.clear()
     for rule in (SeenRule(), SeenRule("none")):  # named: by name, or declared unseen (every class unseen)
         assert len(gen.read(Vocabulary.from_lines(["background", "aeroplane"]), rule)[1]) == 2
     assert len(gen.read(Vocabulary.from_lines(["kettle", "rest"]))[1]) == 2  # nothing read: nothing to go by
